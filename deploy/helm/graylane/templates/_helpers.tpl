@@ -1,0 +1,156 @@
+{{/* Names --------------------------------------------------------------------------------------------- */}}
+{{- define "graylane.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "graylane.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "graylane.operator.fullname" -}}{{ include "graylane.fullname" . }}-operator{{- end }}
+{{- define "graylane.proxy.fullname" -}}{{ include "graylane.fullname" . }}-proxy{{- end }}
+
+{{/* Labels -------------------------------------------------------------------------------------------- */}}
+{{- define "graylane.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "graylane.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: graylane
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "graylane.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "graylane.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "graylane.operator.selectorLabels" -}}
+{{ include "graylane.selectorLabels" . }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "graylane.proxy.selectorLabels" -}}
+{{ include "graylane.selectorLabels" . }}
+app.kubernetes.io/component: proxy
+{{- end }}
+
+{{/* Watched namespaces: a list, or empty in all-namespaces mode -------------------------------------- */}}
+{{- define "graylane.watchedNamespaces" -}}
+{{- if .Values.watch.allNamespaces }}
+{{- if .Values.watch.namespaces }}
+{{- fail "watch.allNamespaces=true cannot be combined with a watch.namespaces list: choose one" }}
+{{- end }}
+{{- else if .Values.watch.namespaces }}
+{{- toJson (uniq .Values.watch.namespaces) }}
+{{- else }}
+{{- toJson (list .Release.Namespace) }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference ----------------------------------------------------------------------------------- */}}
+{{- define "graylane.image" -}}
+{{- $img := index . 0 }}{{- $ctx := index . 1 }}
+{{- printf "%s:%s" $img.repository (default $ctx.Chart.AppVersion $img.tag) }}
+{{- end }}
+
+{{/* Pod Security "restricted": the pod-level and container-level contexts (not configurable) ---------- */}}
+{{- define "graylane.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "graylane.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Default affinity: prefer one replica per node ----------------------------------------------------- */}}
+{{- define "graylane.spreadAffinity" -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- .labels | nindent 12 }}
+{{- end }}
+
+{{/* Command lines: the only place the chart spells the binaries' flags -------------------------------- */}}
+{{- define "graylane.operator.args" -}}
+- --config-namespace={{ .Release.Namespace }}
+{{- if .Values.watch.allNamespaces }}
+- --all-namespaces
+{{- else }}
+{{- range include "graylane.watchedNamespaces" . | fromJsonArray }}
+- --namespace={{ . }}
+{{- end }}
+{{- end }}
+- --peering={{ .Values.operator.peering.name }}
+- --priority-from-pod-ip
+- --liveness=http://0.0.0.0:{{ .Values.operator.healthPort }}/healthz
+{{- if .Values.jwtSecrets.enabled }}
+- --mirror-jwt-secrets
+{{- end }}
+{{- with .Values.operator.extraArgs }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "graylane.proxy.args" -}}
+- --kube
+- --namespace={{ .Release.Namespace }}
+- --listen=0.0.0.0:{{ .Values.proxy.port }}
+- --admin-listen=0.0.0.0:{{ .Values.proxy.adminPort }}
+- --workers={{ .Values.proxy.workers }}
+- --drain-seconds={{ .Values.proxy.drainSeconds }}
+{{- range .Values.proxy.trustedProxies }}
+- --trusted-proxy={{ . }}
+{{- end }}
+{{- if .Values.jwtSecrets.enabled }}
+- --jwt-secrets
+{{- end }}
+{{- with .Values.proxy.extraArgs }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Operator rules in each watched namespace (a Role there, or the ClusterRole) ------------------------ */}}
+{{- define "graylane.operator.watchRules" -}}
+- apiGroups: [graylane.io]
+  resources: [canaryroutes, upstreams]
+  verbs: [get, list, watch, patch]
+- apiGroups: [graylane.io]
+  resources: [canaryroutes/status, upstreams/status]
+  verbs: [get, patch, update]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- if .Values.jwtSecrets.enabled }}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end }}
+{{- end }}
