@@ -64,6 +64,21 @@ test-unit: install ## Only the pure-core tests (fast)
 test-proxy: install ## Only the proxy tests (real HTTP on loopback)
 	$(PY) -m pytest -q tests/proxy $(PYTEST_ARGS)
 
+.PHONY: chart-sync
+chart-sync: ## Copy the CRDs from deploy/crds/ into the Helm chart (make test fails on drift)
+	$(or $(wildcard $(PY)),$(PYTHON)) deploy/sync_crds.py
+
+.PHONY: test-chart
+test-chart: install tools ## Only the Helm chart tests: lint, schema validation, RBAC/PSS checks, CRD drift, install
+	$(PY) -m pytest -q tests/chart $(PYTEST_ARGS)
+
+IMAGE_REPO ?= graylane
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' deploy/helm/graylane/Chart.yaml)
+.PHONY: image
+image: ## Build the operator and proxy images with Docker (IMAGE_REPO=graylane IMAGE_TAG=<appVersion>)
+	docker build -f deploy/docker/Dockerfile.operator -t $(IMAGE_REPO)/graylane-operator:$(IMAGE_TAG) .
+	docker build -f deploy/docker/Dockerfile.proxy -t $(IMAGE_REPO)/graylane-proxy:$(IMAGE_TAG) .
+
 .PHONY: demo
 demo: tools controlplane ## The product on a local control plane: chart, operator, proxy, two versions, split, patch, override
 	$(PY) examples/demo.py

@@ -81,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         print("run `make chart-sync` to copy deploy/crds/ into the chart", file=sys.stderr)
         return 1
     drift = sync()
-    print(drift.describe() if not drift.clean else "chart CRDs already match deploy/crds/")
+    for name in drift.missing + drift.changed:
+        print(f"copied deploy/crds/{name} into the chart")
+    for name in drift.extra:
+        print(f"removed {name} from the chart (no longer in deploy/crds/)")
+    if drift.clean:
+        print("chart CRDs already match deploy/crds/")
     return 0
 
 

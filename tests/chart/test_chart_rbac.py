@@ -1,0 +1,150 @@
+"""Least-privilege RBAC: no wildcards, nothing cluster-wide for the proxy, Secrets only when enabled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chart_render import RELEASE, SCENARIOS, Manifests
+
+OPERATOR_SA = f"{RELEASE}-graylane-operator"
+PROXY_SA = f"{RELEASE}-graylane-proxy"
+DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "deletecollection"}
+Rule = dict[str, Any]
+
+
+def _rules_for(m: Manifests, sa: str) -> list[tuple[str, str | None, Rule]]:
+    """(role kind, namespace or None for cluster-wide, rule) for every rule bound to the ServiceAccount."""
+    out = []
+    for role in m.of_kind("Role", "ClusterRole"):
+        if sa in m.bound_service_accounts(role["kind"], role["metadata"]["name"]):
+            ns = role["metadata"].get("namespace")
+            out += [(role["kind"], ns, rule) for rule in role.get("rules", [])]
+    return out
+
+
+def _grants(rules: list[tuple[str, str | None, Rule]], resource: str) -> dict[str | None, set[str]]:
+    """namespace (None: cluster-wide) → verbs granted on the resource."""
+    grants: dict[str | None, set[str]] = {}
+    for _, ns, rule in rules:
+        if resource in rule.get("resources", []):
+            grants.setdefault(ns, set()).update(rule["verbs"])
+    return grants
+
+
+def test_no_rule_uses_a_wildcard_or_a_dangerous_verb(rendered: Manifests) -> None:
+    for role in rendered.of_kind("Role", "ClusterRole"):
+        assert "aggregationRule" not in role
+        for rule in role.get("rules", []):
+            where = f"{role['kind']}/{role['metadata']['name']}: {rule}"
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert not any("*" in item for item in rule.get(field, [])), where
+            assert "nonResourceURLs" not in rule, where
+            assert not DANGEROUS_VERBS & set(rule["verbs"]), where
+            assert not {"pods", "pods/exec", "serviceaccounts/token", "nodes"} & set(rule["resources"]), where
+
+
+def test_every_binding_targets_a_chart_role_and_a_chart_service_account(rendered: Manifests) -> None:
+    roles = {
+        (r["kind"], r["metadata"]["name"], r["metadata"].get("namespace")) for r in rendered.of_kind("Role")
+    }
+    cluster_roles = {r["metadata"]["name"] for r in rendered.of_kind("ClusterRole")}
+    for binding in rendered.of_kind("RoleBinding", "ClusterRoleBinding"):
+        ref = binding["roleRef"]
+        if ref["kind"] == "Role":
+            assert ("Role", ref["name"], binding["metadata"]["namespace"]) in roles
+        else:
+            assert ref["name"] in cluster_roles
+        for subject in binding["subjects"]:
+            assert subject["kind"] == "ServiceAccount"
+            assert subject["name"] in {OPERATOR_SA, PROXY_SA}
+            assert subject["namespace"] == rendered.namespace
+
+
+def test_the_proxy_has_nothing_cluster_wide(rendered: Manifests) -> None:
+    for binding in rendered.of_kind("ClusterRoleBinding"):
+        assert PROXY_SA not in {s["name"] for s in binding["subjects"]}
+    assert not [r for r in rendered.of_kind("ClusterRole") if "proxy" in r["metadata"]["name"]]
+
+
+def test_the_proxy_only_reads_its_own_namespace(rendered: Manifests, scenario: str) -> None:
+    rules = _rules_for(rendered, PROXY_SA)
+    assert {kind for kind, _, _ in rules} == {"Role"}
+    assert {ns for _, ns, _ in rules} == {rendered.namespace}
+    expected = {"configmaps"} | ({"secrets"} if SCENARIOS[scenario].get("jwtSecrets") else set())
+    assert {res for _, _, rule in rules for res in rule["resources"]} == expected
+    for _, _, rule in rules:
+        assert rule["apiGroups"] == [""]
+        assert set(rule["verbs"]) == {"get", "list", "watch"}
+
+
+def test_operator_writes_configmaps_only_in_the_install_namespace(rendered: Manifests) -> None:
+    grants = _grants(_rules_for(rendered, OPERATOR_SA), "configmaps")
+    assert grants == {rendered.namespace: {"get", "list", "watch", "create", "update", "patch", "delete"}}
+
+
+def test_operator_secret_access_follows_jwt_secrets_setting(rendered: Manifests, scenario: str) -> None:
+    values = SCENARIOS[scenario]
+    grants = _grants(_rules_for(rendered, OPERATOR_SA), "secrets")
+    if not values.get("jwtSecrets", {}).get("enabled"):
+        assert grants == {}
+        return
+    watch = values.get("watch", {})
+    assert grants.pop(rendered.namespace) >= {"create", "update", "get"}  # the mirrored Secrets it owns
+    if watch.get("allNamespaces"):
+        assert grants == {None: {"get"}}  # route namespaces: read a referenced Secret, never list them
+    else:
+        assert grants == {ns: {"get"} for ns in watch["namespaces"]}
+
+
+def test_operator_custom_resource_rights_are_scoped_to_the_watched_namespaces(
+    rendered: Manifests, scenario: str
+) -> None:
+    watch = SCENARIOS[scenario].get("watch", {})
+    rules = _rules_for(rendered, OPERATOR_SA)
+    expected_scopes = (
+        {None} if watch.get("allNamespaces") else set(watch.get("namespaces") or [rendered.namespace])
+    )
+    for resource, verbs in [
+        ("canaryroutes", {"get", "list", "watch", "patch"}),
+        ("upstreams", {"get", "list", "watch", "patch"}),
+        ("canaryroutes/status", {"get", "patch", "update"}),
+        ("upstreams/status", {"get", "patch", "update"}),
+        ("events", {"create"}),
+    ]:
+        grants = _grants(rules, resource)
+        assert set(grants) == expected_scopes, resource
+        assert all(v == verbs for v in grants.values()), (resource, grants)
+    for _, _, rule in rules:
+        if set(rule["resources"]) & {"canaryroutes", "upstreams"}:
+            assert rule["apiGroups"] == ["graylane.io"]
+
+
+def test_operator_peering_rights_name_the_peering_object(rendered: Manifests, scenario: str) -> None:
+    watch = SCENARIOS[scenario].get("watch", {})
+    resource = "clusterkopfpeerings" if watch.get("allNamespaces") else "kopfpeerings"
+    for _, _, rule in _rules_for(rendered, OPERATOR_SA):
+        if resource in rule["resources"]:
+            assert rule["apiGroups"] == ["kopf.dev"]
+            if {"get", "patch"} & set(rule["verbs"]):
+                assert rule["resourceNames"] == ["graylane"]
+            else:
+                assert set(rule["verbs"]) == {"list", "watch"}
+
+
+def test_cluster_roles_exist_only_in_all_namespaces_mode_or_for_crd_watch(
+    rendered: Manifests, scenario: str
+) -> None:
+    values = SCENARIOS[scenario]
+    allowed = (
+        {f"{OPERATOR_SA}-{rendered.namespace}"} if values.get("watch", {}).get("allNamespaces") else set()
+    )
+    if values.get("operator", {}).get("watchCRDs"):
+        allowed.add(f"{OPERATOR_SA}-{rendered.namespace}-crds")
+    assert {r["metadata"]["name"] for r in rendered.of_kind("ClusterRole")} == allowed
+    assert {r["metadata"]["name"] for r in rendered.of_kind("ClusterRoleBinding")} == allowed
+
+
+def test_crd_read_access_is_read_only(rendered: Manifests) -> None:
+    for _, ns, rule in _rules_for(rendered, OPERATOR_SA):
+        if "customresourcedefinitions" in rule["resources"]:
+            assert ns is None and set(rule["verbs"]) == {"get", "list", "watch"}
