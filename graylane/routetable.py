@@ -12,9 +12,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from graylane import matchers, sticky
+from graylane.geo import CountryLookup, CountryResolver
 from graylane.request import CountrySource
 from graylane.routemodel import RouteConfig, Track
 
@@ -115,8 +116,16 @@ class RouteTable:
     conflicts: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, configs: Iterable[RouteConfig], *, countries: CountrySource | None = None) -> RouteTable:
-        compiled = sorted((compile_route(c, countries=countries) for c in configs), key=lambda r: r.key)
+    def build(
+        cls, configs: Iterable[RouteConfig], *, countries: CountrySource | CountryLookup | None = None
+    ) -> RouteTable:
+        """Compile ``configs``; ``countries`` is a ``CountryResolver`` (CDN header + lookup) or a lookup."""
+        source: CountrySource | None = None
+        if isinstance(countries, CountryResolver) or hasattr(countries, "country_of"):
+            source = cast(CountrySource, countries)
+        elif countries is not None:
+            source = CountryResolver(countries)
+        compiled = sorted((compile_route(c, countries=source) for c in configs), key=lambda r: r.key)
         exact: dict[str, list[CompiledRoute]] = {}
         wild: dict[str, list[CompiledRoute]] = {}
         anyh: list[CompiledRoute] = []
