@@ -1,0 +1,158 @@
+"""Wiring: ``create_app(settings)`` builds the admin application; its cleanup context runs the data plane.
+
+The data plane (client listener, route source, pools) starts when the admin app starts and stops when it is
+cleaned up. :func:`serve` runs both until a stop event, then drains: readiness fails at once, the listener
+keeps accepting for ``drain_delay`` seconds, then it closes and in-flight requests get ``drain_timeout``
+seconds to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from graylane.proxy.admin import CLAIMS, METRICS, STATE, create_admin_app
+from graylane.proxy.claims import ClaimsSource, Verifiers
+from graylane.proxy.clientaddr import ClientAddress
+from graylane.proxy.filesource import DirectorySource
+from graylane.proxy.handler import ProxyHandler
+from graylane.proxy.jwksfetch import JwksFetcher
+from graylane.proxy.metrics import Metrics
+from graylane.proxy.routestate import PoolRegistry, RouteState
+from graylane.proxy.server import GuardedServer
+from graylane.proxy.settings import Settings
+
+log = logging.getLogger("graylane.proxy")
+
+
+class DataPlane:
+    """The client listener and the route source of one worker."""
+
+    def __init__(
+        self, settings: Settings, state: RouteState, claims: ClaimsSource, jwks: JwksFetcher
+    ) -> None:
+        self.settings = settings
+        self.jwks = jwks
+        self.state = state
+        self.claims = claims
+        self.port = 0
+        self._runner: web.ServerRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+
+    async def start(self) -> None:
+        s = self.settings
+        self._start_source()
+        handler = ProxyHandler(
+            state=self.state,
+            metrics=self.state.metrics,
+            addresses=ClientAddress(s.trusted_proxies),
+            claims=self.claims,
+            max_body=s.max_body_bytes,
+            body_timeout=s.body_timeout,
+        )
+        server = GuardedServer(
+            handler,
+            header_timeout=s.header_timeout,
+            keepalive_timeout=s.idle_timeout,
+            max_line_size=s.max_header_line,
+            max_field_size=s.max_header_line,
+            max_headers=s.max_headers,
+        )
+        self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=s.drain_timeout)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, s.listen_host, s.listen_port, reuse_port=s.reuse_port or None, backlog=1024
+        )
+        await site.start()
+        self.port = _bound_port(site)
+        log.info("data plane listening on %s:%s", s.listen_host, self.port)
+
+    def _start_source(self) -> None:
+        s = self.settings
+        if s.config_dir is not None:
+            source = DirectorySource(directory=s.config_dir, state=self.state, interval=s.poll_interval)
+            source.scan()  # the first table is there before the listener opens
+            self._tasks.append(asyncio.create_task(source.run(), name="graylane-file-source"))
+        if s.kube:
+            from graylane.proxy.kubesource import KubeSource
+
+            kube = KubeSource.from_settings(s, state=self.state)
+            self._tasks.append(asyncio.create_task(kube.run(), name="graylane-kube-source"))
+
+    async def stop(self) -> None:
+        """Drain: readiness already fails; wait the delay, close the listener, let in-flight finish."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.state.draining = True
+        if self.settings.drain_delay > 0:
+            await asyncio.sleep(self.settings.drain_delay)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.state.pools.close()
+        await self.jwks.close()
+
+
+DATA_PLANE = web.AppKey("data_plane", DataPlane)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The admin application; starting it starts the data plane (``app[DATA_PLANE]``)."""
+    metrics = Metrics()
+    jwks = JwksFetcher(min_interval=settings.jwks_min_interval)
+    state = RouteState(
+        metrics=metrics,
+        pools=PoolRegistry(connect_timeout=settings.connect_timeout),
+        verifiers=Verifiers(metrics=metrics, jwks=jwks),
+    )
+    claims = ClaimsSource()
+    app: web.Application = create_admin_app(state=state, metrics_=metrics, claims=claims)
+    app[DATA_PLANE] = DataPlane(settings, state, claims, jwks)
+
+    async def data_plane(app: web.Application) -> AsyncIterator[None]:
+        await app[DATA_PLANE].start()
+        yield
+        await app[DATA_PLANE].stop()
+
+    app.cleanup_ctx.append(data_plane)
+    return app
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
+    """Run admin + data plane until ``stop`` is set, then drain and return."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(
+            runner, settings.admin_host, settings.admin_port, reuse_port=settings.reuse_port or None
+        )
+        await site.start()
+        log.info(
+            "graylane proxy started: listen=%s:%s admin=%s:%s source=%s trusted=%s",
+            settings.listen_host, app[DATA_PLANE].port, settings.admin_host, _bound_port(site),
+            "kube" if settings.kube else settings.config_dir, ",".join(settings.trusted_proxies) or "-",
+        )  # fmt: skip
+        await stop.wait()
+        log.info("draining")
+        await app[DATA_PLANE].stop()
+    finally:
+        await runner.cleanup()
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp keeps the asyncio server here
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else 0
+
+
+__all__ = ["CLAIMS", "DATA_PLANE", "METRICS", "STATE", "DataPlane", "create_app", "serve"]

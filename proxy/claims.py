@@ -1,0 +1,82 @@
+"""Verified JWT claims for the router, computed only when a rule or sticky key asks for them.
+
+Each route with ``jwt`` settings gets a :class:`graylane.jwtpolicy.JwtVerifier` (kept across table swaps
+while the settings are unchanged, so its verified-token cache stays warm). A token that fails is "no
+claims" and is counted in ``graylane_jwt_rejected_total{reason}``. When a token names a key the verifier
+does not have and the route has a ``jwksURL``, a background JWKS refresh is requested (single-flight,
+rate-limited: :mod:`graylane.proxy.jwksfetch`); the request never waits for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from graylane.proxy.jwksfetch import JwksFetcher
+from graylane.proxy.metrics import Metrics
+
+from graylane.jwtpolicy import JwtVerifier, bearer_token
+from graylane.routemodel import JwtSettings, RouteConfig
+
+Claims = Mapping[str, Any] | None
+_REFRESH_REASONS = frozenset({"unknown-kid", "no-key"})
+
+
+class ClaimsSource:
+    """Builds the view's lazy ``claims`` callable for a route's verifier."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    def lazy(self, verifier: JwtVerifier | None, headers: Any) -> Callable[[], Claims] | None:
+        if verifier is None:
+            return None
+        clock = self._clock
+
+        def claims() -> Claims:
+            token = bearer_token(headers.getall("authorization", None))
+            if token is None:
+                return None
+            return verifier.verify(token, now=clock())
+
+        return claims
+
+
+class Verifiers:
+    """One verifier per route, reused while the route's ``jwt`` settings stay the same."""
+
+    def __init__(self, *, metrics: Metrics, jwks: JwksFetcher) -> None:
+        self._metrics = metrics
+        self._jwks = jwks
+        self._current: dict[tuple[str, JwtSettings], JwtVerifier] = {}
+
+    def refresh(self, configs: list[RouteConfig]) -> dict[str, JwtVerifier]:
+        """Verifiers for these routes (by route key); verifiers of routes gone or changed are dropped."""
+        fresh: dict[tuple[str, JwtSettings], JwtVerifier] = {}
+        for config in configs:
+            if config.jwt is None:
+                continue
+            key = (config.key, config.jwt)
+            verifier = self._current.get(key) or self._make(config.jwt)
+            fresh[key] = verifier
+        for key, verifier in self._current.items():
+            if key not in fresh and key[1].jwks_url:
+                self._jwks.detach(verifier, key[1].jwks_url)
+        self._current = fresh
+        return {key[0]: verifier for key, verifier in fresh.items()}
+
+    def _make(self, settings: JwtSettings) -> JwtVerifier:
+        url = settings.jwks_url
+        fetcher = self._jwks
+        metrics = self._metrics
+
+        def rejected(reason: str) -> None:
+            metrics.jwt_failed(reason)
+            if url and reason in _REFRESH_REASONS:
+                fetcher.request(url)
+
+        verifier = JwtVerifier(settings, on_reject=rejected)
+        if url:
+            fetcher.attach(verifier, url)
+        return verifier

@@ -1,0 +1,152 @@
+"""``graylane-proxy``: file mode (``--config-dir``) or kube mode (``--kube``); ``--workers N`` processes.
+
+With several workers every process binds the same listen and admin addresses with ``SO_REUSEPORT`` and the
+kernel spreads connections; each worker loads the routes itself. ``/metrics`` then describes the worker that
+answered the scrape (run one worker per pod and scale pods when exact per-pod figures matter). SIGTERM or
+SIGINT to the parent is passed to every worker; each drains (readiness fails at once, in-flight requests
+finish) and the parent exits when all have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from graylane.proxy.settings import Settings
+
+log = logging.getLogger("graylane.proxy")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def _cidr(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a CIDR: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="graylane-proxy", description="Graylane canary proxy (data plane).")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--config-dir", type=Path, help="file mode: one route document per *.json file")
+    mode.add_argument("--kube", action="store_true", help="watch route ConfigMaps through the Kubernetes API")
+    p.add_argument("--namespace", action="append", default=[], help="kube mode: namespace to watch (repeat)")
+    p.add_argument("--kubeconfig", help="kube mode: kubeconfig path (default $KUBECONFIG, then in-cluster)")
+    p.add_argument("--listen", type=_host_port, default=("0.0.0.0", 8080), metavar="HOST:PORT")
+    p.add_argument("--admin-listen", type=_host_port, default=("0.0.0.0", 9901), metavar="HOST:PORT")
+    p.add_argument("--trusted-proxy", type=_cidr, action="append", default=[], metavar="CIDR")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the ports (SO_REUSEPORT)")
+    p.add_argument("--drain-delay", type=float, default=0.0, help="seconds to keep accepting after SIGTERM")
+    p.add_argument("--drain-timeout", type=float, default=30.0, help="seconds in-flight requests may take")
+    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds to receive a request head")
+    p.add_argument("--idle-timeout", type=float, default=60.0, help="keep-alive idle timeout, seconds")
+    p.add_argument("--connect-timeout", type=float, default=5.0, help="upstream connect timeout, seconds")
+    p.add_argument("--max-body-bytes", type=int, default=100 * 1024 * 1024)
+    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        listen_host=args.listen[0],
+        listen_port=args.listen[1],
+        admin_host=args.admin_listen[0],
+        admin_port=args.admin_listen[1],
+        config_dir=args.config_dir,
+        kube=args.kube,
+        namespaces=tuple(args.namespace),
+        kubeconfig=args.kubeconfig,
+        trusted_proxies=tuple(args.trusted_proxy),
+        workers=args.workers,
+        reuse_port=args.reuse_port,
+        drain_delay=args.drain_delay,
+        drain_timeout=args.drain_timeout,
+        header_timeout=args.header_timeout,
+        idle_timeout=args.idle_timeout,
+        connect_timeout=args.connect_timeout,
+        max_body_bytes=args.max_body_bytes,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.config_dir is not None and not args.config_dir.is_dir():
+        print(f"graylane-proxy: --config-dir {args.config_dir}: not a directory", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return _supervise(argv, args.workers)
+    return run_worker(settings_from_args(args))
+
+
+def run_worker(settings: Settings) -> int:
+    import uvloop
+
+    async def _main() -> None:
+        from graylane.proxy.app import serve
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop=stop)
+
+    uvloop.run(_main())
+    return 0
+
+
+def _supervise(argv: list[str], workers: int) -> int:
+    """Start ``workers`` copies of this command with ``--reuse-port``; forward signals; wait for all."""
+    child_argv = [*_without_workers(argv), "--reuse-port"]
+    cmd = [sys.executable, "-m", "graylane.proxy.cli", *child_argv]
+    children = [subprocess.Popen(cmd) for _ in range(workers)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    return max(codes, key=abs) if codes else 0
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--workers":
+            skip = True
+            continue
+        if arg.startswith("--workers="):
+            continue
+        out.append(arg)
+    return out
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

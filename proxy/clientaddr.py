@@ -1,0 +1,52 @@
+"""The client's address as the proxy forwards and routes on it.
+
+``X-Forwarded-For`` / ``Forwarded`` count only when the TCP peer is a trusted proxy (``--trusted-proxy``);
+the core's :class:`graylane.clientip.ClientIpResolver` then walks them right to left. From an untrusted peer
+the peer itself is the client and those headers are not even parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiohttp import web
+from graylane.proxy.headers import Forwarding
+
+from graylane.clientip import ClientIpResolver
+
+_CACHE_MAX = 4096
+
+
+class ClientAddress:
+    def __init__(self, trusted_cidrs: Sequence[str], *, scheme: bytes = b"http") -> None:
+        self._any_trusted = bool(trusted_cidrs)
+        self._resolver = ClientIpResolver(list(trusted_cidrs))
+        self._trusted: dict[str, bool] = {}
+        self._scheme = scheme
+
+    def is_trusted(self, peer: str) -> bool:
+        known = self._trusted.get(peer)
+        if known is None:
+            if len(self._trusted) >= _CACHE_MAX:
+                self._trusted.clear()
+            known = self._trusted[peer] = self._resolver.trusted(peer)
+        return known
+
+    def forwarding(self, request: web.BaseRequest) -> Forwarding:
+        peer = request.remote or ""
+        trusted = self._any_trusted and self.is_trusted(peer)
+        client = peer
+        if trusted:
+            headers = request.headers
+            xff = headers.getall("X-Forwarded-For", None)
+            fwd = headers.getall("Forwarded", None)
+            if xff or fwd:
+                client = self._resolver.resolve(
+                    peer, ", ".join(xff) if xff else None, ", ".join(fwd) if fwd else None
+                )
+        return Forwarding(
+            peer=peer.encode("ascii", "replace"),
+            client_ip=client.encode("ascii", "replace"),
+            trusted_peer=trusted,
+            scheme=self._scheme,
+        )

@@ -1,0 +1,197 @@
+"""One request through one upstream: send the head and body, stream the response back.
+
+A request without a body, or with a small ``Content-Length`` body (read whole first), is *replayable*: if the
+upstream refuses or resets before one byte of response, the caller may send it again (to a fresh connection
+or, for the canary, to stable). A larger or chunked body is streamed to the upstream as it arrives and is not
+replayable. A response that arrived whole with its head goes back as one ``web.Response``; anything else is
+streamed with ``Content-Length`` when the upstream gave one, chunked otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiohttp import web
+from graylane.proxy.headers import Forwarding, TrackHeaders, build_request_head, response_headers
+from graylane.proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool
+
+BUFFERED_BODY_MAX = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The client body exceeded the configured limit while it was being streamed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a decided request goes: compiled once per route table."""
+
+    pool: UpstreamPool
+    plan: TrackHeaders
+    base_path: bytes
+    timeout: float
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """The client request as the forwarder needs it, prepared once (kept across a retry)."""
+
+    method: bytes
+    target: bytes
+    fwd: Forwarding
+    body: bytes | None  # the whole body when buffered; None when there is none or it is streamed
+    streamed: bool  # the body is read from the client while sending
+    framing: bytes
+    max_body: int
+
+    @property
+    def replayable(self) -> bool:
+        return not self.streamed
+
+
+async def prepare(
+    request: web.BaseRequest, *, fwd: Forwarding, max_body: int, body_timeout: float
+) -> Outgoing | int:
+    """Read what must be read before contacting an upstream; an int is an error status (413, 408, 400)."""
+    method = request.method.encode("latin-1")
+    raw_target = request.raw_path
+    target = raw_target.encode("utf-8", "surrogateescape") if raw_target.startswith("/") else b"/"
+    body: bytes | None = None
+    streamed = False
+    framing = b""
+    if request.body_exists:
+        length = request.content_length
+        if length is not None:
+            if length > max_body:
+                return 413
+            framing = b"Content-Length: %d\r\n" % length
+            if length <= BUFFERED_BODY_MAX:
+                try:
+                    async with asyncio.timeout(body_timeout):
+                        body = await request.content.readexactly(length)
+                except TimeoutError:
+                    return 408
+                except asyncio.IncompleteReadError:
+                    return 400
+            else:
+                streamed = True
+        else:
+            framing = b"Transfer-Encoding: chunked\r\n"
+            streamed = True
+    elif request.content_length == 0:
+        framing = b"Content-Length: 0\r\n"
+    return Outgoing(method, target, fwd, body, streamed, framing, max_body)
+
+
+async def send(
+    request: web.BaseRequest, out: Outgoing, target: Target, *, fresh: bool = False
+) -> UpstreamConnection:
+    """Send the request and wait for the response head; the caller owns the connection afterwards.
+
+    A reused keep-alive connection that the upstream closed meanwhile is retried once on a fresh one.
+    """
+    pool = target.pool
+    if fresh:
+        conn, reused = await pool.connect(), False
+    else:
+        conn, reused = await pool.acquire()
+    head = build_request_head(
+        method=out.method,
+        target=target.base_path + out.target,
+        authority=pool.authority,
+        raw_headers=request.raw_headers,
+        plan=target.plan,
+        fwd=out.fwd,
+        framing=out.framing,
+    )
+    conn.start(head_only=out.method == b"HEAD")
+    timer = pool.loop.call_later(target.timeout, conn.time_out)
+    try:
+        if out.body:
+            conn.write(head + out.body)
+        else:
+            conn.write(head)
+            if out.streamed:
+                await _pump_body(
+                    request, conn, chunked=out.framing.startswith(b"Transfer"), limit=out.max_body
+                )
+        await conn.read_headers()
+    except UpstreamError as exc:
+        timer.cancel()
+        if reused and exc.reason == "reset" and exc.before_response and out.replayable:
+            return await send(request, out, target, fresh=True)
+        raise
+    except BaseException:
+        timer.cancel()
+        conn.abort()
+        raise
+    timer.cancel()
+    return conn
+
+
+async def _pump_body(
+    request: web.BaseRequest, conn: UpstreamConnection, *, chunked: bool, limit: int
+) -> None:
+    sent = 0
+    content = request.content
+    while True:
+        if conn.error is not None:  # the upstream answered (or failed) early: stop sending
+            return
+        data = await content.readany()
+        if not data:
+            break
+        sent += len(data)
+        if sent > limit:
+            raise BodyTooLarge()
+        conn.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
+        await conn.drain()
+    if chunked:
+        conn.write(b"0\r\n\r\n")
+
+
+async def respond(
+    request: web.BaseRequest, conn: UpstreamConnection, target: Target
+) -> tuple[web.StreamResponse, bool]:
+    """Turn the upstream response into the client response; the bool is False when the body broke off."""
+    headers, length = response_headers(conn.headers)
+    pool = target.pool
+    if conn.complete and request.method != "HEAD":
+        body = b"".join(conn.chunks)
+        pool.release(conn)
+        return web.Response(status=conn.status, body=body, headers=headers), True
+    resp = web.StreamResponse(status=conn.status, headers=headers)
+    if length is not None:
+        resp.content_length = length
+    elif request.version >= (1, 1) and conn.status not in (204, 304) and request.method != "HEAD":
+        resp.enable_chunked_encoding()
+    try:
+        await resp.prepare(request)
+        ok = await _stream_body(resp, conn, pool.loop, target.timeout)
+    except BaseException:
+        conn.abort()
+        raise
+    if ok:
+        await resp.write_eof()
+        pool.release(conn)
+    else:
+        conn.abort()
+        if request.transport is not None:
+            request.transport.abort()  # a truncated body must not look complete to the client
+    return resp, ok
+
+
+async def _stream_body(
+    resp: web.StreamResponse, conn: UpstreamConnection, loop: asyncio.AbstractEventLoop, limit: float
+) -> bool:
+    while True:
+        timer = loop.call_later(limit, conn.time_out)
+        try:
+            data = await conn.read_body()
+        except UpstreamError:
+            return False
+        finally:
+            timer.cancel()
+        if not data:
+            return True
+        await resp.write(data)

@@ -1,0 +1,132 @@
+"""The data-plane request handler: decide, forward, account.
+
+Per request: read the table once (a swap mid-request does not affect it), resolve the client IP, build the
+core's request view, ``decide``, send through the chosen upstream's pool (retrying once on stable when the
+canary refused or reset before answering), and record ``graylane_requests_total``,
+``graylane_request_duration_seconds``, ``graylane_decisions_total`` and ``graylane_upstream_errors_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from aiohttp import web
+from graylane.proxy import forward
+from graylane.proxy.claims import ClaimsSource
+from graylane.proxy.clientaddr import ClientAddress
+from graylane.proxy.metrics import Metrics
+from graylane.proxy.routestate import RoutePlan, RouteState
+from graylane.proxy.server import plain_error
+from graylane.proxy.upstream import UpstreamError
+
+from graylane import decide as core_decide
+from graylane.request import RequestView, normalize_host
+
+_ERROR_STATUS = {"overflow": 503, "timeout": 504, "connect": 502, "reset": 502, "protocol": 502}
+_NO_ROUTE = "-"
+
+
+class ProxyHandler:
+    def __init__(
+        self,
+        *,
+        state: RouteState,
+        metrics: Metrics,
+        addresses: ClientAddress,
+        claims: ClaimsSource,
+        max_body: int,
+        body_timeout: float,
+    ) -> None:
+        self._state = state
+        self._metrics = metrics
+        self._addresses = addresses
+        self._claims = claims
+        self._max_body = max_body
+        self._body_timeout = body_timeout
+        self._loop = asyncio.get_running_loop()
+        self._random = random.random
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        start = self._loop.time()
+        table = self._state.table
+        if table is None:
+            return self._answer(plain_error(503), _NO_ROUTE, _NO_ROUTE, start)
+        fwd = self._addresses.forwarding(request)
+        headers = request.headers
+        host = normalize_host(headers.get("host"))
+        path = request.path
+        route = table.core.lookup(host, path)
+        if route is None:
+            return self._answer(plain_error(404), _NO_ROUTE, _NO_ROUTE, start)
+        plan: RoutePlan = table.plans[route.key]
+        view = RequestView(
+            method=request.method,
+            host=host,
+            path=path,
+            query_string=request.query_string,
+            headers=headers,
+            client_ip=fwd.client_ip.decode(),
+            claims=self._claims.lazy(plan.verifier, headers),
+            trusted_peer=fwd.trusted_peer,
+        )
+        decision = core_decide.decide_route(route, view, self._random())
+        label = plan.label
+        track: str = decision.track
+        self._metrics.decision(label, track, decision.reason)
+        prepared = await forward.prepare(
+            request, fwd=fwd, max_body=self._max_body, body_timeout=self._body_timeout
+        )
+        if isinstance(prepared, int):
+            resp = plain_error(prepared)
+            resp.force_close()
+            return self._answer(resp, label, track, start)
+        try:
+            return await self._forward(request, prepared, plan, track, decision.upstream, start)
+        except asyncio.CancelledError:
+            self._metrics.request_done(label, track, "499", self._loop.time() - start)
+            raise
+
+    async def _forward(
+        self,
+        request: web.BaseRequest,
+        prepared: forward.Outgoing,
+        plan: RoutePlan,
+        track: str,
+        upstream: str,
+        start: float,
+    ) -> web.StreamResponse:
+        label = plan.label
+        try:
+            conn = await forward.send(request, prepared, plan.targets[(upstream, track)])
+        except forward.BodyTooLarge:
+            resp = plain_error(413)
+            resp.force_close()
+            return self._answer(resp, label, track, start)
+        except UpstreamError as exc:
+            self._metrics.upstream_error(label, track, exc.reason)
+            if not (
+                track == "canary"
+                and exc.reason in ("connect", "reset")
+                and exc.before_response
+                and prepared.replayable
+            ):
+                return self._answer(plain_error(_ERROR_STATUS[exc.reason]), label, track, start)
+            track, upstream = "stable", plan.config.stable
+            self._metrics.decision(label, track, "fallback")
+            try:
+                conn = await forward.send(request, prepared, plan.targets[(upstream, track)])
+            except UpstreamError as again:
+                self._metrics.upstream_error(label, track, again.reason)
+                return self._answer(plain_error(_ERROR_STATUS[again.reason]), label, track, start)
+        target = plan.targets[(upstream, track)]
+        answer: tuple[web.StreamResponse, bool] = await forward.respond(request, conn, target)
+        resp, complete = answer
+        if not complete:
+            self._metrics.upstream_error(label, track, conn.error.reason if conn.error else "reset")
+        self._metrics.request_done(label, track, str(resp.status), self._loop.time() - start)
+        return resp
+
+    def _answer(self, resp: web.StreamResponse, label: str, track: str, start: float) -> web.StreamResponse:
+        self._metrics.request_done(label, track, str(resp.status), self._loop.time() - start)
+        return resp

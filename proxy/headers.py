@@ -1,0 +1,146 @@
+"""What crosses the proxy: the upstream request head and the client response headers.
+
+Hop-by-hop headers (RFC 9110 §7.6.1) and every header named in ``Connection`` are dropped in both directions.
+Towards the upstream the proxy owns ``Host`` (the upstream's authority), framing (``Content-Length`` or
+``Transfer-Encoding: chunked``, never both), ``X-Forwarded-For`` (the peer appended), ``X-Forwarded-Proto`` /
+``X-Forwarded-Host`` (kept only from a trusted proxy), ``X-Real-IP`` (the resolved client IP),
+``X-Graylane-Track`` (any client copy removed) and the route's ``requestHeaders`` for the chosen track.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+REQUEST_OWNED = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"expect",
+        b"x-graylane-track",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-real-ip",
+    }
+)
+RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
+TRACK_HEADER = b"X-Graylane-Track"
+
+RawHeaders = Sequence[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackHeaders:
+    """Compiled once per route and track: names to drop from the client request, bytes to append."""
+
+    drop: frozenset[bytes]
+    extra: bytes
+
+    @classmethod
+    def compile(cls, track: str, set_headers: Mapping[str, str]) -> TrackHeaders:
+        drop = HOP_BY_HOP | REQUEST_OWNED | {name.lower().encode("latin-1") for name in set_headers}
+        lines = [TRACK_HEADER + b": " + track.encode("ascii") + b"\r\n"]
+        lines += [f"{k}: {v}\r\n".encode() for k, v in set_headers.items()]
+        return cls(drop=frozenset(drop), extra=b"".join(lines))
+
+
+def connection_tokens(value: bytes) -> set[bytes]:
+    return {token.strip().lower() for token in value.split(b",") if token.strip()}
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarding:
+    """Facts about the client connection the forwarded head carries."""
+
+    peer: bytes  # TCP peer address
+    client_ip: bytes  # resolved through trusted proxies
+    trusted_peer: bool
+    scheme: bytes  # b"http" or b"https" (the listener's)
+
+
+def build_request_head(
+    *,
+    method: bytes,
+    target: bytes,
+    authority: bytes,
+    raw_headers: RawHeaders,
+    plan: TrackHeaders,
+    fwd: Forwarding,
+    framing: bytes,
+) -> bytes:
+    """The request line and headers for the upstream, ending with the blank line.
+
+    ``framing`` is b"" (no body), b"Content-Length: N\\r\\n" or b"Transfer-Encoding: chunked\\r\\n".
+    """
+    drop = plan.drop
+    parts = [method, b" ", target, b" HTTP/1.1\r\nHost: ", authority, b"\r\n"]
+    xff: list[bytes] = []
+    proto = host = forwarded_host = b""
+    named: set[bytes] | None = None
+    kept: list[tuple[bytes, bytes, bytes]] = []
+    for name, value in raw_headers:
+        lower = name.lower()
+        if lower in drop:
+            if lower == b"x-forwarded-for":
+                xff.append(value)
+            elif lower == b"connection":
+                named = (named or set()) | connection_tokens(value)
+            elif lower == b"host":
+                host = value
+            elif lower == b"x-forwarded-proto" and fwd.trusted_peer:
+                proto = value
+            elif lower == b"x-forwarded-host" and fwd.trusted_peer:
+                forwarded_host = value
+            continue
+        kept.append((lower, name, value))
+    for lower, name, value in kept:
+        if named is None or lower not in named:
+            parts += (name, b": ", value, b"\r\n")
+    xff.append(fwd.peer)
+    parts += (
+        b"X-Forwarded-For: ",
+        b", ".join(xff),
+        b"\r\nX-Forwarded-Proto: ",
+        proto or fwd.scheme,
+        b"\r\n",
+    )
+    host = forwarded_host or host
+    if host:
+        parts += (b"X-Forwarded-Host: ", host, b"\r\n")
+    parts += (b"X-Real-IP: ", fwd.client_ip, b"\r\n", plan.extra, framing, b"\r\n")
+    return b"".join(parts)
+
+
+def response_headers(raw: RawHeaders) -> tuple[list[tuple[str, str]], int | None]:
+    """Client-bound headers (hop-by-hop and framing removed) and the upstream's Content-Length, if any."""
+    named: set[bytes] | None = None
+    length: int | None = None
+    out: list[tuple[bytes, bytes, bytes]] = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower in RESPONSE_DROP:
+            if lower == b"connection":
+                named = (named or set()) | connection_tokens(value)
+            elif lower == b"content-length" and value.isdigit():
+                length = int(value)
+            continue
+        out.append((lower, name, value))
+    return [
+        (name.decode("latin-1"), value.decode("utf-8", "replace"))
+        for lower, name, value in out
+        if named is None or lower not in named
+    ], length

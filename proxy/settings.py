@@ -1,0 +1,43 @@
+"""Typed proxy settings, filled from the command line (``graylane.proxy.cli``) or directly in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 8080
+    """Data-plane address; port 0 picks a free port (tests)."""
+    admin_host: str = "0.0.0.0"
+    admin_port: int = 9901
+    config_dir: Path | None = None
+    """File mode: every ``*.json`` here is one route document."""
+    kube: bool = False
+    """Kube mode: watch ConfigMaps labelled ``graylane.io/route-config=true`` through the API."""
+    namespaces: tuple[str, ...] = ()
+    """Kube mode: namespaces to watch (default: the pod's own namespace, else ``graylane-system``)."""
+    kubeconfig: str | None = None
+    """Kube mode: a kubeconfig path (default: ``$KUBECONFIG``, then the in-cluster service account)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """CIDRs whose ``X-Forwarded-For`` / ``Forwarded`` are believed."""
+    workers: int = 1
+    reuse_port: bool = False
+    poll_interval: float = 0.25
+    connect_timeout: float = 5.0
+    """Upstream TCP connect timeout (the request timeout is the upstream's ``timeoutSeconds``)."""
+    header_timeout: float = 10.0
+    """A client must finish sending a request head within this many seconds (slowloris guard)."""
+    idle_timeout: float = 60.0
+    """Keep-alive client connections idle longer than this are closed."""
+    body_timeout: float = 30.0
+    max_body_bytes: int = 100 * 1024 * 1024
+    max_header_line: int = 8190
+    max_headers: int = 100
+    drain_delay: float = 0.0
+    """After SIGTERM: seconds to keep accepting while readiness already fails (endpoints catch up)."""
+    drain_timeout: float = 30.0
+    """After the delay: how long in-flight requests may take to finish."""
+    jwks_min_interval: float = 10.0
