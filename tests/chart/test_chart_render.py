@@ -200,6 +200,6 @@ def test_notes_show_the_next_two_commands(chart_helm: Path, tmp_path: Path) -> N
     notes = out.split("NOTES:", 1)[1]
     commands = [line.strip() for line in notes.splitlines() if line.strip().startswith("kubectl ")]
     assert commands == [
-        "kubectl apply -n team-x -f examples/checkout.yaml",
+        "kubectl apply -n team-x -f examples/checkout/",
         "kubectl get canaryroutes -n team-x -w",
     ]
