@@ -1,0 +1,99 @@
+"""``graylane-operator [--namespace NS ... | --all-namespaces] [--config-namespace NS]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import kopf
+from graylane.operator.configmaps import ConfigMapStore
+from graylane.operator.handlers import registry
+from graylane.operator.state import OperatorConfig, OperatorState
+
+SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="graylane-operator", description="Graylane's Kopf operator")
+    scope = p.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--namespace", action="append", default=[], help="watch routes in NS (repeatable)")
+    scope.add_argument("--all-namespaces", action="store_true", help="watch routes in every namespace")
+    p.add_argument("--config-namespace", help="where route ConfigMaps go (default: the operator's namespace)")
+    p.add_argument(
+        "--mirror-jwt-secrets", action="store_true", help="mirror HS* secretRef Secrets (needs get)"
+    )
+    p.add_argument("--peering", help="Kopf peering object name (default: standalone, no peering)")
+    prio = p.add_mutually_exclusive_group()
+    prio.add_argument("--priority", type=int, default=None, help="this replica's peering priority")
+    prio.add_argument(
+        "--priority-from-pod-ip", action="store_true", help="derive a unique priority from POD_IP"
+    )
+    p.add_argument("--liveness", help="Kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    p.add_argument("--resync-seconds", type=float, default=30.0, help="retry period for routes not Ready")
+    p.add_argument("--sweep-seconds", type=float, default=300.0, help="orphan sweep and full resync period")
+    p.add_argument("--verbose", "-v", action="store_true")
+    return p.parse_args(argv)
+
+
+def own_namespace() -> str:
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return SA_NAMESPACE.read_text(encoding="utf-8").strip() or "default"
+    except OSError:
+        return "default"
+
+
+def priority_from(args: argparse.Namespace) -> int:
+    if args.priority is not None:
+        return int(args.priority)
+    if args.priority_from_pod_ip:
+        return int(ipaddress.ip_address(os.environ["POD_IP"])) % (2**31)  # unique per live pod
+    return 0
+
+
+def build(args: argparse.Namespace) -> tuple[OperatorConfig, OperatorState]:
+    config_namespace = args.config_namespace or own_namespace()
+    config = OperatorConfig(
+        config_namespace=config_namespace,
+        namespaces=tuple(args.namespace),
+        mirror_jwt_secrets=args.mirror_jwt_secrets,
+        resync_seconds=args.resync_seconds,
+        sweep_seconds=args.sweep_seconds,
+        identity=os.environ.get("POD_ID") or f"{socket.gethostname()}@{os.getpid()}",
+        priority=priority_from(args),
+        peering_name=args.peering,
+    )
+    return config, OperatorState(config=config, configmaps=ConfigMapStore(config_namespace))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config, state = build(args)
+    coro = kopf.operator(
+        registry=registry,
+        memo=kopf.Memo(state=state),
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        standalone=config.peering_name is None,
+        peering_name=config.peering_name,
+        priority=config.priority,
+        identity=cast(Any, config.identity),  # Kopf's Identity is a NewType of str
+        liveness_endpoint=args.liveness,
+    )
+    try:
+        asyncio.run(coro)
+    except KeyboardInterrupt:
+        return 130
+    return 0

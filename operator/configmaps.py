@@ -1,0 +1,178 @@
+"""The route ConfigMaps in the install namespace: what exists (a cache), and the one writer.
+
+The writer creates or patches a route's ConfigMap only when the document's checksum changed, and it only
+touches ConfigMaps it created (labelled ``graylane.io/route-config=true`` and managed by the operator).
+The cache is filled from one LIST at startup and refreshed by every orphan sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graylane.operator.kubeapi import Conflict, KubeAPI, NotFound, configmaps_path
+
+from graylane import routenames
+from graylane.routeconfig import canonical_json
+
+CHECKSUM_ANNOTATION = "graylane.io/checksum"
+WEIGHT_ANNOTATION = "graylane.io/weight"
+SELECTOR = f"{routenames.ROUTE_CONFIG_LABEL}=true,{routenames.MANAGED_BY_LABEL}={routenames.MANAGED_BY}"
+
+
+class NameTaken(Exception):
+    """Neither candidate name for a route's ConfigMap is free (taken by objects that are not its own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """One route ConfigMap as last seen or written."""
+
+    name: str
+    object_uid: str
+    resource_version: str
+    route_namespace: str
+    route_name: str
+    route_uid: str
+    checksum: str
+    weight: float | None
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> Written:
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        annotations = meta.get("annotations") or {}
+        route = str(annotations.get(routenames.ROUTE_ANNOTATION, "/")).split("/", 1)
+        weight = annotations.get(WEIGHT_ANNOTATION)
+        return cls(
+            name=meta.get("name", ""),
+            object_uid=meta.get("uid", ""),
+            resource_version=meta.get("resourceVersion", ""),
+            route_namespace=labels.get(routenames.ROUTE_NAMESPACE_LABEL, route[0]),
+            route_name=route[1] if len(route) > 1 else "",
+            route_uid=labels.get(routenames.ROUTE_UID_LABEL, ""),
+            checksum=annotations.get(CHECKSUM_ANNOTATION, ""),
+            weight=float(weight) if weight not in (None, "") else None,
+        )
+
+
+def is_ours(obj: Mapping[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return (
+        labels.get(routenames.ROUTE_CONFIG_LABEL) == "true"
+        and labels.get(routenames.MANAGED_BY_LABEL) == routenames.MANAGED_BY
+    )
+
+
+class ConfigMapStore:
+    """The operator's view of its own ConfigMaps in one namespace, keyed by name."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.by_name: dict[str, Written] = {}
+
+    def replace_all(self, objects: Iterable[Mapping[str, Any]]) -> None:
+        self.by_name = {w.name: w for w in (Written.from_object(o) for o in objects if is_ours(o))}
+
+    def for_route(self, route_uid: str) -> list[Written]:
+        return [w for w in self.by_name.values() if w.route_uid == route_uid]
+
+    async def refresh(self, api: KubeAPI) -> None:
+        listing = await api.get(configmaps_path(self.namespace) + f"?labelSelector={SELECTOR}")
+        self.replace_all(listing.get("items") or [])
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    name: str
+    changed: bool
+    previous_weight: float | None
+
+
+def configmap_body(
+    namespace: str, name: str, route: tuple[str, str, str], document: Mapping[str, Any]
+) -> Any:
+    route_ns, route_name, uid = route
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": routenames.route_labels(route_ns, route_name, uid),
+            "annotations": {
+                routenames.ROUTE_ANNOTATION: f"{route_ns}/{route_name}",
+                CHECKSUM_ANNOTATION: document["checksum"],
+                WEIGHT_ANNOTATION: json.dumps(document["weight"]),
+            },
+        },
+        "data": {routenames.DATA_KEY: canonical_json(document)},
+    }
+
+
+def choose_name(store: ConfigMapStore, route: tuple[str, str, str]) -> str:
+    route_ns, route_name, uid = route
+    own = store.for_route(uid)
+    if own:
+        return own[0].name
+    for name in (
+        routenames.route_configmap_name(route_ns, route_name),
+        routenames.hashed_configmap_name(route_ns, route_name),
+    ):
+        if name not in store.by_name:
+            return name
+    raise NameTaken(f"ConfigMaps for {route_ns}/{route_name} are taken by other routes")
+
+
+async def apply_configmap(
+    api: KubeAPI, store: ConfigMapStore, *, route: tuple[str, str, str], document: Mapping[str, Any]
+) -> Applied:
+    """Make the route's ConfigMap hold ``document``; write nothing when its checksum is already there."""
+    name = choose_name(store, route)
+    current = store.by_name.get(name)
+    previous_weight = current.weight if current else None
+    if current is not None and current.checksum == document["checksum"]:
+        return Applied(name=name, changed=False, previous_weight=previous_weight)
+    body = configmap_body(store.namespace, name, route, document)
+    if current is not None:
+        try:
+            result = await api.merge_patch(configmaps_path(store.namespace, name), patch=body)
+        except NotFound:
+            result = await _create(api, store, name, route, body)
+    else:
+        result = await _create(api, store, name, route, body)
+    store.by_name[name] = Written.from_object(result)
+    return Applied(name=name, changed=True, previous_weight=previous_weight)
+
+
+async def _create(
+    api: KubeAPI, store: ConfigMapStore, name: str, route: tuple[str, str, str], body: Any
+) -> Any:
+    try:
+        return await api.create(configmaps_path(store.namespace), body=body)
+    except Conflict:
+        existing = await api.get(configmaps_path(store.namespace, name))
+        found = Written.from_object(existing)
+        if not is_ours(existing) or found.route_uid not in (route[2], ""):
+            store.by_name[name] = found if is_ours(existing) else _foreign(name)
+            raise NameTaken(f"ConfigMap {store.namespace}/{name} exists and is not this route's") from None
+        return await api.merge_patch(configmaps_path(store.namespace, name), patch=body)
+
+
+def _foreign(name: str) -> Written:
+    return Written(name, "", "", "", "", "", "", None)
+
+
+async def delete_route_configmaps(api: KubeAPI, store: ConfigMapStore, *, route_uid: str) -> list[str]:
+    """Delete every ConfigMap of the route (by its UID label); returns their names."""
+    deleted = []
+    for written in store.for_route(route_uid):
+        # Conflict: re-created meanwhile under the same name by someone else, not ours to delete.
+        with contextlib.suppress(Conflict):
+            await api.delete(configmaps_path(store.namespace, written.name), uid=written.object_uid)
+        store.by_name.pop(written.name, None)
+        deleted.append(written.name)
+    return deleted

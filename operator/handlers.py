@@ -1,0 +1,201 @@
+"""Kopf handlers: indices over routes and upstreams, event handlers that reconcile, startup and cleanup.
+
+No change-detection handlers, daemons or timers are used on CanaryRoutes, so Kopf puts no finalizer on them:
+deleting a route (or uninstalling Graylane) never blocks. The deletion handler removes the route's ConfigMap
+when the operator sees the DELETED event; a route deleted while the operator was down is swept at startup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from graylane.operator import housekeeping
+from graylane.operator.configmaps import delete_route_configmaps
+from graylane.operator.kubeapi import APIError, KubeAPI, NotFound, custom_path
+from graylane.operator.reconcile import reconcile_route
+from graylane.operator.state import OperatorState
+
+from graylane import claims
+from graylane.compile import upstream_url
+
+GROUP, VERSION = "graylane.io", "v1alpha1"
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+ANY_UPSTREAM = "*"  # routes with versionRouting depend on every Upstream of their namespace
+
+registry = kopf.OperatorRegistry()
+
+
+def plain(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """A plain, detached copy of the parts of an object the operator reads."""
+    meta = body.get("metadata") or {}
+    keep = ("name", "namespace", "uid", "generation", "creationTimestamp", "labels", "resourceVersion")
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": kind,
+        "metadata": {k: meta[k] for k in keep if k in meta},
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+@kopf.index(GROUP, VERSION, "canaryroutes", registry=registry)
+def routes_by_key(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
+    return {(namespace, name): plain(body, "CanaryRoute")}
+
+
+@kopf.index(GROUP, VERSION, "canaryroutes", registry=registry)
+def routes_by_upstream(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
+    deps = {spec.get("stable"), spec.get("canary")}
+    if spec.get("versionRouting"):
+        deps.add(ANY_UPSTREAM)
+    return {(namespace, dep): (namespace, name) for dep in deps if isinstance(dep, str)}
+
+
+@kopf.index(GROUP, VERSION, "canaryroutes", registry=registry)
+def routes_by_claim(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    claim = claims.route_claim(body)
+    return {pair: claim for pair in claim.claims}
+
+
+@kopf.index(GROUP, VERSION, "upstreams", registry=registry)
+def upstreams_by_namespace(body: kopf.Body, namespace: str | None, **_: Any) -> dict[Any, Any]:
+    return {namespace: plain(body, "Upstream")}
+
+
+@kopf.on.startup(registry=registry)
+async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **kwargs: Any) -> None:
+    state: OperatorState = memo["state"]
+    settings.posting.loggers = False  # only explicit Events (weight changes), not every log line
+    settings.watching.server_timeout = 300
+    settings.networking.error_backoffs = [1, 2, 5]
+    state.api = KubeAPI(settings=settings, logger=logger)
+    state.indices = {k: kwargs[k] for k in ("routes_by_key", "routes_by_claim", "upstreams_by_namespace")}
+    await state.configmaps.refresh(state.api)
+    memo["housekeeping"] = asyncio.create_task(
+        housekeeping.run(state, reconcile=reconcile_key, logger=logger)
+    )
+
+
+@kopf.on.cleanup(registry=registry)
+async def cleanup(memo: Any, **_: Any) -> None:
+    task = memo.get("housekeeping")
+    if task is not None:
+        task.cancel()
+
+
+@kopf.on.event(GROUP, VERSION, "canaryroutes", registry=registry)
+async def route_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, logger: Logger, **_: Any) -> None:
+    state: OperatorState = memo["state"]
+    meta = body.get("metadata") or {}
+    key, uid = (str(meta.get("namespace")), str(meta.get("name"))), str(meta.get("uid"))
+    before = state.claims.get(uid, frozenset())
+    if event.get("type") == "DELETED":
+        await _forget_route(state, key, uid, logger=logger)
+        await _recheck_claims(state, before, logger=logger)
+        return
+    now = claims.route_claim(body).claims
+    state.claims[uid] = now
+    await reconcile_key(state, key, logger=logger)
+    if before and before != now:
+        await _recheck_claims(state, before - now, logger=logger)
+
+
+@kopf.on.event(GROUP, VERSION, "upstreams", registry=registry)
+async def upstream_event(
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    memo: Any,
+    logger: Logger,
+    **kwargs: Any,
+) -> None:
+    state: OperatorState = memo["state"]
+    routes_by_upstream: kopf.Index[Any, Any] = kwargs["routes_by_upstream"]
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    dependents = set(routes_by_upstream.get((namespace, name), [])) | set(
+        routes_by_upstream.get((namespace, ANY_UPSTREAM), [])
+    )
+    for key in sorted(dependents):
+        await reconcile_key(state, key, logger=logger)
+    if event.get("type") != "DELETED":
+        await _upstream_status(state, body, logger=logger)
+
+
+async def reconcile_key(state: OperatorState, key: tuple[str, str], *, logger: Logger) -> None:
+    """Reconcile the route ``namespace/name`` from the indices; failures are retried by housekeeping."""
+    found = list(state.indices["routes_by_key"].get(key, []))
+    if not found:
+        state.retry.discard(key)
+        return
+    route = found[-1]
+    upstreams = {u["metadata"]["name"]: u for u in state.indices["upstreams_by_namespace"].get(key[0], [])}
+    rivals = {
+        r.uid: r
+        for pair in claims.route_claim(route).claims
+        for r in state.indices["routes_by_claim"].get(pair, [])
+    }
+    try:
+        verdict = await reconcile_route(
+            state, route, upstreams=upstreams, rivals=rivals.values(), logger=logger
+        )
+    except (TimeoutError, APIError, OSError) as exc:
+        logger.warning(f"Reconciling {key[0]}/{key[1]} failed, will retry: {exc!r}")
+        state.retry.add(key)
+        return
+    if verdict.ready or verdict.reason in ("Invalid", "UpstreamNotFound"):
+        state.retry.discard(key)  # fixed by an edit or an Upstream event, not by retrying
+    else:
+        state.retry.add(key)
+
+
+async def _forget_route(
+    state: OperatorState,
+    key: tuple[str, str],
+    uid: str,
+    *,
+    logger: Logger,
+) -> None:
+    api = state.require_api()
+    names = await delete_route_configmaps(api, state.configmaps, route_uid=uid)
+    if names:
+        logger.info(f"Deleted ConfigMaps {names} of the deleted route")
+    await housekeeping.delete_mirrored_secret(state, namespace=key[0], name=key[1], uid=uid)
+    state.claims.pop(uid, None)
+    state.locks.pop(uid, None)
+
+
+async def _recheck_claims(
+    state: OperatorState,
+    pairs: frozenset[tuple[str, str]],
+    *,
+    logger: Logger,
+) -> None:
+    """Routes that lost a conflict over these claims may now be free to go."""
+    keys = {(r.namespace, r.name) for pair in pairs for r in state.indices["routes_by_claim"].get(pair, [])}
+    for key in sorted(keys):
+        await reconcile_key(state, key, logger=logger)
+
+
+async def _upstream_status(state: OperatorState, body: kopf.Body, *, logger: Logger) -> None:
+    meta = body["metadata"]
+    target = upstream_url(body.get("spec") or {}, meta["namespace"])
+    desired = {"target": target, "observedGeneration": meta.get("generation")}
+    current = body.get("status") or {}
+    if all(current.get(k) == v for k, v in desired.items()):
+        return
+    url = custom_path("upstreams", meta["namespace"], meta["name"]) + "/status"
+    try:
+        await state.require_api().merge_patch(url, patch={"status": desired})
+    except NotFound:
+        return
+    except APIError as exc:
+        logger.warning(f"Cannot write the Upstream status: {exc!r}")
+
+
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: the ServiceAccount token; elsewhere: ``$KUBECONFIG`` (or ``~/.kube/config``)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)

@@ -1,0 +1,121 @@
+"""Background housekeeping of the active replica: the orphan sweep, periodic resync and slow retries.
+
+It runs beside Kopf's watches, which Kopf pauses on a replica that peering outranks; this loop applies the
+same rule itself (only the highest-priority live peer acts), so two replicas never both write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from graylane.operator.kubeapi import APIError, Conflict, KubeAPI, configmaps_path, custom_path, secrets_path
+from graylane.operator.state import OperatorState
+
+from graylane import routenames
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+Reconcile = Callable[..., Awaitable[None]]
+FIRST_DELAY = 2.0
+
+
+async def run(state: OperatorState, *, reconcile: Reconcile, logger: Logger) -> None:
+    """Forever: when this replica is the active one, sweep orphans and resync; retry failed routes."""
+    loop = asyncio.get_running_loop()
+    last_sweep: float | None = None
+    await asyncio.sleep(FIRST_DELAY)  # let Kopf list the routes into its indices first
+    while True:
+        try:
+            if not await is_active(state):
+                last_sweep = None  # sweep and resync everything as soon as we take over
+            elif last_sweep is None or loop.time() - last_sweep >= state.config.sweep_seconds:
+                await sweep(state, logger=logger)
+                for key in list(state.indices["routes_by_key"]):
+                    await reconcile(state, key, logger=logger)
+                last_sweep = loop.time()
+            else:
+                for key in sorted(state.retry):
+                    await reconcile(state, key, logger=logger)
+        except (APIError, OSError, TimeoutError) as exc:
+            logger.warning(f"Housekeeping failed, will retry: {exc!r}")
+        await asyncio.sleep(state.config.resync_seconds)
+
+
+async def is_active(state: OperatorState) -> bool:
+    """True unless a live peer with a priority >= ours is registered in the Kopf peering object."""
+    config = state.config
+    if config.peering_name is None:
+        return True
+    if config.namespaces:
+        url = f"/apis/kopf.dev/v1/namespaces/{config.namespaces[0]}/kopfpeerings/{config.peering_name}"
+    else:
+        url = f"/apis/kopf.dev/v1/clusterkopfpeerings/{config.peering_name}"
+    peering = await state.require_api().get(url)
+    return not outranked(
+        peering.get("status") or {}, identity=config.identity, priority=config.priority, now=state.now()
+    )
+
+
+def outranked(peers: Mapping[str, Any], *, identity: str, priority: int, now: datetime.datetime) -> bool:
+    for peer_id, info in peers.items():
+        if peer_id == identity or not isinstance(info, Mapping):
+            continue
+        try:
+            seen = datetime.datetime.fromisoformat(str(info["lastseen"]))
+            alive = seen + datetime.timedelta(seconds=int(info.get("lifetime", 60))) > now
+            if alive and int(info.get("priority", 0)) >= priority:
+                return True
+        except (KeyError, TypeError, ValueError):
+            continue
+    return False
+
+
+async def sweep(state: OperatorState, *, logger: Logger) -> list[str]:
+    """Delete the route ConfigMaps whose route UID no longer exists (within the watched namespaces)."""
+    api = state.require_api()
+    await state.configmaps.refresh(api)  # ConfigMaps first: a route always exists before its ConfigMap
+    live = await _live_route_uids(api, state.config.namespaces)
+    deleted = []
+    for written in list(state.configmaps.by_name.values()):
+        if written.route_uid in live or not _in_scope(written.route_namespace, state.config.namespaces):
+            continue
+        try:
+            await api.delete(
+                configmaps_path(state.configmaps.namespace, written.name),
+                uid=written.object_uid,
+                resource_version=written.resource_version,
+            )
+        except Conflict:
+            continue  # changed since we listed it: look again next time
+        state.configmaps.by_name.pop(written.name, None)
+        deleted.append(written.name)
+    if deleted:
+        logger.info(f"Swept orphaned route ConfigMaps: {deleted}")
+    return deleted
+
+
+def _in_scope(namespace: str, namespaces: Iterable[str]) -> bool:
+    scope = tuple(namespaces)
+    return not scope or namespace in scope
+
+
+async def _live_route_uids(api: KubeAPI, namespaces: tuple[str, ...]) -> set[str]:
+    urls = [custom_path("canaryroutes", ns) for ns in namespaces] or [custom_path("canaryroutes")]
+    uids: set[str] = set()
+    for url in urls:
+        listing = await api.get(url)
+        uids |= {item["metadata"]["uid"] for item in listing.get("items") or []}
+    return uids
+
+
+async def delete_mirrored_secret(state: OperatorState, *, namespace: str, name: str, uid: str) -> None:
+    if not state.config.mirror_jwt_secrets:
+        return
+    secret = routenames.mirrored_secret_name(namespace, name)
+    try:
+        await state.require_api().delete(secrets_path(state.config.config_namespace, secret), uid=None)
+    except (APIError, Conflict):
+        return

@@ -1,0 +1,159 @@
+"""Reconcile one CanaryRoute: decide (compile, conflicts, secrets), write the ConfigMap, write the status.
+
+Every step compares with what is already there and writes only differences, so reconciling the same object
+again writes nothing, and a killed operator converges when it runs again.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import kopf
+from graylane.operator import status as st
+from graylane.operator.configmaps import NameTaken, apply_configmap, delete_route_configmaps
+from graylane.operator.kubeapi import NotFound, custom_path, secrets_path
+from graylane.operator.state import OperatorState
+
+from graylane import claims, routenames
+from graylane.compile import CompileError, compile_route
+
+Route = Mapping[str, Any]
+
+
+async def reconcile_route(
+    state: OperatorState,
+    route: Route,
+    *,
+    upstreams: Mapping[str, Mapping[str, Any]],
+    rivals: Iterable[claims.RouteClaim],
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> st.Verdict:
+    """Bring the route's ConfigMap and status in line with its spec; returns the verdict."""
+    meta = route["metadata"]
+    key = (meta["namespace"], meta["name"], meta["uid"])
+    async with state.lock_for(key[2]):
+        verdict, document = await _decide(state, route, upstreams=upstreams, rivals=rivals)
+        if document is not None:
+            try:
+                applied = await apply_configmap(
+                    state.require_api(), state.configmaps, route=key, document=document
+                )
+            except NameTaken as exc:
+                verdict, document = st.Verdict(False, st.CONFLICT, f"configMap: {exc}"), None
+            else:
+                if applied.changed and applied.previous_weight != document["weight"]:
+                    _weight_event(route, applied.previous_weight, document["weight"], applied.name)
+                    logger.info(f"Applied weight {document['weight']} in ConfigMap {applied.name}")
+        elif verdict.reason == st.CONFLICT:
+            await delete_route_configmaps(state.require_api(), state.configmaps, route_uid=key[2])
+        await _write_status(state, route, verdict)
+        return verdict
+
+
+async def _decide(
+    state: OperatorState,
+    route: Route,
+    *,
+    upstreams: Mapping[str, Mapping[str, Any]],
+    rivals: Iterable[claims.RouteClaim],
+) -> tuple[st.Verdict, dict[str, Any] | None]:
+    conflict = claims.find_conflict(claims.route_claim(route), rivals)
+    if conflict is not None:
+        other, host, prefix = conflict
+        where = "any host" if host == claims.ANY_HOST else f"host {host!r}"
+        message = (
+            f"spec.hosts/spec.pathPrefix: {where} with pathPrefix {prefix!r} is already claimed by the older "
+            f"route {other.namespace}/{other.name}"
+        )
+        return st.Verdict(False, st.CONFLICT, message), None
+    secret_problem = await _mirror_secret(state, route)
+    if secret_problem is not None:
+        return secret_problem, None
+    try:
+        document = compile_route(route, upstreams, weight=state.weight_of(route))
+    except CompileError as exc:
+        return st.Verdict(False, exc.reason, exc.message), None
+    return st.Verdict(True, st.COMPILED, f"compiled; checksum {document['checksum']}"), document
+
+
+async def _mirror_secret(state: OperatorState, route: Route) -> st.Verdict | None:
+    """Copy the HS* key of ``spec.jwt.secretRef`` into the operator-owned Secret; a Verdict on failure."""
+    ref = ((route.get("spec") or {}).get("jwt") or {}).get("secretRef")
+    if not isinstance(ref, Mapping):
+        return None
+    if not state.config.mirror_jwt_secrets:
+        return st.Verdict(
+            False,
+            st.SECRET_MIRRORING_DISABLED,
+            "spec.jwt.secretRef: HS* keys need the operator's --mirror-jwt-secrets "
+            "(chart value jwtSecrets.enabled); use publicKeys or jwksURL otherwise",
+        )
+    api, meta = state.require_api(), route["metadata"]
+    try:
+        source = await api.get(secrets_path(meta["namespace"], ref["name"]))
+    except NotFound:
+        message = f"spec.jwt.secretRef.name: Secret {meta['namespace']}/{ref['name']} not found"
+        return st.Verdict(False, st.SECRET_NOT_FOUND, message)
+    value = (source.get("data") or {}).get(ref["key"])
+    if not value:
+        message = f"spec.jwt.secretRef.key: Secret {ref['name']} has no key {ref['key']!r}"
+        return st.Verdict(False, st.SECRET_NOT_FOUND, message)
+    base64.b64decode(value, validate=True)
+    await _write_mirror(state, route, key=ref["key"], value=value)
+    return None
+
+
+async def _write_mirror(state: OperatorState, route: Route, *, key: str, value: str) -> None:
+    api, meta = state.require_api(), route["metadata"]
+    namespace = state.config.config_namespace
+    name = routenames.mirrored_secret_name(meta["namespace"], meta["name"])
+    labels = routenames.route_labels(meta["namespace"], meta["name"], meta["uid"])
+    labels.pop(routenames.ROUTE_CONFIG_LABEL)
+    labels["graylane.io/jwt-secret"] = "true"
+    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": {key: value},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels}}  # fmt: skip
+    try:
+        current = await api.get(secrets_path(namespace, name))
+    except NotFound:
+        await api.create(secrets_path(namespace), body=body)
+        return
+    if current.get("data") != body["data"] or (current["metadata"].get("labels") or {}) != labels:
+        if (current["metadata"].get("labels") or {}).get(routenames.ROUTE_UID_LABEL) != meta["uid"]:
+            raise NameTaken(f"Secret {namespace}/{name} exists and is not this route's")
+        await api.merge_patch(secrets_path(namespace, name), patch={"data": body["data"]})
+
+
+async def _write_status(state: OperatorState, route: Route, verdict: st.Verdict) -> None:
+    meta = route["metadata"]
+    written = state.configmaps.for_route(meta["uid"])
+    current = route.get("status") or {}
+    desired = st.desired_status(
+        verdict,
+        current=current,
+        generation=int(meta.get("generation") or 0),
+        weight=written[0].weight if written else None,
+        config_map=f"{state.config.config_namespace}/{written[0].name}" if written else None,
+        checksum=written[0].checksum if written else None,
+        now=state.now(),
+    )
+    patch = st.status_patch(current, desired)
+    if patch is None:
+        return
+    url = custom_path("canaryroutes", meta["namespace"], meta["name"]) + "/status"
+    try:
+        await state.require_api().merge_patch(url, patch={"status": patch})
+    except NotFound:
+        return  # deleted meanwhile; the deletion handler cleans up
+
+
+def _weight_event(route: Route, before: float | None, after: float, configmap: str) -> None:
+    was = "none" if before is None else f"{before:g}%"
+    kopf.event(
+        kopf.Body(cast(kopf.RawBody, dict(route))),
+        type="Normal",
+        reason="WeightApplied",
+        message=f"canary weight {was} -> {after:g}% (ConfigMap {configmap})",
+    )

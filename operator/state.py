@@ -1,0 +1,62 @@
+"""The operator's settings and its in-memory state (kept in Kopf's memo; nothing here is global)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graylane.operator.configmaps import ConfigMapStore
+from graylane.operator.kubeapi import KubeAPI
+
+
+def spec_weight(route: Mapping[str, Any]) -> float:
+    """The default weight policy: what ``spec.weight`` says (the rollout loop plugs in its own)."""
+    weight = (route.get("spec") or {}).get("weight", 0)
+    return float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else 0.0
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorConfig:
+    config_namespace: str
+    """Where the route ConfigMaps (and mirrored JWT Secrets) go: the Graylane install namespace."""
+    namespaces: tuple[str, ...] = ()
+    """Watched route namespaces; empty means all namespaces."""
+    mirror_jwt_secrets: bool = False
+    """Mirror HS* ``secretRef`` Secrets into the install namespace (needs ``get`` on Secrets)."""
+    resync_seconds: float = 30.0
+    """How often routes that are not Ready (missing Secret, conflict, API trouble) are retried."""
+    sweep_seconds: float = 300.0
+    """How often orphaned ConfigMaps are swept and every route is re-checked."""
+    identity: str = ""
+    """This replica's Kopf peering identity."""
+    priority: int = 0
+    peering_name: str | None = None
+    """``None`` means standalone (no peering): this replica always writes."""
+
+
+@dataclass
+class OperatorState:
+    config: OperatorConfig
+    configmaps: ConfigMapStore
+    api: KubeAPI | None = None
+    weight_of: Callable[[Mapping[str, Any]], float] = spec_weight
+    now: Callable[[], datetime.datetime] = utc_now
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    claims: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    retry: set[tuple[str, str]] = field(default_factory=set)
+    indices: dict[str, Any] = field(default_factory=dict)
+
+    def lock_for(self, uid: str) -> asyncio.Lock:
+        return self.locks.setdefault(uid, asyncio.Lock())
+
+    def require_api(self) -> KubeAPI:
+        if self.api is None:
+            raise RuntimeError("the operator's API client is set up at startup")
+        return self.api
