@@ -34,7 +34,7 @@ SCENARIOS: dict[str, Obj] = {
                 "externalTrafficPolicy": "Local",
                 "loadBalancerSourceRanges": ["203.0.113.0/24"],
             },
-            "preStopSleepSeconds": 0,
+            "drainDelaySeconds": 0,
             "extraEnv": [{"name": "TZ", "value": "UTC"}],
         },
         "imagePullSecrets": [{"name": "regcred"}],
@@ -43,7 +43,7 @@ SCENARIOS: dict[str, Obj] = {
         "watch": {"allNamespaces": True},
         "jwtSecrets": {"enabled": True},
         "operator": {"watchCRDs": True, "replicas": 3},
-        "proxy": {"replicas": 5, "drainSeconds": 50, "terminationGracePeriodSeconds": 70},
+        "proxy": {"replicas": 5, "drainTimeoutSeconds": 50, "terminationGracePeriodSeconds": 70},
     },
     "single-replicas": {"operator": {"replicas": 1}, "proxy": {"replicas": 1}},
 }

@@ -87,9 +87,12 @@ def test_proxy_deployment_is_production_shaped(rendered: Manifests, scenario: st
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
     assert f"--admin-listen=0.0.0.0:{ports['admin']}" in args and f"--listen=0.0.0.0:{ports['http']}" in args
-    drain = int(next(a for a in args if a.startswith("--drain-seconds=")).split("=")[1])
-    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
-    assert pod["terminationGracePeriodSeconds"] > drain + pre_stop
+    flags = dict(a.split("=", 1) for a in args if a.startswith("--drain-"))
+    assert flags == {
+        "--drain-delay": str(values.get("drainDelaySeconds", 5)),
+        "--drain-timeout": str(values.get("drainTimeoutSeconds", 25)),
+    }
+    assert pod["terminationGracePeriodSeconds"] > sum(int(v) for v in flags.values())
     assert container["resources"]["requests"]["cpu"]
     assert pod["serviceAccountName"] == f"{RELEASE}-graylane-proxy"
     autoscaled = values.get("autoscaling", {}).get("enabled", False)
@@ -136,7 +139,10 @@ def test_disruption_budgets_exist_only_when_they_can_hold(rendered: Manifests, s
     ("values", "message"),
     [
         ({"watch": {"allNamespaces": True, "namespaces": ["a"]}}, "cannot be combined"),
-        ({"proxy": {"drainSeconds": 60}}, "must exceed proxy.preStopSleepSeconds + proxy.drainSeconds"),
+        (
+            {"proxy": {"drainTimeoutSeconds": 36}},
+            "must exceed proxy.drainDelaySeconds + proxy.drainTimeoutSeconds",
+        ),
         ({"proxy": {"workers": 0}}, "/proxy/workers"),
         ({"proxy": {"trustedProxies": ["not-a-cidr"]}}, "/proxy/trustedProxies/0"),
         ({"proxy": {"service": {"type": "ExternalName"}}}, "/proxy/service/type"),

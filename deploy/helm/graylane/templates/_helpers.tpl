@@ -125,12 +125,10 @@ podAntiAffinity:
 - --listen=0.0.0.0:{{ .Values.proxy.port }}
 - --admin-listen=0.0.0.0:{{ .Values.proxy.adminPort }}
 - --workers={{ .Values.proxy.workers }}
-- --drain-seconds={{ .Values.proxy.drainSeconds }}
+- --drain-delay={{ .Values.proxy.drainDelaySeconds }}
+- --drain-timeout={{ .Values.proxy.drainTimeoutSeconds }}
 {{- range .Values.proxy.trustedProxies }}
 - --trusted-proxy={{ . }}
-{{- end }}
-{{- if .Values.jwtSecrets.enabled }}
-- --jwt-secrets
 {{- end }}
 {{- with .Values.proxy.extraArgs }}
 {{ toYaml . }}
