@@ -74,7 +74,6 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **
     settings.networking.error_backoffs = [1, 2, 5]
     state.api = KubeAPI(settings=settings, logger=logger)
     state.indices = {k: kwargs[k] for k in ("routes_by_key", "routes_by_claim", "upstreams_by_namespace")}
-    await state.configmaps.refresh(state.api)
     memo["housekeeping"] = asyncio.create_task(
         housekeeping.run(state, reconcile=reconcile_key, logger=logger)
     )
@@ -126,6 +125,7 @@ async def upstream_event(
 
 async def reconcile_key(state: OperatorState, key: tuple[str, str], *, logger: Logger) -> None:
     """Reconcile the route ``namespace/name`` from the indices; failures are retried by housekeeping."""
+    await state.cache_ready.wait()  # the ConfigMap cache is loaded once the API is reachable
     found = list(state.indices["routes_by_key"].get(key, []))
     if not found:
         state.retry.discard(key)

@@ -26,6 +26,7 @@ async def run(state: OperatorState, *, reconcile: Reconcile, logger: Logger) -> 
     """Forever: when this replica is the active one, sweep orphans and resync; retry failed routes."""
     loop = asyncio.get_running_loop()
     last_sweep: float | None = None
+    await load_cache(state, logger=logger)
     await asyncio.sleep(FIRST_DELAY)  # let Kopf list the routes into its indices first
     while True:
         try:
@@ -42,6 +43,18 @@ async def run(state: OperatorState, *, reconcile: Reconcile, logger: Logger) -> 
         except (APIError, OSError, TimeoutError) as exc:
             logger.warning(f"Housekeeping failed, will retry: {exc!r}")
         await asyncio.sleep(state.config.resync_seconds)
+
+
+async def load_cache(state: OperatorState, *, logger: Logger) -> None:
+    """Fill the ConfigMap cache once (reconciles wait for it); API calls must wait for Kopf's login."""
+    while not state.cache_ready.is_set():
+        try:
+            await state.configmaps.refresh(state.require_api())
+        except (APIError, OSError, TimeoutError) as exc:
+            logger.warning(f"Cannot list the route ConfigMaps yet: {exc!r}")
+            await asyncio.sleep(1.0)
+        else:
+            state.cache_ready.set()
 
 
 async def is_active(state: OperatorState) -> bool:

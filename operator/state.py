@@ -52,6 +52,7 @@ class OperatorState:
     claims: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
     retry: set[tuple[str, str]] = field(default_factory=set)
     indices: dict[str, Any] = field(default_factory=dict)
+    cache_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def lock_for(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
