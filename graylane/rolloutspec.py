@@ -90,7 +90,7 @@ def _rollout(check: FieldChecker, raw: Any, path: str) -> RolloutSpec | None:
     obj = check.obj(raw, path, required=("steps",), optional=_ROLLOUT_KEYS)
     if obj is None:
         return None
-    steps = _steps(check, obj.get("steps"), join(path, "steps"))
+    steps = _steps(check, obj["steps"], join(path, "steps")) if "steps" in obj else ()
     interval = _duration(check, obj.get("interval", "10s"), join(path, "interval"), lo=1.0, hi=3600.0)
     analysis = _analysis(check, obj.get("analysis", {}), join(path, "analysis"))
     paused = check.boolean(obj.get("paused", False), join(path, "paused"))
@@ -106,7 +106,7 @@ def _steps(check: FieldChecker, raw: Any, path: str) -> tuple[Step, ...]:
     for i, item in enumerate(check.array(raw, path, min_len=1, max_len=MAX_STEPS)):
         where = join(path, i)
         obj = check.obj(item, where, required=("weight",), optional=("weight", "pause"))
-        if obj is None:
+        if obj is None or "weight" not in obj:
             continue
         weight = check.number(obj.get("weight"), join(where, "weight"), lo=0, hi=100)
         pause = _duration(check, obj.get("pause", "0s"), join(where, "pause"), lo=0.0, hi=7 * 86400.0)

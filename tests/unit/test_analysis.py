@@ -30,7 +30,9 @@ def page(
     labels = f'route="{route}",track="{track}"'
     lines = ["# TYPE graylane_requests_total counter"]
     lines += [f'graylane_requests_total{{{labels},code="{c}"}} {n}' for c, n in (codes or {}).items()]
-    lines += [f'graylane_upstream_errors_total{{{labels},reason="{r}"}} {n}' for r, n in (errors or {}).items()]
+    lines += [
+        f'graylane_upstream_errors_total{{{labels},reason="{r}"}} {n}' for r, n in (errors or {}).items()
+    ]
     if latencies:
         for bound in BOUNDS:
             cumulative = sum(n for seconds, n in latencies.items() if seconds <= bound)
@@ -83,7 +85,9 @@ def test_no_requests_means_no_error_rate_and_no_latency() -> None:
 
 def test_tracks_and_routes_are_kept_apart() -> None:
     before = Snapshot()
-    text = page(codes={"200": 10}) + page(track="stable", codes={"500": 7}) + page(route="o/x", codes={"500": 3})
+    text = (
+        page(codes={"200": 10}) + page(track="stable", codes={"500": 7}) + page(route="o/x", codes={"500": 3})
+    )
     after = analysis.parse_snapshot(text)
     assert figures_between(before, after).errors == 0
     assert figures_between(before, after, "stable").errors == 7
@@ -232,4 +236,9 @@ def test_sum_snapshots_and_propagation() -> None:
 def test_figures_round_trip_through_json_dict() -> None:
     figures = Figures(10.0, TrackFigures(100, 0, 0.0, 12.5), TrackFigures(50, 5, 10.0, None))
     assert Figures.from_dict(figures.to_dict()) == figures
-    assert figures.to_dict()["canary"] == {"requests": 50, "errors": 5, "errorRate": 10.0, "p99LatencyMs": None}
+    assert figures.to_dict()["canary"] == {
+        "requests": 50,
+        "errors": 5,
+        "errorRate": 10.0,
+        "p99LatencyMs": None,
+    }

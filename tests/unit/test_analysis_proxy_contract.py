@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from graylane.proxy.metrics import Metrics
 
 from graylane import analysis
 from graylane.analysis import MetricWindow
-from graylane.proxy.metrics import Metrics
 
 ROUTE = "shop/checkout"
 
