@@ -31,7 +31,9 @@ def base_document(**overrides: Any) -> dict[str, Any]:
                 "maxConnections": 256,
             },
         },
-        "rules": [{"name": "qa", "to": "canary", "match": {"headers": [{"name": "X-Canary", "exact": "true"}]}}],
+        "rules": [
+            {"name": "qa", "to": "canary", "match": {"headers": [{"name": "X-Canary", "exact": "true"}]}}
+        ],
         "versionRouting": None,
         "weight": 5,
         "salt": "shop/checkout",
