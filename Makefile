@@ -84,9 +84,11 @@ demo: tools controlplane ## The product on a local control plane: chart, operato
 	$(PY) examples/demo.py
 
 .PHONY: e2e-kind
-e2e-kind: install ## Same end-to-end suite on a kind cluster (needs Docker and kind; not possible on machines without Docker)
-	kind create cluster --name graylane-e2e --kubeconfig $(STATE)/kind.kubeconfig
-	GRAYLANE_TEST_KUBECONFIG=$(STATE)/kind.kubeconfig $(PY) -m pytest -q tests/e2e tests/operator tests/cluster; \
+e2e-kind: install tools ## Same end-to-end suite on a kind cluster (needs Docker and kind; not possible on machines without Docker)
+	@command -v kind >/dev/null && docker info >/dev/null 2>&1 || { echo "e2e-kind needs Docker and kind on PATH"; exit 1; }
+	mkdir -p $(STATE)
+	kind create cluster --name graylane-e2e --kubeconfig $(STATE)/kind.kubeconfig --wait 120s
+	GRAYLANE_TEST_KUBECONFIG=$(STATE)/kind.kubeconfig $(PY) -m pytest -q tests/e2e tests/operator tests/cluster/test_real_cluster.py $(PYTEST_ARGS); \
 	  rc=$$?; kind delete cluster --name graylane-e2e; exit $$rc
 
 .PHONY: bench-proxy

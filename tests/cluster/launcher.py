@@ -253,8 +253,9 @@ def _recorded(state_dir: Path) -> tuple[dict[str, object], list[Proc]]:
 def stop_recorded(state_dir: Path) -> list[str]:
     """Stop the processes recorded in ``state_dir`` (from ``up``); return the names that were running."""
     _, procs = _recorded(state_dir)
+    procs.sort(key=lambda p: -ORDER.index(p.name) if p.name in ORDER else 0)
     running = [p.name for p in procs if alive(p)]
-    stop_procs(sorted(procs, key=lambda p: -ORDER.index(p.name) if p.name in ORDER else 0))
+    stop_procs(procs)
     (Path(state_dir) / "controlplane" / "state.json").unlink(missing_ok=True)
     return running
 
