@@ -88,7 +88,7 @@ def compile_route(
         "upstreams": {n: _upstream(upstreams[n], namespace) for n in dict.fromkeys(used)},
         "rules": spec.get("rules", []),
         "versionRouting": _version_routing(spec.get("versionRouting"), candidates),
-        "weight": spec.get("weight", 0) if weight is None else weight,
+        "weight": _weight(spec.get("weight", 0) if weight is None else weight),
         "salt": f"{namespace}/{name}",
         "sticky": spec.get("sticky"),
         "jwt": _jwt(spec.get("jwt"), namespace, name),
@@ -105,6 +105,16 @@ def compile_route(
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _weight(value: Any) -> Any:
+    """One spelling per weight (``30``, never ``30.0``), so equal routes get equal checksums."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return value  # the loader reports it with its path
+    rounded = round(float(value), 2)
+    if abs(rounded - float(value)) > 1e-9:
+        return value  # more than two decimals: reported by the loader
+    return int(rounded) if rounded.is_integer() else rounded
 
 
 def _hosts(hosts: Any) -> Any:

@@ -1,0 +1,62 @@
+"""Fixtures for the operator suite: CRDs on the real control plane, and the operator as a real process.
+
+``graylane_crds`` (session) applies ``deploy/crds/`` and Kopf's peering CRDs and waits until established.
+``operator_ns`` (function) -> ``OperatorNamespaces(routes, config)``: two fresh namespaces, one for the
+routes and one for the route ConfigMaps (the install namespace).
+``start_operator`` (function) -> ``start_operator(*extra_args, namespaces=...)`` runs ``graylane-operator`` as
+a subprocess against the test cluster; every process is killed at teardown and its log kept in tmp_path.
+Helpers (``eventually``, ``route_configmaps``, ...) live in ``kopfharness``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cluster.kubectl import Kubectl
+from kopfharness import CRDS, PEERING_CRDS, OperatorNamespaces, OperatorProcess
+
+
+@pytest.fixture(scope="session")
+def graylane_crds(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", str(CRDS), "-f", str(PEERING_CRDS))
+    names = ["canaryroutes.graylane.io", "upstreams.graylane.io", "kopfpeerings.kopf.dev"]
+    kubectl("wait", "--for=condition=Established", *[f"crd/{n}" for n in names], "--timeout=60s")
+
+
+@pytest.fixture
+def operator_ns(kubectl: Kubectl, graylane_crds: None) -> Iterator[OperatorNamespaces]:
+    suffix = uuid.uuid4().hex[:8]
+    spaces = OperatorNamespaces(routes=f"shop-{suffix}", config=f"graylane-{suffix}")
+    for name in (spaces.routes, spaces.config):
+        kubectl("create", "namespace", name)
+    yield spaces
+    for name in (spaces.routes, spaces.config):
+        kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def start_operator(
+    kubeconfig: Path, operator_ns: OperatorNamespaces, tmp_path: Path
+) -> Iterator[Callable[..., OperatorProcess]]:
+    started: list[OperatorProcess] = []
+
+    def start(*extra: str, namespaces: OperatorNamespaces = operator_ns) -> OperatorProcess:
+        args = ["--namespace", namespaces.routes, "--config-namespace", namespaces.config]
+        args += ["--resync-seconds", "1", "--sweep-seconds", "3", *extra]
+        proc = OperatorProcess(args, kubeconfig, tmp_path / f"operator-{len(started)}.log")
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+        if os.environ.get("GRAYLANE_SHOW_OPERATOR_LOGS"):
+            print(proc.log())

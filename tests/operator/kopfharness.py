@@ -1,0 +1,89 @@
+"""Helpers for the operator suite (fixtures are in conftest.py).
+
+``OperatorProcess``: one ``graylane-operator`` subprocess with its log.
+``eventually(check, what=..., deadline=...)`` polls ``check`` until it returns a truthy value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from cluster.kubectl import Kubectl
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS = ROOT / "deploy" / "crds"
+PEERING_CRDS = ROOT / "deploy" / "helm" / "graylane" / "crds" / "kopf.dev_peerings.yaml"
+OPERATOR_BIN = Path(sys.executable).with_name("graylane-operator")
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], *, what: str, deadline: float = 30.0, interval: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy (the value is returned); fail after ``deadline``."""
+    end = time.monotonic() + deadline
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"not within {deadline:.0f}s: {what}")
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class OperatorNamespaces:
+    routes: str
+    config: str
+
+
+class OperatorProcess:
+    """One ``graylane-operator`` subprocess; ``log()`` returns what it has written so far."""
+
+    def __init__(self, args: list[str], kubeconfig: Path, log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        env = dict(os.environ, KUBECONFIG=str(kubeconfig), PYTHONUNBUFFERED="1")
+        env.pop("POD_NAMESPACE", None)
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [str(OPERATOR_BIN), *args], env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.alive():
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+    def kill(self) -> int:
+        return self.stop(signal.SIGKILL)
+
+
+def route_configmaps(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, Any]]:
+    """The route ConfigMaps in ``namespace`` by name."""
+    listing = kubectl.json("get", "configmaps", "-n", namespace, "-l", "graylane.io/route-config=true")
+    return {cm["metadata"]["name"]: cm for cm in listing["items"]}
+
+
+def route_document(configmap: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(configmap["data"]["route.json"]))
