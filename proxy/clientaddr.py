@@ -7,10 +7,11 @@ the peer itself is the client and those headers are not even parsed.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 from aiohttp import web
-from graylane.proxy.headers import Forwarding
+from graylane.proxy.headers import Forwarding, IPAddress
 
 from graylane.clientip import ClientIpResolver
 
@@ -22,6 +23,7 @@ class ClientAddress:
         self._any_trusted = bool(trusted_cidrs)
         self._resolver = ClientIpResolver(list(trusted_cidrs))
         self._trusted: dict[str, bool] = {}
+        self._parsed: dict[str, IPAddress | str] = {}
         self._scheme = scheme
 
     def is_trusted(self, peer: str) -> bool:
@@ -30,6 +32,20 @@ class ClientAddress:
             if len(self._trusted) >= _CACHE_MAX:
                 self._trusted.clear()
             known = self._trusted[peer] = self._resolver.trusted(peer)
+        return known
+
+    def parsed(self, ip: str) -> IPAddress | str:
+        """``ip`` as an address object, parsed once per distinct address (the router's CIDR and country
+        checks then skip string parsing); the text itself when it does not parse."""
+        known = self._parsed.get(ip)
+        if known is None:
+            if len(self._parsed) >= _CACHE_MAX:
+                self._parsed.clear()
+            try:
+                known = ipaddress.ip_address(ip)
+            except ValueError:
+                known = ip
+            self._parsed[ip] = known
         return known
 
     def forwarding(self, request: web.BaseRequest) -> Forwarding:
@@ -49,4 +65,5 @@ class ClientAddress:
             client_ip=client.encode("ascii", "replace"),
             trusted_peer=trusted,
             scheme=self._scheme,
+            client=self.parsed(client),
         )

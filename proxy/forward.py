@@ -13,7 +13,13 @@ import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
-from graylane.proxy.headers import Forwarding, TrackHeaders, build_request_head, response_headers
+from graylane.proxy.headers import (
+    Forwarding,
+    TrackHeaders,
+    build_request_head,
+    response_head,
+    response_headers,
+)
 from graylane.proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool
 
 BUFFERED_BODY_MAX = 64 * 1024
@@ -152,14 +158,12 @@ async def _pump_body(
 
 async def respond(
     request: web.BaseRequest, conn: UpstreamConnection, target: Target
-) -> tuple[web.StreamResponse, bool]:
+) -> tuple[web.StreamResponse | RawResponse, bool]:
     """Turn the upstream response into the client response; the bool is False when the body broke off."""
-    headers, length = response_headers(conn.headers)
     pool = target.pool
-    if conn.complete and request.method != "HEAD":
-        body = b"".join(conn.chunks)
-        pool.release(conn)
-        return web.Response(status=conn.status, body=body, headers=headers), True
+    if conn.complete:
+        return _whole(request, conn, pool), True
+    headers, length = response_headers(conn.headers)
     resp = web.StreamResponse(status=conn.status, headers=headers)
     if length is not None:
         resp.content_length = length
@@ -179,6 +183,44 @@ async def respond(
         if request.transport is not None:
             request.transport.abort()  # a truncated body must not look complete to the client
     return resp, ok
+
+
+def _whole(request: web.BaseRequest, conn: UpstreamConnection, pool: UpstreamPool) -> RawResponse:
+    """The response arrived whole: one head + body write, no aiohttp response object."""
+    status = conn.status
+    no_body = request.method == "HEAD" or status in (204, 304)
+    body = b"" if no_body else b"".join(conn.chunks)
+    keep_alive = request.keep_alive
+    head = response_head(
+        minor=1 if request.version >= (1, 1) else 0,
+        status=status,
+        raw=conn.headers,
+        length=None if no_body else len(body),
+        keep_alive=keep_alive,
+    )
+    pool.release(conn)
+    return RawResponse(status, head + body if body else head, keep_alive)
+
+
+class RawResponse:
+    """A fully serialised response, written to the client transport as it is (duck-types
+    ``web.StreamResponse`` for aiohttp's ``finish_response``: ``prepare``, ``write_eof``, ``keep_alive``)."""
+
+    __slots__ = ("_data", "keep_alive", "status")
+
+    def __init__(self, status: int, data: bytes, keep_alive: bool) -> None:
+        self.status = status
+        self._data = data
+        self.keep_alive = keep_alive
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("client went away")
+        transport.write(self._data)
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
 
 
 async def _stream_body(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import TypeAlias
 
 from aiohttp import web
 from graylane.proxy import forward
@@ -25,6 +26,7 @@ from graylane.request import RequestView, normalize_host
 
 _ERROR_STATUS = {"overflow": 503, "timeout": 504, "connect": 502, "reset": 502, "protocol": 502}
 _NO_ROUTE = "-"
+Answer: TypeAlias = web.StreamResponse | forward.RawResponse
 
 
 class ProxyHandler:
@@ -47,7 +49,7 @@ class ProxyHandler:
         self._loop = asyncio.get_running_loop()
         self._random = random.random
 
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def __call__(self, request: web.BaseRequest) -> Answer:
         start = self._loop.time()
         table = self._state.table
         if table is None:
@@ -66,7 +68,7 @@ class ProxyHandler:
             path=path,
             query_string=request.query_string,
             headers=headers,
-            client_ip=fwd.client_ip.decode(),
+            client_ip=fwd.client,
             claims=self._claims.lazy(plan.verifier, headers),
             trusted_peer=fwd.trusted_peer,
         )
@@ -95,7 +97,7 @@ class ProxyHandler:
         track: str,
         upstream: str,
         start: float,
-    ) -> web.StreamResponse:
+    ) -> Answer:
         label = plan.label
         try:
             conn = await forward.send(request, prepared, plan.targets[(upstream, track)])
@@ -120,13 +122,13 @@ class ProxyHandler:
                 self._metrics.upstream_error(label, track, again.reason)
                 return self._answer(plain_error(_ERROR_STATUS[again.reason]), label, track, start)
         target = plan.targets[(upstream, track)]
-        answer: tuple[web.StreamResponse, bool] = await forward.respond(request, conn, target)
+        answer: tuple[Answer, bool] = await forward.respond(request, conn, target)
         resp, complete = answer
         if not complete:
             self._metrics.upstream_error(label, track, conn.error.reason if conn.error else "reset")
         self._metrics.request_done(label, track, str(resp.status), self._loop.time() - start)
         return resp
 
-    def _answer(self, resp: web.StreamResponse, label: str, track: str, start: float) -> web.StreamResponse:
+    def _answer(self, resp: Answer, label: str, track: str, start: float) -> Answer:
         self._metrics.request_done(label, track, str(resp.status), self._loop.time() - start)
         return resp

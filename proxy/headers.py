@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
+from ipaddress import IPv4Address, IPv6Address
 
 HOP_BY_HOP = frozenset(
     {
@@ -41,6 +43,7 @@ RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
 TRACK_HEADER = b"X-Graylane-Track"
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
+IPAddress = IPv4Address | IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class Forwarding:
     client_ip: bytes  # resolved through trusted proxies
     trusted_peer: bool
     scheme: bytes  # b"http" or b"https" (the listener's)
+    client: IPAddress | str  # the client IP parsed once per distinct address (routing uses this)
 
 
 def build_request_head(
@@ -144,3 +148,42 @@ def response_headers(raw: RawHeaders) -> tuple[list[tuple[str, str]], int | None
         for lower, name, value in out
         if named is None or lower not in named
     ], length
+
+
+def response_head(*, minor: int, status: int, raw: RawHeaders, length: int | None, keep_alive: bool) -> bytes:
+    """A complete client response head (status line, filtered upstream headers, framing, connection)."""
+    named: set[bytes] | None = None
+    upstream_length = b""
+    kept: list[tuple[bytes, bytes, bytes]] = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower in RESPONSE_DROP:
+            if lower == b"connection":
+                named = (named or set()) | connection_tokens(value)
+            elif lower == b"content-length":
+                upstream_length = value
+            continue
+        kept.append((lower, name, value))
+    parts = [_STATUS_LINES[minor].get(status) or b"HTTP/1.%d %d \r\n" % (minor, status)]
+    for lower, name, value in kept:
+        if named is None or lower not in named:
+            parts += (name, b": ", value, b"\r\n")
+    if length is not None:
+        parts += (b"Content-Length: %d\r\n" % length,)
+    elif upstream_length:  # HEAD, 204, 304: the upstream's length describes a body that is not sent
+        parts += (b"Content-Length: ", upstream_length, b"\r\n")
+    if not keep_alive:
+        parts.append(b"Connection: close\r\n")
+    elif minor == 0:
+        parts.append(b"Connection: keep-alive\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+_STATUS_LINES = {
+    minor: {
+        int(code): b"HTTP/1.%d %d %s\r\n" % (minor, int(code), code.phrase.encode("ascii"))
+        for code in HTTPStatus
+    }
+    for minor in (0, 1)
+}

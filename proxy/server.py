@@ -21,7 +21,7 @@ from aiohttp.web_protocol import RequestHandler
 
 log = logging.getLogger("graylane.proxy")
 
-Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.BaseRequest], Awaitable[Any]]
 
 
 def plain_error(status: int) -> web.Response:

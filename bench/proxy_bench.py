@@ -1,0 +1,245 @@
+"""``make bench-proxy``: graylane against nginx as a reverse proxy and a direct hit, measured in the same run.
+
+Targets (each behind the same nginx upstream, which answers a fixed 13-byte body):
+  direct        wrk -> upstream nginx
+  nginx-proxy   wrk -> nginx (1 worker, proxy_pass with upstream keepalive) -> upstream
+  graylane      wrk -> graylane-proxy (1 worker, file mode) -> upstream
+Scenarios:
+  passthrough   one route, no rules, weight 0
+  full-routing  three header rules that miss, a JWT-claim rule on a cached verified RS256 token that misses,
+                a CIDR rule that misses, sticky 50 % split keyed on the JWT ``sub`` (both tracks upstream)
+Pinning: the proxy under test on CPU 1, wrk and the upstream on CPU 0 (``taskset``), identical for every
+target. Prints req/s, p50 and p99 per target and graylane's ratios to nginx-proxy. ``--profile`` also runs
+graylane once under cProfile and prints the top functions.
+
+Bar (issue 3): full-routing throughput >= 35 % of nginx-proxy's, p99 <= 2.5x nginx-proxy's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import pstats
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from graylane.routeconfig import canonical_json, seal
+
+PROXY_CPU = "1"
+LOAD_CPU = "0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def nginx_conf(work: Path, name: str, body: str) -> Path:
+    conf = work / f"{name}.conf"
+    conf.write_text(
+        f"""worker_processes 1;
+daemon off;
+pid {work}/{name}.pid;
+error_log {work}/{name}.error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/{name}.body; proxy_temp_path {work}/{name}.proxy;
+  fastcgi_temp_path {work}/{name}.fcgi; uwsgi_temp_path {work}/{name}.uwsgi; scgi_temp_path {work}/{name}.scgi;
+  keepalive_requests 1000000;
+{body}
+}}
+"""
+    )
+    return conf
+
+
+@contextlib.contextmanager
+def process(cmd: list[str], *, cpu: str, port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+    proc = subprocess.Popen(["taskset", "-c", cpu, *cmd], env=env, stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wrk(url: str, *, seconds: int, connections: int, headers: list[str]) -> dict[str, float]:
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {
+        "rps": rps,
+        "p50": _latency(out, "50%"),
+        "p99": _latency(out, "99%"),
+        "non2xx": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def _latency(out: str, pct: str) -> float:
+    m = re.search(rf"{re.escape(pct)}\s+([\d.]+)(us|ms|s)", out)
+    if m is None:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+
+
+def rsa_token() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    claims = {"iss": "https://auth.bench", "aud": "bench", "sub": "u-42", "role": "user",
+              "exp": int(time.time()) + 3600}  # fmt: skip
+    return pem, jwt.encode(claims, key, algorithm="RS256")
+
+
+def route_doc(upstream: int, *, full: bool, pem: str) -> str:
+    doc: dict[str, object] = {
+        "schemaVersion": 1,
+        "route": {"namespace": "bench", "name": "app", "uid": "u-bench", "generation": 1},
+        "hosts": [], "pathPrefix": "/", "stable": "v1", "canary": "v2",
+        "upstreams": {
+            name: {"url": f"http://127.0.0.1:{upstream}", "metadata": {"version": name},
+                   "timeoutSeconds": 30, "maxConnections": 1024}
+            for name in ("v1", "v2")
+        },
+        "rules": [], "versionRouting": None, "weight": 0, "salt": "bench/app", "sticky": None, "jwt": None,
+        "requestHeaders": {},
+    }  # fmt: skip
+    if full:
+        doc["rules"] = [
+            {"name": "qa", "to": "canary", "match": {"headers": [{"name": "X-Canary", "exact": "true"}]}},
+            {"name": "opt-out", "to": "stable", "match": {"headers": [{"name": "X-Canary", "exact": "false"}]}},
+            {"name": "beta", "to": "canary", "match": {"headers": [{"name": "X-Beta", "prefix": "yes"}]}},
+            {"name": "testers", "to": "canary", "match": {"jwtClaims": [{"claim": "role", "in": ["beta"]}]}},
+            {"name": "office", "to": "canary", "match": {"sourceCIDRs": ["203.0.113.0/24", "2001:db8::/32"]}},
+        ]
+        doc["weight"] = 50
+        doc["sticky"] = {"keys": ["jwt:sub", "header:X-User-Id", "sourceIP"]}
+        doc["jwt"] = {"issuer": "https://auth.bench", "audiences": ["bench"], "algorithms": ["RS256"],
+                      "leewaySeconds": 30, "publicKeys": [pem], "jwksURL": None, "secretRef": None}  # fmt: skip
+        doc["requestHeaders"] = {"canary": {"set": {"X-Feature": "on"}}, "stable": {"set": {"X-Feature": "off"}}}
+    return canonical_json(seal(doc))
+
+
+def graylane_cmd(conf_dir: Path, port: int, admin: int, profile: Path | None) -> list[str]:
+    base = ["--config-dir", str(conf_dir), "--listen", f"127.0.0.1:{port}",
+            "--admin-listen", f"127.0.0.1:{admin}", "--log-level", "WARNING"]  # fmt: skip
+    if profile is not None:
+        return [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "graylane.proxy.cli", *base]
+    return [sys.executable, "-m", "graylane.proxy.cli", *base]
+
+
+def check_routes(admin: int) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/routes", timeout=5) as resp:
+        body = json.loads(resp.read())
+    if not body["routes"] or body["rejected"]:
+        raise RuntimeError(f"graylane did not load the bench route: {body}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--profile", action="store_true", help="also profile graylane (cProfile) in full routing")
+    args = ap.parse_args()
+    for tool in ("wrk", "nginx", "taskset"):
+        if shutil.which(tool) is None:
+            print(f"bench-proxy needs {tool} (apt-get install wrk nginx util-linux)", file=sys.stderr)
+            return 2
+    work = Path(tempfile.mkdtemp(prefix="graylane-bench-"))
+    pem, token = rsa_token()
+    up, ngx, gl, admin = free_port(), free_port(), free_port(), free_port()
+    up_conf = nginx_conf(work, "upstream", f"""
+  server {{ listen 127.0.0.1:{up} reuseport; location / {{ return 200 "hello, world\\n"; }} }}""")
+    px_conf = nginx_conf(work, "proxy", f"""
+  upstream up {{ server 127.0.0.1:{up}; keepalive 128; }}
+  server {{ listen 127.0.0.1:{ngx}; location / {{ proxy_pass http://up; proxy_http_version 1.1;
+    proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }} }}""")
+    conf_dir = work / "routes"
+    conf_dir.mkdir()
+    scenarios = {
+        "passthrough": ([], route_doc(up, full=False, pem=pem)),
+        "full-routing": ([f"Authorization: Bearer {token}", "X-Canary: maybe"], route_doc(up, full=True, pem=pem)),
+    }
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    run = {"seconds": args.seconds, "connections": args.connections}
+    with process(["nginx", "-c", str(up_conf)], cpu=LOAD_CPU, port=up):
+        direct = wrk(f"http://127.0.0.1:{up}/", headers=[], **run)
+        for scenario, (headers, doc) in scenarios.items():
+            (conf_dir / "route.json").write_text(doc)
+            res = results[scenario] = {"direct": direct}
+            with process(["nginx", "-c", str(px_conf)], cpu=PROXY_CPU, port=ngx):
+                wrk(f"http://127.0.0.1:{ngx}/", headers=headers, seconds=2, connections=args.connections)
+                res["nginx-proxy"] = wrk(f"http://127.0.0.1:{ngx}/", headers=headers, **run)
+            env = {**os.environ, "PYTHONOPTIMIZE": "1"}
+            with process(graylane_cmd(conf_dir, gl, admin, None), cpu=PROXY_CPU, port=gl, env=env):
+                check_routes(admin)
+                wrk(f"http://127.0.0.1:{gl}/", headers=headers, seconds=2, connections=args.connections)
+                res["graylane"] = wrk(f"http://127.0.0.1:{gl}/", headers=headers, **run)
+        if args.profile:
+            profile = work / "graylane.prof"
+            (conf_dir / "route.json").write_text(scenarios["full-routing"][1])
+            with process(graylane_cmd(conf_dir, gl, admin, profile), cpu=PROXY_CPU, port=gl):
+                wrk(f"http://127.0.0.1:{gl}/", headers=scenarios["full-routing"][0], **run)
+    report(results)
+    if args.profile:
+        print("\ncProfile of graylane, full routing (top 25 by own time):")
+        pstats.Stats(str(work / "graylane.prof")).sort_stats("tottime").print_stats(25)
+    shutil.rmtree(work, ignore_errors=True)
+    full = results["full-routing"]
+    ok = (
+        full["graylane"]["rps"] >= 0.35 * full["nginx-proxy"]["rps"]
+        and full["graylane"]["p99"] <= 2.5 * full["nginx-proxy"]["p99"]
+    )
+    print(f"\nbar (full routing: >= 35% of nginx-proxy req/s, p99 <= 2.5x): {'MET' if ok else 'NOT MET'}")
+    return 0
+
+
+def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
+    print(f"{'scenario':<14}{'target':<13}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for scenario, res in results.items():
+        for target, r in res.items():
+            print(f"{scenario:<14}{target:<13}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>9.0f}")
+        g, n, d = res["graylane"], res["nginx-proxy"], res["direct"]
+        print(
+            f"{'':<14}ratios: graylane/nginx-proxy req/s {g['rps'] / n['rps']:.0%}, "
+            f"p99 {g['p99'] / n['p99']:.2f}x; graylane/direct req/s {g['rps'] / d['rps']:.0%}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
