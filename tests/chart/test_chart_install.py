@@ -72,8 +72,10 @@ class Installed:
         values.write_text(
             yaml.safe_dump({"watch": {"namespaces": [self.team]}, "jwtSecrets": {"enabled": True}})
         )
+        # Helm 4 server-side-applies crds/ even when they exist; other suites in the same session may have
+        # applied deploy/crds/ with kubectl (same content, the drift test guarantees it), so take ownership.
         self.install_output = self.helm_run(
-            "install", RELEASE, str(CHART_DIR), "-n", self.system, "-f", str(values)
+            "install", RELEASE, str(CHART_DIR), "-n", self.system, "-f", str(values), "--force-conflicts"
         )
 
     def can(self, sa: str, verb: str, resource: str, namespace: str | None) -> bool:
