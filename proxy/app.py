@@ -25,6 +25,8 @@ from graylane.proxy.routestate import PoolRegistry, RouteState
 from graylane.proxy.server import GuardedServer
 from graylane.proxy.settings import Settings
 
+from graylane import geo, geofile
+
 log = logging.getLogger("graylane.proxy")
 
 
@@ -110,6 +112,7 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     jwks = JwksFetcher(min_interval=settings.jwks_min_interval)
     state = RouteState(
+        countries=_countries(settings),
         metrics=metrics,
         pools=PoolRegistry(connect_timeout=settings.connect_timeout),
         verifiers=Verifiers(metrics=metrics, jwks=jwks),
@@ -147,6 +150,14 @@ async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
         await app[DATA_PLANE].stop()
     finally:
         await runner.cleanup()
+
+
+def _countries(settings: Settings) -> geo.CountryResolver:
+    if settings.geoip_db is not None:
+        lookup: geo.CountryLookup = geofile.open_mmdb(settings.geoip_db)
+    else:
+        lookup = geo.IptoccLookup()
+    return geo.CountryResolver(lookup, header=settings.country_header)
 
 
 def _bound_port(site: web.TCPSite) -> int:

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, default=60.0, help="keep-alive idle timeout, seconds")
     p.add_argument("--connect-timeout", type=float, default=5.0, help="upstream connect timeout, seconds")
     p.add_argument("--max-body-bytes", type=int, default=100 * 1024 * 1024)
+    p.add_argument("--geoip-db", type=Path, help="MaxMind-format .mmdb for sourceCountries (default: iptocc)")
+    p.add_argument("--country-header", help="CDN country header (e.g. CF-IPCountry), trusted proxies only")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
     return p
@@ -81,6 +83,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         idle_timeout=args.idle_timeout,
         connect_timeout=args.connect_timeout,
         max_body_bytes=args.max_body_bytes,
+        geoip_db=args.geoip_db,
+        country_header=args.country_header,
     )
 
 

@@ -41,3 +41,7 @@ class Settings:
     drain_timeout: float = 30.0
     """After the delay: how long in-flight requests may take to finish."""
     jwks_min_interval: float = 10.0
+    geoip_db: Path | None = None
+    """A MaxMind-format ``.mmdb`` for ``sourceCountries`` (default: the data bundled in ``iptocc``)."""
+    country_header: str | None = None
+    """A CDN's country header (``CF-IPCountry``), believed only from a trusted proxy."""

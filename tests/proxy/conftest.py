@@ -1,0 +1,33 @@
+"""Fixtures for the proxy tests: two real aiohttp upstreams on loopback and the proxy in front of them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from proxytest import LocalProxy, Upstream, start_local_proxy, start_upstream
+
+
+@pytest.fixture
+async def stable() -> AsyncIterator[Upstream]:
+    up = await start_upstream("stable")
+    yield up
+    await up.runner.cleanup()
+
+
+@pytest.fixture
+async def canary() -> AsyncIterator[Upstream]:
+    up = await start_upstream("canary")
+    yield up
+    await up.runner.cleanup()
+
+
+@pytest.fixture
+async def proxy(tmp_path: Path) -> AsyncIterator[LocalProxy]:
+    conf = tmp_path / "routes"
+    conf.mkdir()
+    p = await start_local_proxy(conf, trusted_proxies=("10.99.0.0/16", "127.0.0.0/8"))
+    yield p
+    await p.session.close()
+    await p.runner.cleanup()

@@ -1,0 +1,328 @@
+"""Helpers for the proxy tests: route documents, real upstreams on loopback, the proxy in-process or as the
+real ``graylane-proxy`` process, and raw sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from graylane.proxy.app import DATA_PLANE, STATE, create_app
+from graylane.proxy.settings import Settings
+from graylane.routeconfig import canonical_json, seal
+
+REPO = Path(__file__).resolve().parents[2]
+PROXY_BIN = Path(sys.executable).parent / "graylane-proxy"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def route_doc(
+    stable: str,
+    canary: str,
+    *,
+    namespace: str = "shop",
+    name: str = "checkout",
+    generation: int = 1,
+    timeout: float = 5,
+    max_connections: int = 64,
+    extra_upstreams: dict[str, dict[str, Any]] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A sealed route document routing to upstream URLs ``stable`` (v1) and ``canary`` (v2)."""
+    upstreams = {
+        "v1": {"url": stable, "metadata": {"version": "v1"}, "timeoutSeconds": timeout,
+               "maxConnections": max_connections},
+        "v2": {"url": canary, "metadata": {"version": "v2"}, "timeoutSeconds": timeout,
+               "maxConnections": max_connections},
+    }  # fmt: skip
+    upstreams.update(extra_upstreams or {})
+    doc: dict[str, Any] = {
+        "schemaVersion": 1,
+        "route": {"namespace": namespace, "name": name, "uid": f"uid-{namespace}-{name}", "generation": generation},
+        "hosts": [], "pathPrefix": "/", "stable": "v1", "canary": "v2", "upstreams": upstreams,
+        "rules": [], "versionRouting": None, "weight": 0, "salt": f"{namespace}/{name}", "sticky": None,
+        "jwt": None, "requestHeaders": {},
+    }  # fmt: skip
+    doc.update(fields)
+    return seal(doc)
+
+
+def dump(doc: dict[str, Any]) -> str:
+    return canonical_json(doc)
+
+
+# -- upstreams ------------------------------------------------------------------------------------------
+
+
+SEEN = web.AppKey("seen", list[dict[str, Any]])
+
+
+def echo_app(name: str) -> web.Application:
+    """An upstream that says who it is and what it received, plus a few special paths."""
+    seen: list[dict[str, Any]] = []
+
+    async def echo(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        info = {
+            "svc": name, "method": request.method, "path": request.path_qs,
+            "headers": [[k, v] for k, v in request.headers.items()],
+            "len": len(body), "sha": hashlib.sha256(body).hexdigest(),
+        }  # fmt: skip
+        seen.append(info)
+        special = SPECIAL.get(request.path)
+        if special is not None:
+            return await special(request, info)
+        return web.json_response(info, headers={"X-Upstream": name})
+
+    app = web.Application(client_max_size=1 << 30)
+    app[SEEN] = seen
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+async def _sleep(request: web.Request, info: dict[str, Any]) -> web.StreamResponse:
+    await asyncio.sleep(float(request.query.get("s", "1")))
+    return web.json_response(info)
+
+
+async def _cookie(request: web.Request, info: dict[str, Any]) -> web.StreamResponse:
+    resp = web.json_response(info)
+    resp.set_cookie("session", "user-a-secret")
+    return resp
+
+
+async def _redirect(request: web.Request, info: dict[str, Any]) -> web.StreamResponse:
+    raise web.HTTPFound("http://169.254.169.254/latest/meta-data/")
+
+
+async def _gzip(request: web.Request, info: dict[str, Any]) -> web.StreamResponse:
+    return web.Response(body=gzip.compress(b"zipped " * 100, mtime=0),
+                        headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})  # fmt: skip
+
+
+async def _hop(request: web.Request, info: dict[str, Any]) -> web.StreamResponse:
+    headers = {"Connection": "X-Up-Secret", "X-Up-Secret": "1", "Keep-Alive": "timeout=5",
+               "Proxy-Authenticate": "Basic", "Trailer": "X-T", "Upgrade": "h2c", "X-Kept": "yes"}  # fmt: skip
+    return web.Response(text="hop", headers=headers)
+
+
+async def _big(request: web.Request, info: dict[str, Any]) -> web.StreamResponse:
+    size = int(request.query.get("n", "1000000"))
+    resp = web.StreamResponse()
+    if request.query.get("chunked"):
+        resp.enable_chunked_encoding()
+    else:
+        resp.content_length = size
+    await resp.prepare(request)
+    block = bytes(range(256)) * 256
+    sent = 0
+    while sent < size:
+        piece = block[: min(len(block), size - sent)]
+        await resp.write(piece)
+        sent += len(piece)
+    await resp.write_eof()
+    return resp
+
+
+async def _status(request: web.Request, info: dict[str, Any]) -> web.StreamResponse:
+    return web.json_response(info, status=int(request.query.get("code", "200")))
+
+
+SPECIAL: dict[str, Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]] = {
+    "/sleep": _sleep, "/cookie": _cookie, "/redirect": _redirect, "/gzip": _gzip, "/hop": _hop,
+    "/big": _big, "/status": _status,
+}  # fmt: skip
+
+
+@dataclass
+class Upstream:
+    name: str
+    url: str
+    runner: web.AppRunner
+    app: web.Application
+
+    @property
+    def seen(self) -> list[dict[str, Any]]:
+        return self.app[SEEN]
+
+
+async def start_upstream(name: str) -> Upstream:
+    app = echo_app(name)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return Upstream(name, f"http://127.0.0.1:{port}", runner, app)
+
+
+# -- the proxy in-process --------------------------------------------------------------------------------
+
+
+@dataclass
+class LocalProxy:
+    conf_dir: Path
+    app: web.Application
+    runner: web.AppRunner
+    admin_port: int
+    session: aiohttp.ClientSession
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def port(self) -> int:
+        return self.app[DATA_PLANE].port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    async def put(self, doc: dict[str, Any], filename: str = "route.json") -> None:
+        """Write a document and wait until the served table has it."""
+        write_atomic(self.conf_dir / filename, dump(doc))
+        await wait_for(lambda: self._serving(doc["checksum"]), what=f"checksum {doc['checksum']}")
+
+    def _serving(self, checksum: str) -> bool:
+        table = self.app[STATE].table
+        return table is not None and any(p.config.checksum == checksum for p in table.plans.values())
+
+
+async def start_local_proxy(conf_dir: Path, **settings: Any) -> LocalProxy:
+    admin_port = free_port()
+    s = Settings(listen_host="127.0.0.1", listen_port=0, admin_host="127.0.0.1", admin_port=admin_port,
+                 config_dir=conf_dir, poll_interval=0.05, **settings)  # fmt: skip
+    app = create_app(s)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", admin_port)
+    await site.start()
+    session = aiohttp.ClientSession(auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar())
+    return LocalProxy(conf_dir, app, runner, admin_port, session)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+async def wait_for(check: Callable[[], bool], *, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+# -- the real process -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ProxyProcess:
+    proc: subprocess.Popen[bytes]
+    port: int
+    admin_port: int
+    conf_dir: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def spawn_proxy(
+    conf_dir: Path, log: Path, *, env: dict[str, str] | None = None, extra: list[str] | None = None
+) -> ProxyProcess:
+    port, admin = free_port(), free_port()
+    cmd = [str(PROXY_BIN), "--config-dir", str(conf_dir), "--listen", f"127.0.0.1:{port}",
+           "--admin-listen", f"127.0.0.1:{admin}", "--trusted-proxy", "10.99.0.0/16", *(extra or [])]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    pp = ProxyProcess(proc, port, admin, conf_dir, log)
+    deadline = time.monotonic() + 20
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"graylane-proxy exited {proc.returncode}:\n{pp.output()}")
+        try:
+            with socket.create_connection(("127.0.0.1", admin), timeout=0.2):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"graylane-proxy did not start:\n{pp.output()}") from None
+            time.sleep(0.05)
+    return pp
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
+    async with session.get(url) as resp:
+        return json.loads(await resp.read())
+
+
+# -- raw sockets ---------------------------------------------------------------------------------------
+
+
+async def raw_exchange(port: int, data: bytes | list[bytes], *, timeout: float = 5.0) -> bytes:
+    """Send bytes (a list: separate writes) and read until the server closes or ``timeout`` passes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for piece in data if isinstance(data, list) else [data]:
+            writer.write(piece)
+            await writer.drain()
+        out = b""
+        try:
+            async with asyncio.timeout(timeout):
+                while chunk := await reader.read(65536):
+                    out += chunk
+        except TimeoutError:
+            pass
+        return out
+    finally:
+        writer.close()
+
+
+def status_codes(raw: bytes) -> list[int]:
+    """Status codes of every HTTP response found in ``raw`` (bodies are not parsed, so echo bodies that
+    contain "HTTP/1.1 " would confuse it; the tests' upstreams answer with fixed short bodies)."""
+    codes = []
+    for line in raw.split(b"\r\n"):
+        if line.startswith(b"HTTP/1.") and len(line) >= 12 and line[9:12].isdigit():
+            codes.append(int(line[9:12]))
+    return codes
