@@ -88,7 +88,12 @@ def claim_predicate(m: StringMatch) -> Predicate:
         claims = view.claims()
         value = claims.get(name) if claims is not None else None
         if isinstance(value, list):
-            matched = any(base(claim_text(item)) for item in value if claim_text(item) is not None)
+            matched = False
+            for item in value:
+                text = claim_text(item)
+                if text is not None and base(text):
+                    matched = True
+                    break
         else:
             text = claim_text(value)
             matched = text is not None and base(text)

@@ -9,10 +9,13 @@ cookies never parses them. Headers are any mapping whose ``.get`` is case-insens
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = re.compile(r"\.".join([_OCTET] * 4), re.ASCII)
 MAX_QUERY_FIELDS = 256
 MAX_COOKIES = 256
 _UNSET: Any = object()
@@ -61,6 +64,9 @@ def ip_key(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> Ip
     """``(version, int)`` for an address; IPv4-mapped IPv6 (``::ffff:a.b.c.d``) counts as IPv4."""
     if ip is None:
         return None
+    if isinstance(ip, str) and "." in ip and ":" not in ip:
+        value = _dotted_quad(ip)
+        return None if value is None else (4, value)
     try:
         addr = ip if not isinstance(ip, str) else ipaddress.ip_address(ip)
     except ValueError:
@@ -71,6 +77,14 @@ def ip_key(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> Ip
             return 4, int(mapped)
         return 6, int(addr)
     return 4, int(addr)
+
+
+def _dotted_quad(text: str) -> int | None:
+    """Strict a.b.c.d -> int (no leading zeros, ASCII digits only), without ipaddress' cost."""
+    m = _DOTTED_QUAD.fullmatch(text)
+    if m is None:
+        return None
+    return int.from_bytes(bytes(map(int, m.groups())), "big")
 
 
 def normalize_host(host_header: str | None) -> str:

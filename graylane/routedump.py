@@ -33,8 +33,12 @@ def string_match_doc(m: StringMatch, name_key: str | None) -> dict[str, Any]:
 
 def match_doc(match: Match) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    lists = (("headers", match.headers, "name"), ("query", match.query, "name"))
-    lists += (("cookies", match.cookies, "name"), ("jwtClaims", match.jwt_claims, "claim"))
+    lists: list[tuple[str, tuple[StringMatch, ...], str]] = [
+        ("headers", match.headers, "name"),
+        ("query", match.query, "name"),
+        ("cookies", match.cookies, "name"),
+        ("jwtClaims", match.jwt_claims, "claim"),
+    ]
     for key, items, name_key in lists:
         if items:
             out[key] = [string_match_doc(m, name_key) for m in items]

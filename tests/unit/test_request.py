@@ -52,6 +52,27 @@ def test_view_parses_lazily_and_once() -> None:
     assert v.claims() is None
 
 
-@pytest.mark.parametrize("ip", ["bad", "", None, "1.2.3.4%eth0"])
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "bad",
+        "",
+        None,
+        "1.2.3.4%eth0",
+        "010.0.0.1",
+        "1.2.3.256",
+        "1.2.3",
+        "1.2.3.4.5",
+        "\u0661.2.3.4",
+        "1.2.3.4 ",
+    ],
+)
 def test_ip_key_of_bad_input(ip: str | None) -> None:
     assert ip_key(ip) is None
+
+
+@pytest.mark.parametrize(
+    ("ip", "key"), [("0.0.0.0", (4, 0)), ("255.255.255.255", (4, 2**32 - 1)), ("::1", (6, 1))]
+)
+def test_ip_key(ip: str, key: tuple[int, int]) -> None:
+    assert ip_key(ip) == key
