@@ -52,7 +52,7 @@ class Kubectl:
 
     def argv(self, *args: str, all_namespaces: bool = False) -> list[str]:
         scope = ["--all-namespaces"] if all_namespaces else (["-n", self.namespace] if self.namespace else [])
-        return [self.binary, *self.globals, *scope, *args]
+        return [self.binary, *self.globals, *args, *scope]  # scope flags after the verb: -A is not global
 
     def run(self, *args: str, all_namespaces: bool = False) -> str:
         argv = self.argv(*args, all_namespaces=all_namespaces)

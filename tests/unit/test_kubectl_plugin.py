@@ -54,18 +54,9 @@ def test_missing_kubectl_is_a_clear_error(capsys: pytest.CaptureFixture[str]) ->
 
 def test_kubectl_argv_carries_scope_and_globals() -> None:
     k = kubectl_plugin.Kubectl("kubectl", namespace="shop", kubeconfig="/k", context="dev")
-    assert k.argv("get", "x") == [
-        "kubectl",
-        "--kubeconfig",
-        "/k",
-        "--context",
-        "dev",
-        "-n",
-        "shop",
-        "get",
-        "x",
-    ]
-    assert k.argv("get", "x", all_namespaces=True)[-3:] == ["--all-namespaces", "get", "x"]
+    expected = ["kubectl", "--kubeconfig", "/k", "--context", "dev", "get", "x", "-n", "shop"]
+    assert k.argv("get", "x") == expected
+    assert k.argv("get", "x", all_namespaces=True)[-3:] == ["get", "x", "--all-namespaces"]
     assert kubectl_plugin.Kubectl("k", namespace=None, kubeconfig=None, context=None).argv("v") == ["k", "v"]
 
 
