@@ -50,10 +50,11 @@ class Outgoing:
     streamed: bool  # the body is read from the client while sending
     framing: bytes
     max_body: int
+    consumed: bool = False  # some of a streamed body was already read from the client
 
     @property
     def replayable(self) -> bool:
-        return not self.streamed
+        return not self.consumed
 
 
 async def prepare(
@@ -119,6 +120,7 @@ async def send(
         else:
             conn.write(head)
             if out.streamed:
+                out.consumed = True
                 await _pump_body(
                     request, conn, chunked=out.framing.startswith(b"Transfer"), limit=out.max_body
                 )
