@@ -7,13 +7,14 @@ Counting (the contract with the proxy's metrics, ``route`` label ``namespace/nam
 
 - ``requests`` = the increase of ``graylane_requests_total`` over the window, every code (4xx and 499
   included: they are requests the track answered or the client gave up on).
-- ``errors`` = 5xx answers - ``overflow`` upstream errors + ``connect`` upstream errors. A 5xx answer
-  includes the proxy's own 502 after a reset and 504 after a timeout (the proxy counts the code the client
-  got), so timeouts and resets are counted once. ``overflow`` (the proxy's connection limit, answered 503 by
-  the proxy) is the proxy's capacity, not the upstream's health. A ``connect`` failure is retried on stable,
-  so its answer is not a canary 5xx: it is added. 4xx and 499 (client abort) never count.
-  If the proxy files the retried request under the other track, ``requests`` is raised to ``errors`` so a
-  canary that refuses every connection still reaches ``minRequests`` and is judged.
+- ``errors`` = 5xx answers - ``overflow`` upstream errors + canary requests that fell back to stable.
+  The proxy counts the code the client got, so its own 502 after a reset or connect failure and 504 after a
+  timeout are 5xx answers (counted once, not again from ``graylane_upstream_errors_total``). ``overflow``
+  (the proxy's own connection limit, answered 503 by the proxy) is the proxy's capacity, not the upstream's
+  health. A canary request refused or reset before any byte came back is retried on stable and filed under
+  stable; the proxy counts it in ``graylane_decisions_total{track="stable",reason="fallback"}``, and those
+  count as canary requests *and* canary errors. 4xx and 499 (client abort) never count. Not seen: a reset
+  or timeout after the response head was sent (the client got the upstream's status).
 - ``p99LatencyMs`` = ``histogram_quantile(0.99, increase(graylane_request_duration_seconds_bucket))`` with
   Prometheus's interpolation, in milliseconds.
 
@@ -38,11 +39,14 @@ QUANTILE = 0.99
 _CODE = "code"
 _ERROR = "error"
 _BUCKET = "le"
+_DECISION = "decision"
 _FAMILIES = {
     "graylane_requests_total": (_CODE, "code"),
     "graylane_upstream_errors_total": (_ERROR, "reason"),
     "graylane_request_duration_seconds_bucket": (_BUCKET, "le"),
+    "graylane_decisions_total": (_DECISION, "reason"),
 }
+_FALLBACK = "fallback"
 
 # (route, track, family, discriminator): one counter series.
 SeriesKey = tuple[str, str, str, str]
@@ -79,6 +83,8 @@ def parse_snapshot(text: str) -> Snapshot:
             raise promtext.PromTextError(0, f"{sample.name} for route {route!r} has no {label!r} label")
         if not (math.isfinite(sample.value) and sample.value >= 0):
             raise promtext.PromTextError(0, f"{sample.name} for route {route!r} is {sample.value}")
+        if kind == _DECISION and discriminator != _FALLBACK:
+            continue
         if kind == _BUCKET:
             discriminator = _bucket_bound(discriminator, route)
         series[(route, track, kind, discriminator)] = sample.value
@@ -235,20 +241,24 @@ def track_figures(deltas: Mapping[SeriesKey, float], route: str, track: str) -> 
     requests = errors = 0.0
     buckets: list[tuple[float, float]] = []
     for (r, t, kind, disc), value in deltas.items():
-        if r != route or t != track:
+        if r != route:
+            continue
+        if kind == _DECISION:
+            if track == "canary":  # filed under stable, failed on canary
+                requests += value
+                errors += value
+            continue
+        if t != track:
             continue
         if kind == _CODE:
             requests += value
             if len(disc) == 3 and disc.startswith("5") and disc.isascii() and disc.isdigit():
                 errors += value
-        elif kind == _ERROR and disc == "connect":
-            errors += value
         elif kind == _ERROR and disc == "overflow":
             errors -= value
         elif kind == _BUCKET:
             buckets.append((float(disc), value))
-    errors = max(errors, 0.0)
-    requests = max(requests, errors)
+    errors = min(max(errors, 0.0), requests)
     rate = 100.0 * errors / requests if requests else None
     p99 = histogram_quantile(QUANTILE, buckets)
     return TrackFigures(requests, errors, rate, None if p99 is None else p99 * 1000.0)

@@ -25,6 +25,7 @@ def page(
     errors: Mapping[str, int] | None = None,
     latencies: Mapping[float, int] | None = None,
     generation: int | None = None,
+    fallbacks: int | None = None,
 ) -> str:
     """A /metrics page shaped like the proxy's: per-code counters, upstream errors, a cumulative histogram."""
     labels = f'route="{route}",track="{track}"'
@@ -40,6 +41,11 @@ def page(
         total = sum(latencies.values())
         lines.append(f'graylane_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total}')
         lines.append(f"graylane_request_duration_seconds_count{{{labels}}} {total}")
+    if fallbacks is not None:  # the proxy files a canary request retried on stable under stable
+        lines.append(
+            f'graylane_decisions_total{{route="{route}",track="stable",reason="fallback"}} {fallbacks}'
+        )
+        lines.append(f'graylane_decisions_total{{route="{route}",track="canary",reason="sticky"}} 12345')
     if generation is not None:
         lines.append(f'graylane_config_generation{{route="{route}"}} {generation}')
     return "\n".join(lines) + "\n"
@@ -60,22 +66,35 @@ def figures_between(before: Snapshot, after: Snapshot, track: str = "canary") ->
 
 # ---------------------------------------------------------------- which answers count as errors
 @pytest.mark.parametrize(
-    ("codes", "errors", "requests", "failed"),
+    ("codes", "errors", "fallbacks", "requests", "failed"),
     [
-        ({"200": 90, "500": 10}, {}, 90 + 10, 10),
-        ({"200": 90, "503": 5, "502": 3, "504": 2}, {"reset": 3, "timeout": 2}, 100, 10),  # no double count
-        ({"200": 50, "404": 40, "401": 10}, {}, 100, 0),  # client errors are not the upstream's fault
-        ({"200": 70, "499": 30}, {}, 100, 0),  # client aborts do not count
-        ({"200": 95, "503": 5}, {"overflow": 5}, 100, 0),  # the proxy's own connection limit
-        ({"200": 100}, {"connect": 4}, 100, 4),  # refused, retried on stable: still the canary's failure
-        ({}, {"connect": 60}, 60, 60),  # every retried request filed under stable: canary still judged
-        ({"200": 10, "5xx": 1, "50": 2}, {}, 13, 0),  # only three-digit 5xx codes
+        ({"200": 90, "500": 10}, {}, 0, 90 + 10, 10),
+        (
+            {"200": 90, "503": 5, "502": 3, "504": 2},
+            {"reset": 3, "timeout": 2},
+            0,
+            100,
+            10,
+        ),  # no double count
+        ({"200": 50, "404": 40, "401": 10}, {}, 0, 100, 0),  # client errors are not the upstream's fault
+        ({"200": 70, "499": 30}, {}, 0, 100, 0),  # client aborts do not count
+        ({"200": 95, "503": 5}, {"overflow": 5}, 0, 100, 0),  # the proxy's own connection limit
+        ({"200": 96}, {"connect": 4}, 4, 100, 4),  # refused, retried on stable: still the canary's failure
+        ({}, {"connect": 60}, 60, 60, 60),  # a canary that refuses everything is judged, not ignored
+        ({"200": 10, "5xx": 1, "50": 2}, {}, 0, 13, 0),  # only three-digit 5xx codes
     ],
 )
-def test_error_counting(codes: dict[str, int], errors: dict[str, int], requests: int, failed: int) -> None:
-    figures = figures_between(snap(), snap(codes=codes, errors=errors))
+def test_error_counting(
+    codes: dict[str, int], errors: dict[str, int], fallbacks: int, requests: int, failed: int
+) -> None:
+    figures = figures_between(snap(), snap(codes=codes, errors=errors, fallbacks=fallbacks))
     assert (figures.requests, figures.errors) == (requests, failed)
     assert figures.error_rate == pytest.approx(100.0 * failed / requests)
+
+
+def test_fallbacks_count_for_canary_only() -> None:
+    after = snap(codes={"200": 10}, fallbacks=5)
+    assert figures_between(snap(), after, "stable") == TrackFigures(0, 0, None, None)
 
 
 def test_no_requests_means_no_error_rate_and_no_latency() -> None:
