@@ -54,9 +54,8 @@ def parse_document(raw: str | bytes | Mapping[str, Any]) -> RouteConfig:
         raise ConfigError(c.errors)
     version = top.get("schemaVersion")
     if isinstance(version, bool) or version != SCHEMA_VERSION:
-        raise ConfigError(
-            [FieldError("schemaVersion", f"unsupported schema version (this proxy reads {SCHEMA_VERSION})")]
-        )
+        problem = "required field is missing" if "schemaVersion" not in top else "unsupported schema version"
+        raise ConfigError([FieldError("schemaVersion", f"{problem} (this proxy reads {SCHEMA_VERSION})")])
     _check_checksum(c, top)
     config = _parse_top(c, top)
     if c.errors or config is None:

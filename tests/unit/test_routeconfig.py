@@ -92,6 +92,22 @@ def test_weight_with_two_decimals() -> None:
     assert load_route_document(seal(base_document(weight=12.34))).weight_basis_points == 1234
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"schemaVersion":' + b"9" * 1_000_000 + b"}", "integer too long"),
+        (b"[" * 10_000 + b"]" * 10_000, "nested deeper"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, "nested deeper"),
+        (b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}', "schemaVersion: required field is missing"),
+    ],
+    ids=["million-digit-integer", "deep-lists", "deep-objects", "brackets-inside-strings-are-fine"],
+)
+def test_hostile_json_is_rejected_cleanly(raw: bytes, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_route_document(raw)
+    assert message in str(caught.value)
+
+
 def test_generated_huge_whitespace_is_rejected_by_size() -> None:
     with pytest.raises(ConfigError) as caught:
         load_route_document(b" " * (1024 * 1024 + 1))
