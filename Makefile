@@ -17,8 +17,8 @@ help: ## List the targets with what they do
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -P -m pip install -q --upgrade pip
+	$(PY) -P -m pip install -q -e '.[test]'
 	touch $@
 
 .PHONY: install
