@@ -30,6 +30,7 @@ class JwkSet:
     by_kid: Mapping[str, jwtkeys.PublicKey] = field(default_factory=dict)
     anonymous: tuple[jwtkeys.PublicKey, ...] = ()  # keys without a kid
     skipped: tuple[str, ...] = ()  # why some keys were not used
+    alg_of: Mapping[str, str] = field(default_factory=dict)  # kid -> the JWK's "alg", when it names one
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> JwkSet:
@@ -44,6 +45,7 @@ class JwkSet:
         if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
             raise JwksError('a JWKS is an object with a "keys" list')
         by_kid: dict[str, jwtkeys.PublicKey] = {}
+        alg_of: dict[str, str] = {}
         anonymous: list[jwtkeys.PublicKey] = []
         skipped: list[str] = []
         for i, item in enumerate(doc["keys"][:MAX_KEYS]):
@@ -56,20 +58,26 @@ class JwkSet:
                     skipped.append(f"keys[{i}]: duplicate kid")
                 else:
                     by_kid[kid] = key
+                    if isinstance(item.get("alg"), str):
+                        alg_of[kid] = item["alg"]
             else:
                 anonymous.append(key)
         if len(doc["keys"]) > MAX_KEYS:
             skipped.append(f"only the first {MAX_KEYS} keys are used")
-        return cls(by_kid=by_kid, anonymous=tuple(anonymous), skipped=tuple(skipped))
+        return cls(by_kid=by_kid, anonymous=tuple(anonymous), skipped=tuple(skipped), alg_of=alg_of)
 
     def has_kid(self, kid: str) -> bool:
         return kid in self.by_kid
 
-    def candidates(self, kid: str | None) -> tuple[jwtkeys.PublicKey, ...]:
-        """The key named by ``kid``; without a kid, every key (the caller filters by type)."""
+    def candidates(self, kid: str | None, alg: str | None = None) -> tuple[jwtkeys.PublicKey, ...]:
+        """The key named by ``kid`` (only if its JWK ``alg``, when given, is ``alg``); without a kid, every
+        key (the caller filters by type)."""
         if kid is not None:
             key = self.by_kid.get(kid)
-            return (key,) if key is not None else ()
+            bound = self.alg_of.get(kid)
+            if key is None or (alg is not None and bound is not None and bound != alg):
+                return ()
+            return (key,)
         return (*self.by_kid.values(), *self.anonymous)
 
 

@@ -10,6 +10,9 @@ configured audiences (not checked when none are configured); ``leeway`` applies 
 ``jku``/``x5u``/``jwk``/``x5c`` headers are ignored: keys come only from the route and the proxy's JWKS fetch.
 
 Cache: token string -> claims, served only while ``now < exp`` (never past ``exp``, even within the leeway).
+A second, smaller cache remembers tokens that failed for a reason time cannot cure (bad signature, expired,
+wrong issuer ...), so a client replaying one bad token does not cost a signature check per request; both
+caches are cleared when the key set changes.
 """
 
 from __future__ import annotations
@@ -32,6 +35,19 @@ __all__ = ["JwkSet", "JwtVerifier", "bearer_token"]
 
 MAX_TOKEN_BYTES = 8192
 DEFAULT_CACHE_SIZE = 4096
+NEGATIVE_CACHE_SIZE = 1024
+# Rejections that stay true as time passes and keys stay the same (not unknown-kid, not-yet-valid, ...).
+PERMANENT_REASONS = frozenset(
+    {
+        "malformed",
+        "alg-not-allowed",
+        "bad-signature",
+        "expired",
+        "missing-exp",
+        "wrong-issuer",
+        "wrong-audience",
+    }
+)
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _JWS = jwt.PyJWS()
 Claims = Mapping[str, Any]
@@ -90,11 +106,13 @@ class JwtVerifier:
         self.on_reject = on_reject
         self._cache_size = cache_size
         self._cache: OrderedDict[str, tuple[Claims, float]] = OrderedDict()
+        self._rejected: OrderedDict[str, str] = OrderedDict()
 
     def set_jwks(self, jwks: JwkSet) -> None:
-        """Swap in a freshly fetched key set; cached tokens are dropped (a key may have been revoked)."""
+        """Swap in a freshly fetched key set; both caches are dropped (a key may be new or revoked)."""
         self.jwks = jwks
         self._cache.clear()
+        self._rejected.clear()
 
     def verify(self, token: str, *, now: float) -> Claims | None:
         """Verified claims of ``token`` at time ``now`` (epoch seconds), or None."""
@@ -104,10 +122,18 @@ class JwtVerifier:
                 self._cache.move_to_end(token)
                 return hit[0]
             del self._cache[token]
-        claims, reason = self.verify_detailed(token, now=now)
-        if reason is not None and self.on_reject is not None:
+        reason = self._rejected.get(token)
+        if reason is None:
+            claims, reason = self.verify_detailed(token, now=now)
+            if reason is None:
+                return claims
+            if reason in PERMANENT_REASONS:
+                self._rejected[token] = reason
+                if len(self._rejected) > NEGATIVE_CACHE_SIZE:
+                    self._rejected.popitem(last=False)
+        if self.on_reject is not None:
             self.on_reject(reason)
-        return claims
+        return None
 
     def verify_detailed(self, token: str, *, now: float) -> Outcome:
         """Uncached verification: ``(claims, None)`` or ``(None, reason)``."""
@@ -120,6 +146,9 @@ class JwtVerifier:
 
     def cache_len(self) -> int:
         return len(self._cache)
+
+    def rejected_len(self) -> int:
+        return len(self._rejected)
 
     def _remember(self, token: str, claims: Claims) -> None:
         self._cache[token] = (claims, float(claims["exp"]))
@@ -149,7 +178,7 @@ class JwtVerifier:
         else:
             keys = []
             if self.jwks is not None:
-                keys.extend(self.jwks.candidates(kid if isinstance(kid, str) else None))
+                keys.extend(self.jwks.candidates(kid if isinstance(kid, str) else None, alg))
             keys.extend(self.static_keys)
         fitting = [k for k in keys if jwtkeys.key_fits(alg, k)]
         if not fitting:

@@ -201,12 +201,34 @@ def test_cache_is_bounded_lru() -> None:
     assert v.cache_len() == 2
 
 
-def test_failed_tokens_are_not_cached_and_reported() -> None:
+def test_failed_tokens_are_reported_every_time_and_never_served_as_claims() -> None:
     reasons: list[str] = []
     v = JwtVerifier(settings(), on_reject=reasons.append)
     for _ in range(2):
         assert v.verify("garbage", now=NOW) is None
     assert reasons == ["malformed", "malformed"] and v.cache_len() == 0
+
+
+def test_permanent_rejections_are_remembered_time_dependent_ones_are_not() -> None:
+    reasons: list[str] = []
+    v = JwtVerifier(settings(), on_reject=reasons.append)
+    expired, early = token(exp=NOW - 100), token(nbf=NOW + 100)
+    for _ in range(3):
+        assert v.verify(expired, now=NOW) is None
+    assert v.rejected_len() == 1
+    assert v.verify(early, now=NOW) is None
+    assert v.rejected_len() == 1, "not-yet-valid becomes valid later: never remembered"
+    assert v.verify(early, now=NOW + 101) is not None
+    assert reasons == ["expired"] * 3 + ["not-yet-valid"]
+
+
+def test_new_key_set_clears_remembered_rejections() -> None:
+    jwks = JwkSet.from_json(json.dumps({"keys": [jwk(OTHER_RSA, "k1")]}))
+    v = JwtVerifier(settings(public_keys=(), jwks_url="https://a.example.com/k"), jwks=jwks)
+    tok = token(headers={"kid": "k1"})
+    assert v.verify(tok, now=NOW) is None and v.rejected_len() == 1
+    v.set_jwks(JwkSet.from_json(json.dumps({"keys": [jwk(RSA_KEY, "k1")]})))
+    assert v.rejected_len() == 0 and v.verify(tok, now=NOW) is not None
 
 
 def test_claims_are_read_only() -> None:
@@ -234,6 +256,15 @@ def test_jwks_by_kid_unknown_kid_and_rotation() -> None:
     assert not jwks.has_kid("k2")
     v.set_jwks(JwkSet.from_json(json.dumps({"keys": [jwk(RSA_KEY, "k1"), jwk(OTHER_RSA, "k2")]})))
     assert verify(rotated, v)[1] is None
+
+
+def test_jwk_alg_binds_the_key_to_that_algorithm() -> None:
+    jwks = JwkSet.from_json(json.dumps({"keys": [jwk(RSA_KEY, "k1", alg="RS512")]}))
+    v = JwtVerifier(
+        settings(("RS256", "RS512"), public_keys=(), jwks_url="https://a.example.com/k"), jwks=jwks
+    )
+    assert verify(token(alg="RS512", headers={"kid": "k1"}), v)[1] is None
+    assert verify(token(alg="RS256", headers={"kid": "k1"}), v) == (None, "no-key")
 
 
 def test_jwks_skips_symmetric_encryption_and_bad_keys() -> None:
