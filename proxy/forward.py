@@ -29,6 +29,10 @@ class BodyTooLarge(Exception):
     """The client body exceeded the configured limit while it was being streamed."""
 
 
+class BadRequestBody(Exception):
+    """The client body broke its framing (bad chunk) or ended early while it was being streamed."""
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where a decided request goes: compiled once per route table."""
@@ -146,7 +150,12 @@ async def _pump_body(
     while True:
         if conn.error is not None:  # the upstream answered (or failed) early: stop sending
             return
-        data = await content.readany()
+        try:
+            data = await content.readany()
+        except (asyncio.CancelledError, BodyTooLarge):
+            raise
+        except Exception as exc:
+            raise BadRequestBody() from exc
         if not data:
             break
         sent += len(data)

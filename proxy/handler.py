@@ -101,8 +101,8 @@ class ProxyHandler:
         label = plan.label
         try:
             conn = await forward.send(request, prepared, plan.targets[(upstream, track)])
-        except forward.BodyTooLarge:
-            resp = plain_error(413)
+        except (forward.BodyTooLarge, forward.BadRequestBody) as exc:
+            resp = plain_error(413 if isinstance(exc, forward.BodyTooLarge) else 400)
             resp.force_close()
             return self._answer(resp, label, track, start)
         except UpstreamError as exc:
