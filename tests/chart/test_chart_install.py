@@ -220,3 +220,38 @@ def test_uninstall_leaves_only_the_crds(installed: Installed) -> None:
     assert RELEASE not in releases.split()
     crds = {o["metadata"]["name"] for o in k.json("get", "customresourcedefinitions")["items"]}
     assert {"canaryroutes.graylane.io", "upstreams.graylane.io", "kopfpeerings.kopf.dev"} <= crds
+
+
+def test_all_namespaces_mode_uses_one_cluster_role(kubectl: Kubectl, helm_bin: Path, tmp_path: Path) -> None:
+    """A second release in all-namespaces mode: the operator gets its ClusterRole, the proxy still nothing
+    cluster-wide, and uninstalling removes the cluster-scoped objects too."""
+    inst = Installed(kubectl, helm_bin, tmp_path)
+    release = "glall"
+    kubectl.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": inst.system, "labels": PSS_LABELS}}
+    )
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump({"watch": {"allNamespaces": True}, "operator": {"peering": {"name": "glall"}}})
+    )
+    try:
+        inst.helm_run(
+            "install", release, str(CHART_DIR), "-n", inst.system, "-f", str(values), "--force-conflicts"
+        )
+        operator, proxy = f"{release}-graylane-operator", f"{release}-graylane-proxy"
+        assert inst.can(operator, "watch", "canaryroutes.graylane.io", None)
+        assert inst.can(operator, "patch", "upstreams.graylane.io/status", inst.team)
+        assert inst.can(operator, "patch", "clusterkopfpeerings.kopf.dev/glall", None)
+        assert not inst.can(operator, "patch", "clusterkopfpeerings.kopf.dev/other", None)
+        assert not inst.can(operator, "get", "secrets", inst.team)  # jwtSecrets off
+        assert not inst.can(operator, "create", "configmaps", inst.team)
+        assert inst.can(proxy, "watch", "configmaps", inst.system)
+        assert not inst.can(proxy, "list", "configmaps", None)
+        assert kubectl.json("get", "clusterkopfpeering", "glall")["metadata"]["name"] == "glall"
+    finally:
+        inst.helm_run("uninstall", release, "-n", inst.system, "--wait", "--ignore-not-found")
+        kubectl("delete", "namespace", inst.system, "--wait=false", "--ignore-not-found", check=False)
+    selector = f"app.kubernetes.io/instance={release}"
+    kinds = "clusterroles.rbac.authorization.k8s.io,clusterrolebindings.rbac.authorization.k8s.io"
+    assert kubectl.json("get", kinds, "-l", selector)["items"] == []
+    assert kubectl("get", "clusterkopfpeering", "glall", check=False).returncode != 0
