@@ -51,7 +51,8 @@ def drive(port: int, n: int, *, headers: dict[str, str] | None = None, label: st
         seen[body.decode().strip() if status == 200 else f"HTTP {status}"] += 1
         if i % 20 == 0 or i == n:
             share = seen["v2"] / i
-            line = f"  {label:<24} {i:>4}/{n}  v1 {seen['v1']:>4}  v2 {seen['v2']:>4}  {bar(share)} {share:6.1%}"
+            counts = f"v1 {seen['v1']:>4}  v2 {seen['v2']:>4}"
+            line = f"  {label:<24} {i:>4}/{n}  {counts}  {bar(share)} {share:6.1%}"
             print(f"\r{line}", end="", flush=True)
     print()
     return seen
@@ -74,23 +75,24 @@ def run(kubectl: Kubectl, helm: Path, work: Path) -> None:
         port, admin = stack.start_proxy()
         print(f"  proxy on 127.0.0.1:{port} (admin {admin}); demo versions v1 :{v1}, v2 :{v2}")
         say(f"kubectl apply -n {NS}: Upstreams checkout-v1, checkout-v2 and CanaryRoute checkout (weight 10)")
-        kubectl.apply([upstream_manifest("checkout-v1", v1, "v1"), upstream_manifest("checkout-v2", v2, "v2")],
-                      "-n", NS)  # fmt: skip
+        versions = [upstream_manifest("checkout-v1", v1, "v1"), upstream_manifest("checkout-v2", v2, "v2")]
+        kubectl.apply(versions, "-n", NS)
         kubectl.apply(route_manifest(10, host=HOST), "-n", NS)
         wait_until("the proxy to serve the route", lambda: served_weight(admin) == 10, timeout=90)
         print(kubectl("get", "canaryroutes", "-n", NS).stdout)
         say("Traffic at weight 10 (each request is a different user; the split is sticky per user)")
         drive(port, 400, label="weight 10")
-        say(f"kubectl patch canaryroute checkout -n {NS} --type merge -p '{{\"spec\":{{\"weight\":50}}}}'")
+        say(f'kubectl patch canaryroute checkout -n {NS} --type merge -p \'{{"spec":{{"weight":50}}}}\'')
         started = time.monotonic()
-        kubectl("patch", "canaryroute", "checkout", "-n", NS, "--type", "merge", "-p", '{"spec":{"weight":50}}')
+        patch = '{"spec":{"weight":50}}'
+        kubectl("patch", "canaryroute", "checkout", "-n", NS, "--type", "merge", "-p", patch)
         wait_until("weight 50 on the proxy", lambda: served_weight(admin) == 50, timeout=30, every=0.02)
         print(f"  {GREEN}the proxy serves weight 50 after {time.monotonic() - started:.2f} s{RESET}")
         drive(port, 400, label="weight 50")
         say("Overrides beat the split: X-Canary: true -> canary, X-Version: v1 -> the v1 Upstream")
         drive(port, 100, headers={"X-Canary": "true"}, label="X-Canary: true")
         drive(port, 100, headers={"X-Version": "v1"}, label="X-Version: v1")
-        status, body = http_get(f"http://127.0.0.1:{admin}/explain?host={HOST}&path=/&header=X-Canary:true")
+        _, body = http_get(f"http://127.0.0.1:{admin}/explain?host={HOST}&path=/&header=X-Canary:true")
         print(f"  /explain for X-Canary: true -> {body.decode().strip()[:300]}")
         print(kubectl("get", "canaryroutes", "-n", NS).stdout)
         say("Cleaning up: delete the route, stop the processes, helm uninstall")

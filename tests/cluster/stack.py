@@ -66,7 +66,7 @@ def spawn(name: str, argv: list[str], *, logs: Path, env: dict[str, str] | None 
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             cwd=REPO,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no orphans if the driver dies
+            preexec_fn=_die_with_parent,
         )
     return Process(name, popen, log)
 
@@ -80,7 +80,7 @@ def wait_until(what: str, check: Callable[[], Any], *, timeout: float = 60.0, ev
             result = check()
             if result:
                 return result
-        except Exception as exc:  # noqa: BLE001 - reported if it never succeeds
+        except Exception as exc:
             last = exc
         time.sleep(every)
     raise TimeoutError(f"timed out waiting for {what}" + (f": {last}" if last else ""))

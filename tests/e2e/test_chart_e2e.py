@@ -110,10 +110,8 @@ def test_uninstall_leaves_only_the_crds(stack: LocalStack, running: dict[str, in
     wait_until("the route ConfigMap is removed", lambda: not _route_configmaps(stack), timeout=30)
     stack.stop()
     stack.uninstall_chart()
-    left = stack.kubectl.json(
-        "get", "serviceaccounts,roles,rolebindings,services,deployments,configmaps,secrets,poddisruptionbudgets",
-        "-n", stack.namespace,
-    )  # fmt: skip
+    kinds = "serviceaccounts,roles,rolebindings,services,deployments,configmaps,secrets,poddisruptionbudgets"
+    left = stack.kubectl.json("get", kinds, "-n", stack.namespace)
     names = {f"{o['kind']}/{o['metadata']['name']}" for o in left["items"]}
     assert names <= {"ServiceAccount/default", "ConfigMap/kube-root-ca.crt"}, names
     cluster_wide = stack.kubectl.json(
