@@ -3,7 +3,8 @@
 String operators (docs/route-config.md): ``exact``, ``prefix``, ``suffix``, ``regex`` (RE2, full match),
 ``present``, ``in``; ``invert`` negates the result. A matcher on a missing value is false before ``invert``,
 so ``invert`` of a missing header is true. A list claim matches when any element matches (``invert`` then
-negates that). Claims of other types than string, integer and boolean count as missing.
+negates that). Claims of other types than string, integer and boolean count as missing. A value that is
+not valid UTF-8 (aiohttp surrogate-escapes such header bytes) never matches a regex.
 """
 
 from __future__ import annotations
@@ -40,14 +41,25 @@ def _base_test(m: StringMatch) -> ValueTest:
         suffix = m.value
         return lambda v: v is not None and v.endswith(suffix)
     if op == "regex":
-        fullmatch = compile_regex(m.value).fullmatch
-        return lambda v: v is not None and fullmatch(v) is not None
+        return _regex_test(compile_regex(m.value).fullmatch)
     if op == "present":
         return lambda v: v is not None
     if op == "in":
         values = frozenset(m.values)
         return lambda v: v in values
     raise ValueError(f"unknown string operator {op!r}")
+
+
+def _regex_test(fullmatch: Callable[[str], Any]) -> ValueTest:
+    def test(v: str | None) -> bool:
+        if v is None:
+            return False
+        try:
+            return fullmatch(v) is not None
+        except UnicodeEncodeError:  # a header byte that was not UTF-8 (surrogate-escaped): never a match
+            return False
+
+    return test
 
 
 def header_predicate(m: StringMatch) -> Predicate:

@@ -49,6 +49,9 @@ STRING_CASES = [
     ("regex-invert", sm("regex", "v[0-9]+", invert=True), "v1", False),
     ("regex-catastrophic-is-linear", sm("regex", "(a+)+$"), "a" * 50_000 + "b", False),
     ("regex-unicode", sm("regex", "é+"), "éé", True),
+    ("regex-non-utf8-byte-never-matches", sm("regex", ".*"), "a\udcffb", False),
+    ("regex-non-utf8-byte-invert", sm("regex", ".*", invert=True), "a\udcffb", True),
+    ("exact-non-utf8-byte", sm("exact", "a\udcffb"), "a\udcffb", True),
     # present
     ("present-any", sm("present"), "x", True),
     ("present-empty-value", sm("present"), "", True),
