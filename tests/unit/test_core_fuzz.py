@@ -11,6 +11,9 @@ import copy
 import json
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -154,3 +157,41 @@ def test_decide_never_raises(
     d = decide(TABLE, v, sample)
     assert d is not None and d.upstream in ("checkout-v1", "checkout-v2")
     assert explain(TABLE, v, sample)["reason"] == d.reason
+
+
+SIGNING_KEY = ec.generate_private_key(ec.SECP256R1())
+SIGNED_VERIFIER = JwtVerifier(
+    JwtSettings(
+        issuer="i",
+        audiences=("a",),
+        algorithms=("ES256",),
+        leeway_seconds=30,
+        public_keys=(
+            SIGNING_KEY.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode(),
+        ),
+        jwks_url=None,
+        secret_ref=None,
+    )
+)
+CLAIM_VALUES = JSONISH | st.integers(-(10**25), 10**25) | st.floats(allow_nan=False, allow_infinity=False)
+
+
+@FAST
+@given(
+    claims=st.fixed_dictionaries(
+        {},
+        optional={k: CLAIM_VALUES for k in ("exp", "nbf", "iat", "iss", "aud", "sub")},
+    ),
+    headers=st.dictionaries(st.sampled_from(["kid", "typ", "crit", "jku", "b64"]), JSONISH, max_size=3),
+)
+def test_jwt_verifier_on_validly_signed_odd_claims(claims: dict[str, Any], headers: dict[str, Any]) -> None:
+    try:
+        tok = jwt.encode(claims, SIGNING_KEY, algorithm="ES256", headers=headers)
+    except (TypeError, ValueError, jwt.PyJWTError):
+        return
+    got, reason = SIGNED_VERIFIER.verify_detailed(tok, now=1_800_000_000)
+    assert (got is None) != (reason is None)
+    if got is not None:
+        assert got["iss"] == "i" and got["exp"] > 1_800_000_000 - 30
