@@ -42,6 +42,8 @@ async def run(state: OperatorState, *, reconcile: Reconcile, logger: Logger) -> 
                     await reconcile(state, key, logger=logger)
         except (APIError, OSError, TimeoutError) as exc:
             logger.warning(f"Housekeeping failed, will retry: {exc!r}")
+        except Exception:  # a background task must never die silently
+            logger.exception("Housekeeping crashed, will retry")
         await asyncio.sleep(state.config.resync_seconds)
 
 

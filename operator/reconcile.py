@@ -9,12 +9,11 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
-import kopf
 from graylane.operator import status as st
 from graylane.operator.configmaps import NameTaken, apply_configmap, delete_route_configmaps
-from graylane.operator.kubeapi import NotFound, custom_path, secrets_path
+from graylane.operator.kubeapi import APIError, NotFound, custom_path, secrets_path
 from graylane.operator.state import OperatorState
 
 from graylane import claims, routenames
@@ -45,7 +44,9 @@ async def reconcile_route(
                 verdict, document = st.Verdict(False, st.CONFLICT, f"configMap: {exc}"), None
             else:
                 if applied.changed and applied.previous_weight != document["weight"]:
-                    _weight_event(route, applied.previous_weight, document["weight"], applied.name)
+                    await _weight_event(
+                        state, route, applied.previous_weight, document["weight"], applied.name
+                    )
                     logger.info(f"Applied weight {document['weight']} in ConfigMap {applied.name}")
         elif verdict.reason == st.CONFLICT:
             await delete_route_configmaps(state.require_api(), state.configmaps, route_uid=key[2])
@@ -149,11 +150,35 @@ async def _write_status(state: OperatorState, route: Route, verdict: st.Verdict)
         return  # deleted meanwhile; the deletion handler cleans up
 
 
-def _weight_event(route: Route, before: float | None, after: float, configmap: str) -> None:
+async def _weight_event(
+    state: OperatorState, route: Route, before: float | None, after: float, configmap: str
+) -> None:
+    """An Event on the route for every applied weight change (best effort: never fails a reconcile)."""
+    meta = route["metadata"]
     was = "none" if before is None else f"{before:g}%"
-    kopf.event(
-        kopf.Body(cast(kopf.RawBody, dict(route))),
-        type="Normal",
-        reason="WeightApplied",
-        message=f"canary weight {was} -> {after:g}% (ConfigMap {configmap})",
-    )
+    stamp = state.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": route.get("apiVersion", "graylane.io/v1alpha1"),
+            "kind": "CanaryRoute",
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+        },
+        "type": "Normal",
+        "reason": "WeightApplied",
+        "message": f"canary weight {was} -> {after:g}% (ConfigMap {configmap})",
+        "source": {"component": "graylane-operator"},
+        "reportingComponent": "graylane-operator",
+        "reportingInstance": state.config.identity[:128] or "graylane-operator",
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+    try:
+        await state.require_api().create(f"/api/v1/namespaces/{meta['namespace']}/events", body=event)
+    except APIError as exc:
+        logging.getLogger(__name__).warning(f"Cannot post the WeightApplied event: {exc!r}")
