@@ -132,7 +132,9 @@ def _supervise(argv: list[str], workers: int) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     codes = [child.wait() for child in children]
-    return max(codes, key=abs) if codes else 0
+    # a worker stopped by the signal we forwarded (before it installed its handler) stopped cleanly
+    failed = [c for c in codes if c not in (0, -signal.SIGTERM, -signal.SIGINT)]
+    return 1 if failed else 0
 
 
 def _without_workers(argv: list[str]) -> list[str]:
