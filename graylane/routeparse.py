@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -42,7 +43,10 @@ STICKY_KEY = re.compile(
 def parse_document(raw: str | bytes | Mapping[str, Any]) -> RouteConfig:
     """Validate ``raw`` completely; raise :class:`ConfigError` with every problem found."""
     if isinstance(raw, Mapping):
-        doc: Any = raw
+        try:  # detach from the caller's objects and prove the mapping is plain JSON
+            doc: Any = json.loads(json.dumps(raw, allow_nan=False))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ConfigError([FieldError("", f"not a JSON document ({type(exc).__name__})")]) from None
     else:
         try:
             doc = loads_strict(raw, max_bytes=MAX_DOCUMENT_BYTES)

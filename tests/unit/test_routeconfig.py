@@ -224,3 +224,15 @@ def test_round_trip_document_canonical_json_load_same(doc: dict[str, Any]) -> No
     assert to_document(config) == doc
     assert json.loads(text) == dict(config.document)
     assert load_route_document(canonical_json(to_document(config))) == config
+
+
+def test_mapping_input_must_be_plain_json_and_is_detached() -> None:
+    doc = sealed_document()
+    config = load_route_document(doc)
+    doc["upstreams"]["checkout-v1"]["url"] = "http://changed"
+    assert config.document["upstreams"]["checkout-v1"]["url"] == "http://checkout-v1.shop.svc:8080"
+    bad = sealed_document()
+    bad["hosts"] = {"a.example.com"}
+    with pytest.raises(ConfigError) as caught:
+        load_route_document(bad)
+    assert caught.value.errors[0].path == ""
