@@ -70,7 +70,8 @@ events {{ worker_connections 4096; }}
 http {{
   access_log off;
   client_body_temp_path {work}/{name}.body; proxy_temp_path {work}/{name}.proxy;
-  fastcgi_temp_path {work}/{name}.fcgi; uwsgi_temp_path {work}/{name}.uwsgi; scgi_temp_path {work}/{name}.scgi;
+  fastcgi_temp_path {work}/{name}.fcgi; uwsgi_temp_path {work}/{name}.uwsgi;
+  scgi_temp_path {work}/{name}.scgi;
   keepalive_requests 1000000;
 {body}
 }}
@@ -118,9 +119,11 @@ def _latency(out: str, pct: str) -> float:
 
 def rsa_token() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     claims = {"iss": "https://auth.bench", "aud": "bench", "sub": "u-42", "role": "user",
               "exp": int(time.time()) + 3600}  # fmt: skip
     return pem, jwt.encode(claims, key, algorithm="RS256")
@@ -142,7 +145,11 @@ def route_doc(upstream: int, *, full: bool, pem: str) -> str:
     if full:
         doc["rules"] = [
             {"name": "qa", "to": "canary", "match": {"headers": [{"name": "X-Canary", "exact": "true"}]}},
-            {"name": "opt-out", "to": "stable", "match": {"headers": [{"name": "X-Canary", "exact": "false"}]}},
+            {
+                "name": "opt-out",
+                "to": "stable",
+                "match": {"headers": [{"name": "X-Canary", "exact": "false"}]},
+            },
             {"name": "beta", "to": "canary", "match": {"headers": [{"name": "X-Beta", "prefix": "yes"}]}},
             {"name": "testers", "to": "canary", "match": {"jwtClaims": [{"claim": "role", "in": ["beta"]}]}},
             {"name": "office", "to": "canary", "match": {"sourceCIDRs": ["203.0.113.0/24", "2001:db8::/32"]}},
@@ -150,8 +157,12 @@ def route_doc(upstream: int, *, full: bool, pem: str) -> str:
         doc["weight"] = 50
         doc["sticky"] = {"keys": ["jwt:sub", "header:X-User-Id", "sourceIP"]}
         doc["jwt"] = {"issuer": "https://auth.bench", "audiences": ["bench"], "algorithms": ["RS256"],
-                      "leewaySeconds": 30, "publicKeys": [pem], "jwksURL": None, "secretRef": None}  # fmt: skip
-        doc["requestHeaders"] = {"canary": {"set": {"X-Feature": "on"}}, "stable": {"set": {"X-Feature": "off"}}}
+                      "leewaySeconds": 30, "publicKeys": [pem], "jwksURL": None,
+                      "secretRef": None}  # fmt: skip
+        doc["requestHeaders"] = {
+            "canary": {"set": {"X-Feature": "on"}},
+            "stable": {"set": {"X-Feature": "off"}},
+        }
     return canonical_json(seal(doc))
 
 
@@ -183,17 +194,28 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="graylane-bench-"))
     pem, token = rsa_token()
     up, ngx, gl, admin = free_port(), free_port(), free_port(), free_port()
-    up_conf = nginx_conf(work, "upstream", f"""
-  server {{ listen 127.0.0.1:{up} reuseport; location / {{ return 200 "hello, world\\n"; }} }}""")
-    px_conf = nginx_conf(work, "proxy", f"""
+    up_conf = nginx_conf(
+        work,
+        "upstream",
+        f"""
+  server {{ listen 127.0.0.1:{up} reuseport; location / {{ return 200 "hello, world\\n"; }} }}""",
+    )
+    px_conf = nginx_conf(
+        work,
+        "proxy",
+        f"""
   upstream up {{ server 127.0.0.1:{up}; keepalive 128; }}
   server {{ listen 127.0.0.1:{ngx}; location / {{ proxy_pass http://up; proxy_http_version 1.1;
-    proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }} }}""")
+    proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }} }}""",
+    )
     conf_dir = work / "routes"
     conf_dir.mkdir()
     scenarios = {
         "passthrough": ([], route_doc(up, full=False, pem=pem)),
-        "full-routing": ([f"Authorization: Bearer {token}", "X-Canary: maybe"], route_doc(up, full=True, pem=pem)),
+        "full-routing": (
+            [f"Authorization: Bearer {token}", "X-Canary: maybe"],
+            route_doc(up, full=True, pem=pem),
+        ),
     }
     results: dict[str, dict[str, dict[str, float]]] = {}
     run = {"seconds": args.seconds, "connections": args.connections}
@@ -233,7 +255,9 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
     print(f"{'scenario':<14}{'target':<13}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
     for scenario, res in results.items():
         for target, r in res.items():
-            print(f"{scenario:<14}{target:<13}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>9.0f}")
+            print(
+                f"{scenario:<14}{target:<13}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>9.0f}"
+            )
         g, n, d = res["graylane"], res["nginx-proxy"], res["direct"]
         print(
             f"{'':<14}ratios: graylane/nginx-proxy req/s {g['rps'] / n['rps']:.0%}, "

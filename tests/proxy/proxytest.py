@@ -21,9 +21,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-
 from graylane.proxy.app import DATA_PLANE, STATE, create_app
 from graylane.proxy.settings import Settings
+
 from graylane.routeconfig import canonical_json, seal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +58,8 @@ def route_doc(
     upstreams.update(extra_upstreams or {})
     doc: dict[str, Any] = {
         "schemaVersion": 1,
-        "route": {"namespace": namespace, "name": name, "uid": f"uid-{namespace}-{name}", "generation": generation},
+        "route": {"namespace": namespace, "name": name, "uid": f"uid-{namespace}-{name}",
+                  "generation": generation},
         "hosts": [], "pathPrefix": "/", "stable": "v1", "canary": "v2", "upstreams": upstreams,
         "rules": [], "versionRouting": None, "weight": 0, "salt": f"{namespace}/{name}", "sticky": None,
         "jwt": None, "requestHeaders": {},
@@ -122,7 +123,8 @@ async def _gzip(request: web.Request, info: dict[str, Any]) -> web.StreamRespons
 
 async def _hop(request: web.Request, info: dict[str, Any]) -> web.StreamResponse:
     headers = {"Connection": "X-Up-Secret", "X-Up-Secret": "1", "Keep-Alive": "timeout=5",
-               "Proxy-Authenticate": "Basic", "Trailer": "X-T", "Upgrade": "h2c", "X-Kept": "yes"}  # fmt: skip
+               "Proxy-Authenticate": "Basic", "Trailer": "X-T", "Upgrade": "h2c",
+               "X-Kept": "yes"}  # fmt: skip
     return web.Response(text="hop", headers=headers)
 
 
@@ -229,8 +231,8 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-async def wait_for(check: Callable[[], bool], *, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(check: Callable[[], bool], *, what: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -274,7 +276,8 @@ def spawn_proxy(
 ) -> ProxyProcess:
     port, admin = free_port(), free_port()
     cmd = [str(PROXY_BIN), "--config-dir", str(conf_dir), "--listen", f"127.0.0.1:{port}",
-           "--admin-listen", f"127.0.0.1:{admin}", "--trusted-proxy", "10.99.0.0/16", *(extra or [])]  # fmt: skip
+           "--admin-listen", f"127.0.0.1:{admin}", "--trusted-proxy", "10.99.0.0/16",
+           *(extra or [])]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     pp = ProxyProcess(proc, port, admin, conf_dir, log)
@@ -300,8 +303,8 @@ async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
 # -- raw sockets ---------------------------------------------------------------------------------------
 
 
-async def raw_exchange(port: int, data: bytes | list[bytes], *, timeout: float = 5.0) -> bytes:
-    """Send bytes (a list: separate writes) and read until the server closes or ``timeout`` passes."""
+async def raw_exchange(port: int, data: bytes | list[bytes], *, within: float = 5.0) -> bytes:
+    """Send bytes (a list: separate writes) and read until the server closes or ``within`` passes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         for piece in data if isinstance(data, list) else [data]:
@@ -309,7 +312,7 @@ async def raw_exchange(port: int, data: bytes | list[bytes], *, timeout: float =
             await writer.drain()
         out = b""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 while chunk := await reader.read(65536):
                     out += chunk
         except TimeoutError:

@@ -91,7 +91,10 @@ async def test_hung_upstream_gives_504_within_its_timeout(
         assert resp.status == 504
         assert await resp.text() == "504 Gateway Timeout\n"
     assert time.monotonic() - started < 10
-    assert 'graylane_upstream_errors_total{route="shop/checkout",track="stable",reason="timeout"} 1' in await metrics(proxy)
+    assert (
+        'graylane_upstream_errors_total{route="shop/checkout",track="stable",reason="timeout"} 1'
+        in await metrics(proxy)
+    )
 
 
 @pytest.mark.parametrize("fault", ["refused", "reset"])
@@ -108,7 +111,9 @@ async def test_canary_failing_before_answering_falls_back_to_stable(
         assert ["X-Graylane-Track", "stable"] in info["headers"]
     text = await metrics(proxy)
     reason = "connect" if fault == "refused" else "reset"
-    assert f'graylane_upstream_errors_total{{route="shop/checkout",track="canary",reason="{reason}"}} 3' in text
+    assert (
+        f'graylane_upstream_errors_total{{route="shop/checkout",track="canary",reason="{reason}"}} 3' in text
+    )
     assert 'graylane_decisions_total{route="shop/checkout",track="stable",reason="fallback"} 3' in text
 
 
@@ -144,10 +149,12 @@ async def test_broken_body_never_looks_complete(
             await resp.read()
 
 
-async def test_connection_limit_overflow_is_a_fast_503(proxy: LocalProxy, stable: Upstream, canary: Upstream) -> None:
+async def test_connection_limit_overflow_is_a_fast_503(
+    proxy: LocalProxy, stable: Upstream, canary: Upstream
+) -> None:
     await proxy.put(route_doc(stable.url, canary.url, max_connections=1))
     slow = asyncio.create_task(proxy.session.get(proxy.url + "/sleep?s=1"))
-    while not stable.seen or stable.seen[-1]["path"] != "/sleep?s=1":
+    while not stable.seen or stable.seen[-1]["path"] != "/sleep?s=1":  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     async with proxy.session.get(proxy.url + "/") as resp:
         assert resp.status == 503
@@ -162,10 +169,10 @@ async def test_connection_limit_overflow_is_a_fast_503(proxy: LocalProxy, stable
 
 async def test_client_abort_is_recorded_as_499(proxy: LocalProxy, stable: Upstream, canary: Upstream) -> None:
     await proxy.put(route_doc(stable.url, canary.url))
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
     writer.write(b"GET /sleep?s=0.5 HTTP/1.1\r\nHost: a\r\n\r\n")
     await writer.drain()
-    while not stable.seen:
+    while not stable.seen:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     writer.transport.abort()
     deadline = time.monotonic() + 5

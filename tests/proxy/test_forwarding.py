@@ -48,14 +48,26 @@ async def test_hop_by_hop_headers_are_stripped_both_ways(
     proxy: LocalProxy, stable: Upstream, canary: Upstream
 ) -> None:
     await proxy.put(route_doc(stable.url, canary.url))
-    sent = {"Connection": "keep-alive, X-Secret", "X-Secret": "1", "Keep-Alive": "timeout=5", "TE": "trailers",
+    sent = {"Connection": "keep-alive, X-Secret", "X-Secret": "1", "Keep-Alive": "timeout=5",
+            "TE": "trailers",
             "Proxy-Authorization": "Basic eA==", "Proxy-Connection": "keep-alive", "Upgrade": "h2c",
             "Trailer": "X-T"}  # fmt: skip
     async with proxy.session.get(proxy.url + "/", headers=sent) as resp:
         h = headers_of(await resp.json())
-    for name in ("x-secret", "keep-alive", "te", "proxy-authorization", "proxy-connection", "upgrade", "trailer"):
+    for name in (
+        "x-secret",
+        "keep-alive",
+        "te",
+        "proxy-authorization",
+        "proxy-connection",
+        "upgrade",
+        "trailer",
+    ):
         assert name not in h, name
-    assert h.get("connection") in (None, ["keep-alive"])  # aiohttp's upstream server view; the proxy sends none
+    assert h.get("connection") in (
+        None,
+        ["keep-alive"],
+    )  # aiohttp's upstream server view; the proxy sends none
     async with proxy.session.get(proxy.url + "/hop") as resp:
         got = {k.lower() for k in resp.headers}
         assert resp.headers["X-Kept"] == "yes"

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one-line table rows read better than wrapped ones)
 """Framing and smuggling through the real ``graylane-proxy`` process (reliability.md §4.6, goal E5).
 
 Every case runs twice: with aiohttp's C parser (llhttp) and with ``AIOHTTP_NO_EXTENSIONS=1`` (pure Python).
@@ -90,7 +91,9 @@ PARSERS = {"llhttp": {}, "python": {"AIOHTTP_NO_EXTENSIONS": "1"}}
 
 
 @pytest.fixture(scope="module", params=list(PARSERS))
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProxyProcess, Recorder]]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ProxyProcess, Recorder]]:
     rec = Recorder()
     rec.start()
     conf: Path = tmp_path_factory.mktemp("framing")
@@ -137,10 +140,12 @@ BODY_CASES_PARSER_DEPENDENT = {"huge chunk size"}
 
 
 @pytest.mark.parametrize("case", list(REJECTED))
-async def test_malformed_framing_is_rejected_and_never_smuggled(stack: tuple[ProxyProcess, Recorder], case: str) -> None:
+async def test_malformed_framing_is_rejected_and_never_smuggled(
+    stack: tuple[ProxyProcess, Recorder], case: str
+) -> None:
     proc, rec = stack
     before = len(rec.requests)
-    raw = await raw_exchange(proc.port, REJECTED[case], timeout=3)
+    raw = await raw_exchange(proc.port, REJECTED[case], within=3)
     codes = status_codes(raw)
     assert 200 not in codes, raw
     if case not in BODY_CASES_PARSER_DEPENDENT:
@@ -153,22 +158,35 @@ async def test_malformed_framing_is_rejected_and_never_smuggled(stack: tuple[Pro
                     and any(n.lower() == b"transfer-encoding" for n, _ in r.headers))  # fmt: skip
 
 
-async def test_chunked_body_is_forwarded_with_one_framing_and_trailers_dropped(stack: tuple[ProxyProcess, Recorder]) -> None:
+async def test_chunked_body_is_forwarded_with_one_framing_and_trailers_dropped(
+    stack: tuple[ProxyProcess, Recorder],
+) -> None:
     proc, rec = stack
     before = len(rec.requests)
     body = b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: Transfer-Encoding\r\n\r\n"
-    raw = await raw_exchange(proc.port, b"POST /c HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body)
+    raw = await raw_exchange(
+        proc.port,
+        b"POST /c HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body,
+    )
     assert status_codes(raw) == [200]
     (got,) = rec.requests[before:]
     names = [n.lower() for n, _ in got.headers]
-    assert names.count(b"transfer-encoding") == 1 and b"content-length" not in names and b"x-trailer" not in names
+    assert (
+        names.count(b"transfer-encoding") == 1
+        and b"content-length" not in names
+        and b"x-trailer" not in names
+    )
     assert got.body == b"hello world"
 
 
-async def test_pipelined_and_split_requests_are_each_forwarded_once(stack: tuple[ProxyProcess, Recorder]) -> None:
+async def test_pipelined_and_split_requests_are_each_forwarded_once(
+    stack: tuple[ProxyProcess, Recorder],
+) -> None:
     proc, rec = stack
     before = len(rec.requests)
-    pipelined = b"GET /p1 HTTP/1.1\r\n" + H + b"\r\n" + b"GET /p2 HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"
+    pipelined = (
+        b"GET /p1 HTTP/1.1\r\n" + H + b"\r\n" + b"GET /p2 HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"
+    )
     assert status_codes(await raw_exchange(proc.port, pipelined)) == [200, 200]
     split = [bytes([b]) for b in b"GET /split HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"]
     assert status_codes(await raw_exchange(proc.port, split)) == [200]
@@ -183,7 +201,11 @@ async def test_pipelined_and_split_requests_are_each_forwarded_once(stack: tuple
 async def test_expect_100_continue_with_body_sent_anyway(stack: tuple[ProxyProcess, Recorder]) -> None:
     proc, rec = stack
     before = len(rec.requests)
-    msg = b"POST /e HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+    msg = (
+        b"POST /e HTTP/1.1\r\n"
+        + H
+        + b"Expect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+    )
     codes = [c for c in status_codes(await raw_exchange(proc.port, msg)) if c != 100]
     assert codes == [200]
     (got,) = rec.requests[before:]

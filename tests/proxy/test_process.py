@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from proxytest import ProxyProcess, Upstream, dump, get_json, route_doc, spawn_proxy, write_atomic
+from proxytest import PROXY_BIN, ProxyProcess, Upstream, dump, get_json, route_doc, spawn_proxy, write_atomic
 
 
 @pytest.fixture
@@ -48,8 +48,12 @@ async def test_bad_document_is_rejected_whole_and_the_previous_keeps_serving(
             assert resp.status == 200
         assert await svc(session, proc.url + "/") == "canary"
         bad = route_doc(stable.url, canary.url, weight=0, generation=2)
-        bad["rules"] = [{"name": "r", "to": "canary", "match": {"headers": [{"name": "X", "regex": "(a)\\1"}]}}]
-        bad = route_doc(stable.url, canary.url, weight=0, generation=2, rules=bad["rules"])  # resealed, still bad
+        bad["rules"] = [
+            {"name": "r", "to": "canary", "match": {"headers": [{"name": "X", "regex": "(a)\\1"}]}}
+        ]
+        bad = route_doc(
+            stable.url, canary.url, weight=0, generation=2, rules=bad["rules"]
+        )  # resealed, still bad
         write_atomic(conf / "checkout.json", dump(bad))
         deadline = time.monotonic() + 5
         while not (body := await get_json(session, proc.admin + "/routes"))["rejected"]:
@@ -59,7 +63,9 @@ async def test_bad_document_is_rejected_whole_and_the_previous_keeps_serving(
         assert rej["source"] == "checkout.json" and rej["servingPrevious"] is True
         assert any(e["path"].startswith("rules[0].match.headers[0].regex") for e in rej["errors"]), rej
         assert body["routes"][0]["generation"] == 1
-        assert {await svc(session, proc.url + "/") for _ in range(5)} == {"canary"}  # the old one still serves
+        assert {await svc(session, proc.url + "/") for _ in range(5)} == {
+            "canary"
+        }  # the old one still serves
         write_atomic(conf / "checkout.json", "{ not json")
         async with session.get(proc.admin + "/metrics") as resp:
             text = await resp.text()
@@ -80,7 +86,8 @@ async def test_hot_reload_under_load_20_swaps_zero_failures_zero_misroutes(
     tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession
 ) -> None:
     """Goal A1: generation g routes everything to canary when g is odd, to stable when even, and stamps
-    X-Gen: g on both tracks; a response whose track disagrees with its X-Gen came from a half-applied table."""
+    X-Gen: g on both tracks; a response whose track disagrees with its X-Gen came from a half-applied
+    table."""
     conf = tmp_path / "routes"
     conf.mkdir()
 
@@ -146,7 +153,7 @@ async def test_sigterm_drains_in_flight_requests_and_fails_readiness_at_once(
     write_atomic(conf / "route.json", dump(route_doc(stable.url, canary.url)))
     proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--drain-delay", "1", "--drain-timeout", "10"])
     slow = asyncio.create_task(session.get(proc.url + "/sleep?s=2"))
-    while not any(s["path"] == "/sleep?s=2" for s in stable.seen):
+    while not any(s["path"] == "/sleep?s=2" for s in stable.seen):  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     proc.proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 5
@@ -185,7 +192,7 @@ async def test_workers_share_the_port(
 
 async def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        str(Path(__import__("sys").executable).parent / "graylane-proxy"), "--config-dir", str(tmp_path / "missing"),
+        str(PROXY_BIN), "--config-dir", str(tmp_path / "missing"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await proc.communicate()

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one-line table rows read better than wrapped ones)
 """End to end through the in-process proxy: every rule type, weights, sticky split, versionRouting, JWT."""
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from proxytest import LocalProxy, Upstream, get_json, route_doc
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PEM = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+PEM = (
+    KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 JWT_SETTINGS = {"issuer": "https://auth.test", "audiences": ["shop"], "algorithms": ["RS256"], "leewaySeconds": 30,
                 "publicKeys": [PEM], "jwksURL": None, "secretRef": None}  # fmt: skip
@@ -68,7 +73,9 @@ async def test_rule_types_route_end_to_end(
             assert (await resp.json())["svc"] == expected, (case, request)
 
 
-async def test_jwt_claim_rule_uses_only_verified_tokens(proxy: LocalProxy, stable: Upstream, canary: Upstream) -> None:
+async def test_jwt_claim_rule_uses_only_verified_tokens(
+    proxy: LocalProxy, stable: Upstream, canary: Upstream
+) -> None:
     doc = route_doc(stable.url, canary.url, jwt=JWT_SETTINGS,
                     rules=[rule("beta", "canary", jwtClaims=[{"claim": "roles", "in": ["beta"]}])])  # fmt: skip
     await proxy.put(doc)
@@ -133,7 +140,11 @@ async def test_no_route_is_404_and_host_and_prefix_pick_the_route(
 ) -> None:
     await proxy.put(route_doc(stable.url, canary.url, hosts=["shop.example.com"], pathPrefix="/api"))
     assert await svc(proxy, "/api/x", headers={"Host": "shop.example.com:8080"}) == "stable"
-    for path, host in (("/api/x", "other.example.com"), ("/apix", "shop.example.com"), ("/", "shop.example.com")):
+    for path, host in (
+        ("/api/x", "other.example.com"),
+        ("/apix", "shop.example.com"),
+        ("/", "shop.example.com"),
+    ):
         async with proxy.session.get(proxy.url + path, headers={"Host": host}) as resp:
             assert resp.status == 404
             assert await resp.text() == "404 Not Found\n"
@@ -142,7 +153,13 @@ async def test_no_route_is_404_and_host_and_prefix_pick_the_route(
 async def test_decisions_and_requests_are_counted_per_route_track_and_reason(
     proxy: LocalProxy, stable: Upstream, canary: Upstream
 ) -> None:
-    await proxy.put(route_doc(stable.url, canary.url, rules=[rule("qa", "canary", headers=[{"name": "X-Canary", "exact": "true"}])]))
+    await proxy.put(
+        route_doc(
+            stable.url,
+            canary.url,
+            rules=[rule("qa", "canary", headers=[{"name": "X-Canary", "exact": "true"}])],
+        )
+    )
     await svc(proxy, headers={"X-Canary": "true"})
     await svc(proxy)
     text = await (await proxy.session.get(proxy.admin + "/metrics")).text()
@@ -154,10 +171,23 @@ async def test_decisions_and_requests_are_counted_per_route_track_and_reason(
 
 
 async def test_explain_get_and_post(proxy: LocalProxy, stable: Upstream, canary: Upstream) -> None:
-    await proxy.put(route_doc(stable.url, canary.url, rules=[rule("qa", "canary", headers=[{"name": "X-Canary", "exact": "true"}])]))
+    await proxy.put(
+        route_doc(
+            stable.url,
+            canary.url,
+            rules=[rule("qa", "canary", headers=[{"name": "X-Canary", "exact": "true"}])],
+        )
+    )
     got = await get_json(proxy.session, proxy.admin + "/explain?path=/x&header=X-Canary:true")
-    assert (got["route"], got["track"], got["upstream"], got["reason"]) == ("shop/checkout", "canary", "v2", "rule:qa")
-    async with proxy.session.post(proxy.admin + "/explain", json={"path": "/x", "headers": {}, "sample": 0.5}) as resp:
+    assert (got["route"], got["track"], got["upstream"], got["reason"]) == (
+        "shop/checkout",
+        "canary",
+        "v2",
+        "rule:qa",
+    )
+    async with proxy.session.post(
+        proxy.admin + "/explain", json={"path": "/x", "headers": {}, "sample": 0.5}
+    ) as resp:
         got = await resp.json()
     assert (got["track"], got["reason"]) == ("stable", "stable")
     async with proxy.session.post(proxy.admin + "/explain", json={"headers": "nope"}) as resp:
