@@ -82,6 +82,11 @@ def test_operator_writes_configmaps_only_in_the_install_namespace(rendered: Mani
     assert grants == {rendered.namespace: {"get", "list", "watch", "create", "update", "patch", "delete"}}
 
 
+def test_operator_reads_endpointslices_only_in_the_install_namespace(rendered: Manifests) -> None:
+    grants = _grants(_rules_for(rendered, OPERATOR_SA), "endpointslices")
+    assert grants == {rendered.namespace: {"get", "list", "watch"}}
+
+
 def test_operator_secret_access_follows_jwt_secrets_setting(rendered: Manifests, scenario: str) -> None:
     values = SCENARIOS[scenario]
     grants = _grants(_rules_for(rendered, OPERATOR_SA), "secrets")
