@@ -36,6 +36,12 @@ SCENARIOS: dict[str, Obj] = {
             },
             "drainDelaySeconds": 0,
             "extraEnv": [{"name": "TZ", "value": "UTC"}],
+            "networkPolicy": {
+                "enabled": True,
+                "adminFrom": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+                ],
+            },
         },
         "imagePullSecrets": [{"name": "regcred"}],
     },

@@ -128,6 +128,23 @@ def test_operator_replicas_are_peered_with_unique_priorities(rendered: Manifests
     assert f"--config-namespace={rendered.namespace}" in args
 
 
+def test_network_policy_keeps_the_admin_port_for_the_operator_and_monitoring(
+    rendered: Manifests, scenario: str
+) -> None:
+    policies = rendered.of_kind("NetworkPolicy")
+    if not SCENARIOS[scenario].get("proxy", {}).get("networkPolicy", {}).get("enabled"):
+        assert policies == []
+        return
+    (policy,) = policies
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "proxy"
+    traffic, admin = policy["spec"]["ingress"]
+    assert traffic["ports"] == [{"port": "http", "protocol": "TCP"}] and "from" not in traffic
+    assert admin["ports"] == [{"port": "admin", "protocol": "TCP"}]
+    peers = admin["from"]
+    assert peers[0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    assert peers[1]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+
+
 def test_disruption_budgets_exist_only_when_they_can_hold(rendered: Manifests, scenario: str) -> None:
     names = {p["metadata"]["name"] for p in rendered.of_kind("PodDisruptionBudget")}
     single = scenario == "single-replicas"
