@@ -57,14 +57,20 @@ ORDER = ("etcd", "kube-apiserver", "kube-controller-manager")
 _PR_SET_PDEATHSIG = 1
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def die_with_parent() -> None:
+    """``preexec_fn`` for subprocess.Popen: the child gets SIGKILL when the spawning thread dies (Linux)."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+_free_port, _die_with_parent = free_port, die_with_parent  # older names, kept for callers
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
@@ -140,7 +146,7 @@ class ControlPlane:
     def _start_all(self, binary: Path, deadline: float) -> None:
         assert self._pki is not None
         p = self._pki
-        etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         self.server = f"https://127.0.0.1:{api_port}"
         self._spawn(binary, "etcd", self._etcd_args(etcd_url, f"http://127.0.0.1:{peer_port}"))
@@ -172,7 +178,7 @@ class ControlPlane:
             first = self.procs.get(ORDER[0])
             kwargs["process_group"] = first.pid if first else 0
             if _LIBC is not None:
-                kwargs["preexec_fn"] = _die_with_parent
+                kwargs["preexec_fn"] = die_with_parent
         with log:
             popen = subprocess.Popen(
                 [str(binary), name, *args],
@@ -312,7 +318,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["ControlPlane", "ControlPlaneError", "log_tail", "status", "stop_recorded"]
+__all__ = [
+    "ControlPlane",
+    "ControlPlaneError",
+    "die_with_parent",
+    "free_port",
+    "log_tail",
+    "status",
+    "stop_recorded",
+]
 
 if __name__ == "__main__":
     sys.exit(main())

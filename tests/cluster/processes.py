@@ -53,7 +53,7 @@ def alive(proc: Proc) -> bool:
     if proc.popen is not None:
         return proc.popen.poll() is None
     fields = _stat_fields(proc.pid)
-    return bool(fields) and fields[0] != "Z" and int(fields[19]) == proc.start_ticks
+    return fields is not None and fields[0] != "Z" and int(fields[19]) == proc.start_ticks
 
 
 def read_rss(pid: int) -> int:

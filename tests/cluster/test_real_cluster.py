@@ -295,7 +295,7 @@ class Watch:
 
     def take(self, count: int, *, deadline: float = 60.0) -> list[dict[str, Any]]:
         end = time.monotonic() + deadline
-        out = []
+        out: list[dict[str, Any]] = []
         while len(out) < count:
             try:
                 out.append(self.events.get(timeout=max(0.0, end - time.monotonic())))
