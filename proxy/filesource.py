@@ -54,6 +54,8 @@ class DirectorySource:
             changes[name] = None
         self._stamps = seen
         changed = self.state.apply(changes) if changes else False
+        if self.state.table is None:  # an empty directory is a valid (empty) table
+            changed = self.state.rebuild()
         self.state.synced = True
         return changed
 

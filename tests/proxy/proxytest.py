@@ -183,7 +183,7 @@ async def start_upstream(name: str) -> Upstream:
 
 @dataclass
 class LocalProxy:
-    conf_dir: Path
+    conf_dir: Path | None
     app: web.Application
     runner: web.AppRunner
     admin_port: int
@@ -204,6 +204,7 @@ class LocalProxy:
 
     async def put(self, doc: dict[str, Any], filename: str = "route.json") -> None:
         """Write a document and wait until the served table has it."""
+        assert self.conf_dir is not None
         write_atomic(self.conf_dir / filename, dump(doc))
         await wait_for(lambda: self._serving(doc["checksum"]), what=f"checksum {doc['checksum']}")
 
@@ -212,7 +213,7 @@ class LocalProxy:
         return table is not None and any(p.config.checksum == checksum for p in table.plans.values())
 
 
-async def start_local_proxy(conf_dir: Path, **settings: Any) -> LocalProxy:
+async def start_local_proxy(conf_dir: Path | None, **settings: Any) -> LocalProxy:
     admin_port = free_port()
     s = Settings(listen_host="127.0.0.1", listen_port=0, admin_host="127.0.0.1", admin_port=admin_port,
                  config_dir=conf_dir, poll_interval=0.05, **settings)  # fmt: skip
