@@ -82,7 +82,8 @@ async def test_cold_start_without_the_api_is_not_ready_and_routes_nothing(tmp_pa
     dead = tmp_path / "kubeconfig"
     dead.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        f"clusters: [{{name: k, cluster: {{server: 'https://127.0.0.1:{free_port()}', insecure-skip-tls-verify: true}}}}]\n"
+        f"clusters: [{{name: k, cluster: {{server: 'https://127.0.0.1:{free_port()}',"
+        f" insecure-skip-tls-verify: true}}}}]\n"
         "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
     )
     p = await start_local_proxy(None, kube=True, namespaces=("graylane-system",), kubeconfig=str(dead))
