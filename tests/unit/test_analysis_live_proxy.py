@@ -1,0 +1,277 @@
+"""The analysis and the rollout core driven by a REAL proxy (file mode) in front of REAL programmable upstreams.
+
+1. Counting (reliability B6): 5xx from the upstream count; 4xx, client aborts and the proxy's own limits do
+   not; a canary refusing connections (requests fall back to stable) counts as failing.
+2. The loop the operator will run, played here with the pure core and the proxy's file mode: scrape
+   ``/metrics`` → ``MetricWindow`` → ``rollout.step`` → write the route document with the new weight. A
+   canary at 20% that starts failing is rolled back, and then gets no traffic at all (B1, B7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from graylane import analysis
+from graylane.analysis import MetricWindow
+from graylane.compile import compile_route
+from graylane.rollout import ROLLED_BACK, RolloutStatus, parse_rollout_spec, step
+from graylane.routemodel import canonical_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from upstream_app import UpstreamSettings, create_app
+
+VENV_BIN = Path(sys.executable).parent
+NS, NAME = "shop", "checkout"
+ROUTE_KEY = f"{NS}/{NAME}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Rig:
+    """Two upstream apps, one proxy process reading ``config_dir``, and helpers to talk to them."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.config_dir = tmp / "routes"
+        self.config_dir.mkdir()
+        self.stable = UpstreamSettings(name="v1", seed=1)
+        self.canary = UpstreamSettings(name="v2", seed=2)
+        self.ports = {"v1": free_port(), "v2": free_port()}
+        self.listen = f"127.0.0.1:{free_port()}"
+        self.admin = f"http://127.0.0.1:{free_port()}"
+        self.log = tmp / "proxy.log"
+        self.generation = 0
+
+    def route(self, weight: float, *, canary_port: int | None = None) -> None:
+        self.generation += 1
+        upstreams = {
+            f"checkout-{v}": {
+                "metadata": {"name": f"checkout-{v}", "namespace": NS},
+                "spec": {"url": f"http://127.0.0.1:{canary_port if v == 'v2' and canary_port else port}"},
+            }
+            for v, port in self.ports.items()
+        }
+        obj = {
+            "metadata": {"name": NAME, "namespace": NS, "uid": "u-1", "generation": self.generation},
+            "spec": {
+                "stable": "checkout-v1",
+                "canary": "checkout-v2",
+                "weight": 0,
+                "rules": [
+                    {
+                        "name": "qa",
+                        "match": {"headers": [{"name": "X-Canary", "exact": "true"}]},
+                        "to": "canary",
+                    }
+                ],
+            },
+        }
+        doc = compile_route(obj, upstreams, weight=weight)
+        tmp = self.config_dir / f".{NS}.{NAME}.json.tmp"
+        tmp.write_text(canonical_json(doc) + "\n")
+        tmp.replace(self.config_dir / f"{NS}.{NAME}.json")
+
+    async def scrape(self, session: aiohttp.ClientSession) -> analysis.Snapshot:
+        async with session.get(f"{self.admin}/metrics") as resp:
+            assert resp.status == 200
+            return analysis.parse_snapshot(await resp.text())
+
+    async def weight_served(self, session: aiohttp.ClientSession) -> float | None:
+        async with session.get(f"{self.admin}/routes") as resp:
+            body = await resp.json()
+        weights = [r["weight"] for r in body["routes"] if r["route"] == ROUTE_KEY]
+        return weights[0] if weights else None
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    yield Rig(tmp_path)
+
+
+@contextlib.asynccontextmanager
+async def running(rig: Rig, *, weight: float) -> AsyncIterator[aiohttp.ClientSession]:
+    runners = []
+    for settings, port in ((rig.stable, rig.ports["v1"]), (rig.canary, rig.ports["v2"])):
+        runner = web.AppRunner(create_app(settings))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+    rig.route(weight)
+    with rig.log.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(VENV_BIN / "graylane-proxy"),
+                "--config-dir",
+                str(rig.config_dir),
+                "--listen",
+                rig.listen,
+                "--admin-listen",
+                rig.admin.removeprefix("http://"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        async with aiohttp.ClientSession() as session:
+            await eventually(lambda: rig.weight_served(session), lambda w: w == weight, what="proxy ready")
+            yield session
+    finally:
+        proc.kill()
+        proc.wait()
+        for runner in runners:
+            await runner.cleanup()
+
+
+async def eventually(probe: Any, ok: Any, *, what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            value = await probe()
+            if ok(value):
+                return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def fire(session: aiohttp.ClientSession, rig: Rig, n: int, **kw: Any) -> list[int]:
+    statuses = []
+    for _ in range(n):
+        async with session.get(f"http://{rig.listen}/", **kw) as resp:
+            await resp.read()
+            statuses.append(resp.status)
+    return statuses
+
+
+CANARY = {"headers": {"X-Canary": "true"}}
+
+
+async def test_only_upstream_failures_count(rig: Rig) -> None:
+    async with running(rig, weight=0) as session:
+        window = MetricWindow(retention_seconds=600)
+        window.add(now=0.0, snapshots={"proxy": await rig.scrape(session)})
+
+        rig.canary.update({"errorRate": 0.3, "errorStatus": 500})
+        upstream_5xx = (await fire(session, rig, 100, **CANARY)).count(500)
+        rig.canary.update({"errorRate": 1.0, "errorStatus": 404})
+        assert set(await fire(session, rig, 40, **CANARY)) == {404}
+        rig.canary.update({"errorRate": 0.0, "delayMs": 3000})
+        for _ in range(5):  # the client gives up: 499, not the canary's fault
+            with pytest.raises(asyncio.TimeoutError):
+                await fire(session, rig, 1, timeout=aiohttp.ClientTimeout(total=0.2), **CANARY)
+        rig.canary.update({"delayMs": 0})
+        assert set(await fire(session, rig, 30)) == {200}  # stable
+
+        await eventually(
+            lambda: rig.scrape(session),
+            lambda s: s.series.get((ROUTE_KEY, "canary", "code", "499")) == 5,
+            what="499s counted",
+        )
+        window.add(now=1.0, snapshots={"proxy": await rig.scrape(session)})
+        figures = window.figures(ROUTE_KEY, now=1.0, window_seconds=600)
+        assert figures is not None
+        assert upstream_5xx > 0
+        assert (figures.canary.requests, figures.canary.errors) == (145, upstream_5xx)
+        assert (figures.stable.requests, figures.stable.errors) == (30, 0)
+        assert figures.canary.p99_latency_ms is not None and figures.stable.p99_latency_ms is not None
+
+
+async def test_a_canary_refusing_connections_is_failing(rig: Rig) -> None:
+    async with running(rig, weight=0) as session:
+        rig.route(0, canary_port=free_port())  # nothing listens there: connect refused
+
+        async def one_then_scrape() -> analysis.Snapshot:
+            assert await fire(session, rig, 1, **CANARY) == [200]
+            return await rig.scrape(session)
+
+        await eventually(
+            one_then_scrape,
+            lambda s: s.series.get((ROUTE_KEY, "canary", "error", "connect"), 0) >= 1,
+            what="the new document and a refused connection",
+        )
+        before = await rig.scrape(session)
+        assert set(await fire(session, rig, 60, **CANARY)) == {200}  # every one served by stable
+        window = MetricWindow(retention_seconds=600)
+        window.add(now=0.0, snapshots={"proxy": before})
+        window.add(now=1.0, snapshots={"proxy": await rig.scrape(session)})
+        figures = window.figures(ROUTE_KEY, now=1.0, window_seconds=600)
+        assert figures is not None
+        assert (figures.canary.requests, figures.canary.errors) == (60, 60)
+        assert (figures.stable.requests, figures.stable.errors) == (60, 0)
+
+
+async def test_rollout_loop_rolls_a_failing_canary_back(rig: Rig) -> None:
+    """The operator's loop with the pure core, at 20% weight, steady load; canary starts failing at t0."""
+    spec = parse_rollout_spec(
+        {
+            "steps": [{"weight": 20, "pause": "1h"}, {"weight": 100}],
+            "interval": "1s",
+            "analysis": {"window": "5s", "minRequests": 20, "failureThreshold": 2},
+        }
+    )
+    async with running(rig, weight=20) as session:
+        served: list[tuple[float, str]] = []
+        stop = asyncio.Event()
+
+        async def load() -> None:
+            while not stop.is_set():
+                async with session.get(f"http://{rig.listen}/") as resp:
+                    await resp.read()
+                    served.append((time.monotonic(), resp.headers.get("X-Upstream-Version", "?")))
+                await asyncio.sleep(0.002)
+
+        loader = asyncio.create_task(load())
+        window = MetricWindow(retention_seconds=spec.analysis.window_seconds * 2)
+        status, t0, rolled_back_at = RolloutStatus(), None, None
+        for tick in range(60):
+            now = time.monotonic()
+            window.add(now=now, snapshots={"proxy": await rig.scrape(session)})
+            figures = window.figures(ROUTE_KEY, now=now, window_seconds=spec.analysis.window_seconds)
+            status, _ = step(
+                spec,
+                status,
+                now=datetime.now(UTC),
+                figures=figures,
+                scrape_ok=True,
+                canary_revision="checkout-v2@1",
+                manual_weight=0,
+            )
+            if tick == 3:
+                assert status.phase == "Progressing" and status.canary_weight == 20
+                rig.canary.update({"errorRate": 0.5})
+                t0 = time.monotonic()
+            if status.phase == ROLLED_BACK:
+                rig.route(status.canary_weight)
+                rolled_back_at = time.monotonic()
+                break
+            await asyncio.sleep(spec.interval_seconds)
+        assert t0 is not None and rolled_back_at is not None, status
+        assert status.canary_weight == 0 and "error rate" in status.message
+        await eventually(lambda: rig.weight_served(session), lambda w: w == 0, what="weight 0 served")
+        zero_at = time.monotonic()
+        await asyncio.sleep(0.5)
+        stop.set()
+        await loader
+    after = [version for at, version in served if at > zero_at]
+    assert after and set(after) == {"v1"}, "the canary got traffic after the rollback reached the proxy"
+    last_canary = max(at for at, version in served if version == "v2")
+    print(
+        f"\nrollback: canary failing at t0 -> last canary answer after {last_canary - t0:.2f} s "
+        f"(interval 1s, window 5s, failureThreshold 2)"
+    )
