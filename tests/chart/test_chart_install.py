@@ -206,6 +206,25 @@ def test_pod_security_admission_accepts_the_pods(installed: Installed, component
     assert rejected.returncode != 0 and "violates PodSecurity" in rejected.stderr
 
 
+def test_upgrade_moves_the_rights_with_the_watched_namespaces(installed: Installed) -> None:
+    k, other = installed.kubectl, installed.other
+    assert not installed.can(OPERATOR_SA, "watch", "canaryroutes.graylane.io", other)
+    values = installed.home / "values-upgrade.yaml"
+    values.write_text(yaml.safe_dump({"watch": {"namespaces": [installed.team, other]}}))
+    installed.helm_run("upgrade", RELEASE, str(CHART_DIR), "-n", installed.system, "-f", str(values))
+    assert installed.can(OPERATOR_SA, "watch", "canaryroutes.graylane.io", other)
+    assert _names(k, "kopfpeerings.kopf.dev", other) == {"graylane"}
+    assert not installed.can(OPERATOR_SA, "get", "secrets", installed.team)  # jwtSecrets now off
+    assert not installed.can(PROXY_SA, "watch", "secrets", installed.system)
+    deployment = k.json("get", "deployment", OPERATOR_SA, "-n", installed.system)
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert [a for a in args if a.startswith("--namespace=")] == [
+        f"--namespace={installed.team}",
+        f"--namespace={other}",
+    ]
+    assert "--mirror-jwt-secrets" not in args
+
+
 def test_uninstall_leaves_only_the_crds(installed: Installed) -> None:
     k = installed.kubectl
     installed.helm_run("uninstall", RELEASE, "-n", installed.system, "--wait")
