@@ -1,4 +1,4 @@
-"""The analysis and the rollout core driven by a REAL proxy (file mode) in front of REAL programmable upstreams.
+"""The analysis and the rollout core driven by a REAL proxy (file mode) in front of REAL upstreams.
 
 1. Counting (reliability B6): 5xx from the upstream count; 4xx, client aborts and the proxy's own limits do
    not; a canary refusing connections (requests fall back to stable) counts as failing.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -115,18 +114,16 @@ async def running(rig: Rig, *, weight: float) -> AsyncIterator[aiohttp.ClientSes
         runners.append(runner)
     rig.route(weight)
     with rig.log.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(VENV_BIN / "graylane-proxy"),
-                "--config-dir",
-                str(rig.config_dir),
-                "--listen",
-                rig.listen,
-                "--admin-listen",
-                rig.admin.removeprefix("http://"),
-            ],
+        proc = await asyncio.create_subprocess_exec(
+            str(VENV_BIN / "graylane-proxy"),
+            "--config-dir",
+            str(rig.config_dir),
+            "--listen",
+            rig.listen,
+            "--admin-listen",
+            rig.admin.removeprefix("http://"),
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=asyncio.subprocess.STDOUT,
         )
     try:
         async with aiohttp.ClientSession() as session:
@@ -134,13 +131,13 @@ async def running(rig: Rig, *, weight: float) -> AsyncIterator[aiohttp.ClientSes
             yield session
     finally:
         proc.kill()
-        proc.wait()
+        await proc.wait()
         for runner in runners:
             await runner.cleanup()
 
 
-async def eventually(probe: Any, ok: Any, *, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
+async def eventually(probe: Any, ok: Any, *, what: str, within: float = 30.0) -> Any:
+    deadline = time.monotonic() + within
     while True:
         with contextlib.suppress(aiohttp.ClientError, OSError):
             value = await probe()
