@@ -18,6 +18,7 @@ from graylane.rollout import (
     SCRAPE_ERROR_LIMIT,
     RolloutSpec,
     RolloutStatus,
+    canary_revision,
     judge,
     parse_rollout_spec,
     split_event,
@@ -455,3 +456,14 @@ def test_malformed_status_reads_as_defaults(raw: dict[str, Any] | None) -> None:
 def test_split_event() -> None:
     assert split_event("StepAdvanced: step 2/3 at 10%") == ("Normal", "StepAdvanced", "step 2/3 at 10%")
     assert split_event("Aborted: x")[0] == "Warning"
+
+
+def test_canary_revision_changes_with_the_canary_upstream() -> None:
+    route = {"spec": {"canary": "checkout-v2"}}
+    upstream = {"metadata": {"name": "checkout-v2", "uid": "u-9", "generation": 3}}
+    assert canary_revision(route, upstream) == "checkout-v2/u-9/3"
+    bumped = {"metadata": {**upstream["metadata"], "generation": 4}}
+    recreated = {"metadata": {**upstream["metadata"], "uid": "u-10"}}
+    assert len({canary_revision(route, u) for u in (upstream, bumped, recreated)}) == 3
+    assert canary_revision(route, None) == "checkout-v2/missing"
+    assert canary_revision({"spec": {"canary": "checkout-v3"}}, None) != canary_revision(route, None)
