@@ -7,6 +7,7 @@ launcher (they do not run against GRAYLANE_TEST_KUBECONFIG clusters).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cluster import build, pki
-from cluster.launcher import ORDER, ControlPlane, status
+from cluster.launcher import ORDER, ControlPlane, ControlPlaneError, status
 from cluster.processes import Proc, alive
 
 LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
@@ -140,3 +141,33 @@ def test_cli_up_keeps_running_until_down(tmp_path: Path, binary: Path) -> None:
     left = _all_gone([Proc.from_json(n, d) for n, d in recorded.items()], deadline=5)
     assert left == []
     assert "nothing" in cli("down").stdout
+
+
+def test_a_process_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    plane = ControlPlane(state_dir=tmp_path, binary=Path("/bin/false"), startup_timeout=30)
+    with pytest.raises(ControlPlaneError, match=r"etcd exited while starting; .*etcd\.log"):
+        plane.start()
+    assert plane.procs == {}
+
+
+def test_the_fixture_fails_rather_than_skips_without_a_control_plane(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GRAYLANE_TEST_KUBECONFIG"}
+    env["GRAYLANE_TESTCLUSTER_BINARY"] = str(tmp_path / "missing")
+    real = Path(__file__).with_name("test_real_cluster.py")
+    test = f"{real}::test_crd_with_schema_and_cel_rule_is_established"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(TESTS_DIR.parent),
+        test,
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert result.returncode == 1, result.stdout
+    assert "1 error" in result.stdout
+    assert "skipped" not in result.stdout
+    assert "does not exist" in result.stdout
