@@ -10,7 +10,6 @@ Helpers (``eventually``, ``route_configmaps``, ...) live in ``kopfharness``.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,7 +55,7 @@ def start_operator(
         return proc
 
     yield start
-    for proc in started:
+    for i, proc in enumerate(started):
         proc.kill()
-        if os.environ.get("GRAYLANE_SHOW_OPERATOR_LOGS"):
-            print(proc.log())
+        lines = [line for line in proc.log().splitlines() if "succeeded." not in line]
+        print(f"--- operator {i} ({' '.join(proc.args)}):", *lines[-60:], sep="\n")  # shown on failure
