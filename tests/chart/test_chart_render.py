@@ -11,7 +11,8 @@ import pytest
 import yaml
 from chart_render import CHART_DIR, RELEASE, SCENARIOS, HelmError, Manifests, render, run_helm, values_file
 
-K8S_VERSION = "1.35"
+K8S_VERSION = "1.35"  # the test control plane's version
+OLDEST_SUPPORTED = "1.30"  # Chart.yaml kubeVersion
 CUSTOM_KINDS = {"KopfPeering", "ClusterKopfPeering", "ServiceMonitor"}
 
 
@@ -23,17 +24,26 @@ def test_helm_lint_strict_is_clean(chart_helm: Path, scenario: str, tmp_path: Pa
     assert "[WARNING]" not in out and "[ERROR]" not in out, out
 
 
-def test_rendered_objects_match_the_kubernetes_schemas(rendered: Manifests) -> None:
+@pytest.mark.parametrize("k8s_version", [OLDEST_SUPPORTED, K8S_VERSION])
+def test_rendered_objects_match_the_kubernetes_schemas(rendered: Manifests, k8s_version: str) -> None:
     checked = 0
     for obj in rendered.objects:
         if obj["kind"] in CUSTOM_KINDS:
             continue
         try:
-            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+            kubernetes_validate.validate(obj, k8s_version, strict=True)
         except kubernetes_validate.ValidationError as err:
             pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {err.message} at {list(err.path)}")
         checked += 1
     assert checked >= 12, "the scenario rendered suspiciously few built-in objects"
+
+
+def test_older_clusters_are_refused_by_the_kube_version_constraint(chart_helm: Path) -> None:
+    with pytest.raises(HelmError, match="kubeVersion"):
+        run_helm(chart_helm, "template", RELEASE, str(CHART_DIR), "--kube-version", "1.29.9")
+    assert "kind: Deployment" in run_helm(
+        chart_helm, "template", RELEASE, str(CHART_DIR), "--kube-version", f"{OLDEST_SUPPORTED}.0"
+    )
 
 
 def test_custom_objects_match_their_crds(chart_helm: Path, rendered: Manifests, tmp_path: Path) -> None:
