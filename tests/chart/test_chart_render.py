@@ -236,3 +236,15 @@ def test_notes_show_the_next_two_commands(chart_helm: Path, tmp_path: Path) -> N
         "kubectl apply -n team-x -f examples/checkout/",
         "kubectl get canaryroutes -n team-x -w",
     ]
+
+
+def test_the_packaged_chart_carries_crds_schema_and_readme(chart_helm: Path, tmp_path: Path) -> None:
+    import tarfile
+
+    run_helm(chart_helm, "package", str(CHART_DIR), "-d", str(tmp_path))
+    (archive,) = tmp_path.glob("graylane-*.tgz")
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    crds = {p.name for p in (CHART_DIR / "crds").iterdir()}
+    assert {f"graylane/crds/{name}" for name in crds} <= names
+    assert {"graylane/values.schema.json", "graylane/README.md", "graylane/templates/NOTES.txt"} <= names
