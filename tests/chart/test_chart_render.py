@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import tarfile
 from pathlib import Path
 
 import jsonschema
@@ -220,8 +222,6 @@ def test_values_yaml_documents_every_value() -> None:
 
 
 def test_values_schema_accepts_the_defaults() -> None:
-    import json
-
     schema = json.loads((CHART_DIR / "values.schema.json").read_text())
     jsonschema.validate(yaml.safe_load((CHART_DIR / "values.yaml").read_text()), schema)
 
@@ -239,8 +239,6 @@ def test_notes_show_the_next_two_commands(chart_helm: Path, tmp_path: Path) -> N
 
 
 def test_the_packaged_chart_carries_crds_schema_and_readme(chart_helm: Path, tmp_path: Path) -> None:
-    import tarfile
-
     run_helm(chart_helm, "package", str(CHART_DIR), "-d", str(tmp_path))
     (archive,) = tmp_path.glob("graylane-*.tgz")
     with tarfile.open(archive) as tar:
