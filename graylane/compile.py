@@ -99,7 +99,10 @@ def compile_route(
         load_route_document(sealed)
     except (ConfigError, TypeError, ValueError) as exc:
         errors = exc.errors if isinstance(exc, ConfigError) else [FieldError("spec", str(exc))]
-        raise CompileError(INVALID, [_to_resource_path(e, upstreams) for e in errors]) from None
+        mapped = [_to_resource_path(e, upstreams) for e in errors]
+        if any(e.path.startswith("Upstream ") for e in mapped):  # drop the echoes of a rejected Upstream
+            mapped = [e for e in mapped if "names no upstream" not in e.message]
+        raise CompileError(INVALID, mapped) from None
     return sealed
 
 
