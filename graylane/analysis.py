@@ -58,9 +58,16 @@ class Snapshot:
 
     series: Mapping[SeriesKey, float] = field(default_factory=dict)
     generations: Mapping[str, int] = field(default_factory=dict)
+    by_route: Mapping[str, Mapping[SeriesKey, float]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, dict[SeriesKey, float]] = {}
+        for key, value in self.series.items():
+            index.setdefault(key[0], {})[key] = value
+        object.__setattr__(self, "by_route", index)  # per-route figures cost only that route's series
 
     def routes(self) -> frozenset[str]:
-        return frozenset(key[0] for key in self.series)
+        return frozenset(self.by_route)
 
 
 def parse_snapshot(text: str) -> Snapshot:
@@ -196,8 +203,10 @@ class MetricWindow:
             if samples[-1][0] < cut:
                 del self._samples[proxy]
 
-    def increases(self, *, now: float, window_seconds: float) -> tuple[float, dict[SeriesKey, float]]:
-        """(span covered, increase of every series summed over proxies) for ``[now - window, now]``."""
+    def increases(
+        self, *, now: float, window_seconds: float, route: str | None = None
+    ) -> tuple[float, dict[SeriesKey, float]]:
+        """(span covered, increase of every series, or only ``route``'s, summed over proxies)."""
         start = now - window_seconds
         total: dict[SeriesKey, float] = {}
         span = 0.0
@@ -207,12 +216,15 @@ class MetricWindow:
                 continue
             span = max(span, points[-1][0] - max(points[0][0], start))
             for (_, before), (_, after) in pairwise(points):
-                _add_deltas(total, before.series, after.series)
+                if route is None:
+                    _add_deltas(total, before.series, after.series)
+                else:
+                    _add_deltas(total, before.by_route.get(route, {}), after.by_route.get(route, {}))
         return span, total
 
     def figures(self, route: str, *, now: float, window_seconds: float) -> Figures | None:
         """Both tracks' figures for ``route``; ``None`` when fewer than two scrapes cover the window."""
-        span, deltas = self.increases(now=now, window_seconds=window_seconds)
+        span, deltas = self.increases(now=now, window_seconds=window_seconds, route=route)
         if span <= 0:
             return None
         stable, canary = (track_figures(deltas, route, track) for track in TRACKS)

@@ -25,6 +25,13 @@ _LABEL_VALUE = re.compile(r'"((?:[^"\\\n]|\\[\\"n])*)"')
 _VALUE = re.compile(r"[+-]?(?:Inf|NaN|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
 _TIMESTAMP = re.compile(r"-?\d{1,19}")
 _ESCAPE = re.compile(r"\\([\\\"n])")
+_PAIR_TEXT = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+# A well-formed line in one match (the common case); anything else takes the slow path, for a precise error.
+_FAST_LINE = re.compile(
+    rf"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{{((?:{_PAIR_TEXT}(?:,{_PAIR_TEXT})*,?)?)\}})?"
+    r"[ \t]+(\S+)(?:[ \t]+(\S+))?[ \t]*"
+)
+_FAST_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"')
 _UNESCAPED = {"\\": "\\", '"': '"', "n": "\n"}
 
 
@@ -79,6 +86,23 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _parse_sample(line: str, number: int) -> Sample:
+    fast = _FAST_LINE.fullmatch(line)
+    if fast is not None:
+        name, body, value, stamp = fast.groups()
+        if _VALUE.fullmatch(value) and (stamp is None or _TIMESTAMP.fullmatch(stamp)):
+            found = _FAST_PAIR.findall(body) if body else []
+            pairs = dict(found)
+            if len(pairs) == len(found):  # else a duplicate label: the slow path names it
+                labels = tuple(sorted((k, _unescape(v) if "\\" in v else v) for k, v in pairs.items()))
+                return Sample(name, labels, float(value))
+    return _parse_sample_slowly(line, number)
+
+
+def _unescape(value: str) -> str:
+    return _ESCAPE.sub(lambda m: _UNESCAPED[m.group(1)], value)
+
+
+def _parse_sample_slowly(line: str, number: int) -> Sample:
     match = _NAME.match(line)
     if match is None:
         raise PromTextError(number, "expected a metric name")
@@ -116,7 +140,7 @@ def _parse_labels(line: str, pos: int, number: int) -> tuple[tuple[tuple[str, st
         value_match = _LABEL_VALUE.match(line, pos + 1)
         if value_match is None:
             raise PromTextError(number, f"expected a quoted value for label {label!r}")
-        pairs[label] = _ESCAPE.sub(lambda m: _UNESCAPED[m.group(1)], value_match.group(1))
+        pairs[label] = _unescape(value_match.group(1))
         pos = value_match.end()
         if line.startswith(",", pos):
             pos += 1

@@ -129,3 +129,50 @@ def test_round_trip_of_rendered_samples(name: str, labels: dict[str, str], value
     page = f"# TYPE {name} counter\n{name}{{{body}}} {text_value}\n"
     [sample] = promtext.parse(page)
     assert sample == Sample(name, tuple(sorted(labels.items())), float(value))
+
+
+line_parts = st.sampled_from(
+    [
+        "x",
+        "a_b:c",
+        "{",
+        "}",
+        "=",
+        '"',
+        ",",
+        " ",
+        "\t",
+        "\\",
+        '\\"',
+        "\\n",
+        "le",
+        "1",
+        "+Inf",
+        "NaN",
+        "1e3",
+        "-",
+        ".",
+        "é",
+        '"v"',
+        'a="1"',
+        '=""',
+    ]
+)
+
+
+@given(st.lists(line_parts, min_size=1, max_size=12).map("".join))
+def test_fast_path_agrees_with_the_slow_path(line: str) -> None:
+    """The one-regex fast path must accept exactly what the careful parser accepts, with the same result."""
+    try:
+        slow: Sample | None = promtext._parse_sample_slowly(line, 1)
+    except PromTextError:
+        slow = None
+    try:
+        fast: Sample | None = promtext._parse_sample(line, 1)
+    except PromTextError:
+        fast = None
+    if slow is None or fast is None:
+        assert slow is None and fast is None, (line, slow, fast)
+    else:
+        assert (fast.name, fast.labels) == (slow.name, slow.labels)
+        assert fast.value == slow.value or (math.isnan(fast.value) and math.isnan(slow.value))
