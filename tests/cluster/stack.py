@@ -120,6 +120,7 @@ class LocalStack:
         self.helm_cmd(
             "upgrade", "--install", self.release, str(CHART), "--namespace", self.namespace,
             "--create-namespace", "--values", str(values),
+            "--force-conflicts",  # Helm 4 server-side-applies crds/; they may have come from kubectl apply
         )  # fmt: skip
         manifest = self.helm_cmd("get", "manifest", self.release, "--namespace", self.namespace).stdout
         self.manifests = [doc for doc in yaml.safe_load_all(manifest) if doc]
