@@ -41,18 +41,10 @@ from types import TracebackType
 if not __package__:  # run as a script: make the `cluster` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cluster import build, pki
+from cluster import build, flags, pki
 from cluster.processes import Proc, alive, read_rss, stop_procs
 from cluster.readiness import ControlPlaneError, get_json, log_tail, wait_for
 
-KCM_CONTROLLERS = (
-    "garbage-collector-controller",
-    "namespace-controller",
-    "serviceaccount-controller",
-    "serviceaccount-token-controller",
-    "root-ca-certificate-publisher-controller",
-    "clusterrole-aggregation-controller",
-)
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager")
 _PR_SET_PDEATHSIG = 1
 
@@ -149,9 +141,9 @@ class ControlPlane:
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         self.server = f"https://127.0.0.1:{api_port}"
-        self._spawn(binary, "etcd", self._etcd_args(etcd_url, f"http://127.0.0.1:{peer_port}"))
+        self._spawn(binary, "etcd", flags.etcd(self.dir, etcd_url, f"http://127.0.0.1:{peer_port}"))
         wait_for(self, "etcd", deadline, lambda: get_json(f"{etcd_url}/health").get("health") == "true")
-        self._spawn(binary, "kube-apiserver", self._apiserver_args(etcd_url, api_port, p))
+        self._spawn(binary, "kube-apiserver", flags.apiserver(self.dir, etcd_url, api_port, p))
         pki.write_kubeconfig(
             self.kubeconfig, server=self.server, ca=p.ca_crt, cert=p.admin_crt, key=p.admin_key, user="admin"
         )
@@ -161,7 +153,7 @@ class ControlPlane:
         )
         wait_for(self, "kube-apiserver", deadline, lambda: self._get("/readyz", raw=True) == "ok")
         wait_for(self, "kube-apiserver", deadline, lambda: bool(self._get("/api/v1/namespaces/default")))
-        self._spawn(binary, "kube-controller-manager", self._kcm_args(kcm_kubeconfig, p))
+        self._spawn(binary, "kube-controller-manager", flags.controller_manager(kcm_kubeconfig, p))
         sa = "/api/v1/namespaces/default/serviceaccounts/default"
         wait_for(self, "kube-controller-manager", deadline, lambda: bool(self._get(sa)))
 
@@ -189,52 +181,7 @@ class ControlPlane:
                 **kwargs,  # type: ignore[call-overload]
             )
         self.procs[name] = Proc.of(name, popen)
-
-    def _etcd_args(self, client_url: str, peer_url: str) -> list[str]:
-        return [
-            "--name=graylane",
-            f"--data-dir={self.dir / 'etcd'}",
-            f"--listen-client-urls={client_url}",
-            f"--advertise-client-urls={client_url}",
-            f"--listen-peer-urls={peer_url}",
-            f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=graylane={peer_url}",
-            "--unsafe-no-fsync=true",
-            "--log-level=warn",
-        ]
-
-    def _apiserver_args(self, etcd_url: str, port: int, p: pki.Pki) -> list[str]:
-        return [
-            f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--cert-dir={self.dir / 'pki'}",
-            f"--tls-cert-file={p.serving_crt}",
-            f"--tls-private-key-file={p.serving_key}",
-            f"--client-ca-file={p.ca_crt}",
-            "--authorization-mode=Node,RBAC",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={p.sa_pub}",
-            f"--service-account-signing-key-file={p.sa_key}",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--allow-privileged=true",
-            "--enable-priority-and-fairness=false",
-            "--profiling=false",
-            "--endpoint-reconciler-type=none",  # 127.0.0.1 is not a valid Endpoints address
-        ]
-
-    def _kcm_args(self, kubeconfig: Path, p: pki.Pki) -> list[str]:
-        return [
-            f"--kubeconfig={kubeconfig}",
-            f"--controllers={','.join(KCM_CONTROLLERS)}",
-            "--leader-elect=false",
-            "--secure-port=0",
-            f"--service-account-private-key-file={p.sa_key}",
-            f"--root-ca-file={p.ca_crt}",
-            "--kube-api-qps=100",
-            "--kube-api-burst=200",
-        ]
+        self._record()  # so `down` can stop a half-started control plane too
 
     def _record(self) -> None:
         state = {
@@ -283,7 +230,7 @@ def _cmd_up(state_dir: Path, binary: Path | None) -> int:
     current = status(state_dir)
     procs = current["processes"]
     assert isinstance(procs, dict)
-    if procs and all(p["running"] for p in procs.values()):
+    if sorted(procs) == sorted(ORDER) and all(p["running"] for p in procs.values()):
         print(f"launcher: already running at {current['server']}; kubeconfig {current['kubeconfig']}")
         return 0
     stop_recorded(state_dir)
