@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster.kubectl import Kubectl
-from kopfharness import CRDS, PEERING_CRDS, OperatorNamespaces, OperatorProcess
+from kopfharness import CRDS, PEERING_CRDS, OperatorNamespaces, OperatorProcess, ProxyProcess
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +59,12 @@ def start_operator(
         proc.kill()
         lines = [line for line in proc.log().splitlines() if "succeeded." not in line]
         print(f"--- operator {i} ({' '.join(proc.args)}):", *lines[-60:], sep="\n")  # shown on failure
+
+
+@pytest.fixture
+def kube_proxy(kubeconfig: Path, operator_ns: OperatorNamespaces, tmp_path: Path) -> Iterator[ProxyProcess]:
+    """A real ``graylane-proxy --kube`` watching the install namespace of ``operator_ns``."""
+    proxy = ProxyProcess(operator_ns.config, kubeconfig, tmp_path / "proxy.log")
+    yield proxy
+    proxy.stop()
+    print("--- proxy:", *proxy.log_path.read_text(errors="replace").splitlines()[-40:], sep="\n")

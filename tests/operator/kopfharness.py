@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,3 +90,49 @@ def route_configmaps(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, An
 
 def route_document(configmap: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(configmap["data"]["route.json"]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ProxyProcess:
+    """``graylane-proxy --kube`` as a subprocess watching the route ConfigMaps of one namespace."""
+
+    def __init__(self, namespace: str, kubeconfig: Path, log_path: Path) -> None:
+        self.port, self.admin_port = free_port(), free_port()
+        self.admin = f"http://127.0.0.1:{self.admin_port}"
+        args = ["--kube", "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--listen",
+                f"127.0.0.1:{self.port}", "--admin-listen", f"127.0.0.1:{self.admin_port}"]  # fmt: skip
+        self._log = log_path.open("w")
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("graylane-proxy")), *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def routes(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(self.admin + "/routes", timeout=2) as resp:
+                return dict(json.loads(resp.read()))
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def route(self, key: str) -> dict[str, Any] | None:
+        for entry in (self.routes() or {}).get("routes", []):
+            if entry["route"] == key:
+                return dict(entry)
+        return None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
