@@ -9,7 +9,9 @@ Scenarios:
   full-routing  three header rules that miss, a JWT-claim rule on a cached verified RS256 token that misses,
                 a CIDR rule that misses, sticky 50 % split keyed on the JWT ``sub`` (both tracks upstream)
 Pinning: the proxy under test on CPU 1, wrk and the upstream on CPU 0 (``taskset``), identical for every
-target. Prints req/s, p50 and p99 per target and graylane's ratios to nginx-proxy. ``--profile`` also runs
+target. nginx-proxy and graylane runs are interleaved (``--rounds``, default 3) and the medians reported, so
+load from other processes on the machine hits both alike. Prints req/s, p50 and p99 per target and
+graylane's ratios to nginx-proxy. ``--profile`` also runs
 graylane once under cProfile and prints the top functions.
 
 Bar (issue 3): full-routing throughput >= 35 % of nginx-proxy's, p99 <= 2.5x nginx-proxy's.
@@ -26,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,6 +113,10 @@ def wrk(url: str, *, seconds: int, connections: int, headers: list[str]) -> dict
     }
 
 
+def median_of(samples: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+
+
 def _latency(out: str, pct: str) -> float:
     m = re.search(rf"{re.escape(pct)}\s+([\d.]+)(us|ms|s)", out)
     if m is None:
@@ -185,6 +192,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved runs per target; medians are reported")
     ap.add_argument("--profile", action="store_true", help="also profile graylane (cProfile) in full routing")
     args = ap.parse_args()
     for tool in ("wrk", "nginx", "taskset"):
@@ -219,19 +227,24 @@ def main() -> int:
     }
     results: dict[str, dict[str, dict[str, float]]] = {}
     run = {"seconds": args.seconds, "connections": args.connections}
+    env = {**os.environ, "PYTHONOPTIMIZE": "1"}
     with process(["nginx", "-c", str(up_conf)], cpu=LOAD_CPU, port=up):
-        direct = wrk(f"http://127.0.0.1:{up}/", headers=[], **run)
+        direct = median_of([wrk(f"http://127.0.0.1:{up}/", headers=[], **run) for _ in range(args.rounds)])
         for scenario, (headers, doc) in scenarios.items():
             (conf_dir / "route.json").write_text(doc)
-            res = results[scenario] = {"direct": direct}
-            with process(["nginx", "-c", str(px_conf)], cpu=PROXY_CPU, port=ngx):
-                wrk(f"http://127.0.0.1:{ngx}/", headers=headers, seconds=2, connections=args.connections)
-                res["nginx-proxy"] = wrk(f"http://127.0.0.1:{ngx}/", headers=headers, **run)
-            env = {**os.environ, "PYTHONOPTIMIZE": "1"}
-            with process(graylane_cmd(conf_dir, gl, admin, None), cpu=PROXY_CPU, port=gl, env=env):
+            targets = {"nginx-proxy": f"http://127.0.0.1:{ngx}/", "graylane": f"http://127.0.0.1:{gl}/"}
+            samples: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
+            with (
+                process(["nginx", "-c", str(px_conf)], cpu=PROXY_CPU, port=ngx),
+                process(graylane_cmd(conf_dir, gl, admin, None), cpu=PROXY_CPU, port=gl, env=env),
+            ):
                 check_routes(admin)
-                wrk(f"http://127.0.0.1:{gl}/", headers=headers, seconds=2, connections=args.connections)
-                res["graylane"] = wrk(f"http://127.0.0.1:{gl}/", headers=headers, **run)
+                for url in targets.values():  # warm up: pools filled, caches hot
+                    wrk(url, headers=headers, seconds=2, connections=args.connections)
+                for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits both alike
+                    for target, url in targets.items():
+                        samples[target].append(wrk(url, headers=headers, **run))
+            results[scenario] = {"direct": direct, **{t: median_of(v) for t, v in samples.items()}}
         if args.profile:
             profile = work / "graylane.prof"
             (conf_dir / "route.json").write_text(scenarios["full-routing"][1])

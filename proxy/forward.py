@@ -61,38 +61,43 @@ class Outgoing:
         return not self.consumed
 
 
+def _request_line(request: web.BaseRequest) -> tuple[bytes, bytes]:
+    raw_target = request.raw_path
+    if not raw_target.startswith("/"):  # absolute-form (or "*"): send origin-form
+        raw_target = "*" if raw_target == "*" else (request.rel_url.raw_path_qs or "/")
+    return request.method.encode("latin-1"), raw_target.encode("utf-8", "surrogateescape")
+
+
+def bodiless(request: web.BaseRequest, *, fwd: Forwarding, max_body: int) -> Outgoing:
+    """The common case, without a coroutine: a request that has no body."""
+    method, target = _request_line(request)
+    framing = b"Content-Length: 0\r\n" if request.content_length == 0 else b""
+    return Outgoing(method, target, fwd, None, False, framing, max_body)
+
+
 async def prepare(
     request: web.BaseRequest, *, fwd: Forwarding, max_body: int, body_timeout: float
 ) -> Outgoing | int:
     """Read what must be read before contacting an upstream; an int is an error status (413, 408, 400)."""
-    method = request.method.encode("latin-1")
-    raw_target = request.raw_path
-    target = raw_target.encode("utf-8", "surrogateescape") if raw_target.startswith("/") else b"/"
-    body: bytes | None = None
-    streamed = False
-    framing = b""
-    if request.body_exists:
-        length = request.content_length
-        if length is not None:
-            if length > max_body:
-                return 413
-            framing = b"Content-Length: %d\r\n" % length
-            if length <= BUFFERED_BODY_MAX:
-                try:
-                    async with asyncio.timeout(body_timeout):
-                        body = await request.content.readexactly(length)
-                except TimeoutError:
-                    return 408
-                except asyncio.IncompleteReadError:
-                    return 400
-            else:
-                streamed = True
-        else:
-            framing = b"Transfer-Encoding: chunked\r\n"
-            streamed = True
-    elif request.content_length == 0:
-        framing = b"Content-Length: 0\r\n"
-    return Outgoing(method, target, fwd, body, streamed, framing, max_body)
+    if not request.body_exists:
+        return bodiless(request, fwd=fwd, max_body=max_body)
+    method, target = _request_line(request)
+    length = request.content_length
+    if length is None:  # chunked: streamed, re-chunked towards the upstream
+        return Outgoing(method, target, fwd, None, True, b"Transfer-Encoding: chunked\r\n", max_body)
+    if length > max_body:
+        return 413
+    framing = b"Content-Length: %d\r\n" % length
+    if length > BUFFERED_BODY_MAX:
+        return Outgoing(method, target, fwd, None, True, framing, max_body)
+    try:
+        async with asyncio.timeout(body_timeout):
+            body = await request.content.readexactly(length)
+    except TimeoutError:
+        return 408
+    except asyncio.IncompleteReadError:
+        return 400
+    return Outgoing(method, target, fwd, body, False, framing, max_body)
 
 
 async def send(
@@ -103,10 +108,10 @@ async def send(
     A reused keep-alive connection that the upstream closed meanwhile is retried once on a fresh one.
     """
     pool = target.pool
-    if fresh:
-        conn, reused = await pool.connect(), False
-    else:
-        conn, reused = await pool.acquire()
+    conn = None if fresh else pool.take_idle()
+    reused = conn is not None
+    if conn is None:
+        conn = await pool.connect()
     head = build_request_head(
         method=out.method,
         target=target.base_path + out.target,

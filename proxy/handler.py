@@ -76,9 +76,12 @@ class ProxyHandler:
         label = plan.label
         track: str = decision.track
         self._metrics.decision(label, track, decision.reason)
-        prepared = await forward.prepare(
-            request, fwd=fwd, max_body=self._max_body, body_timeout=self._body_timeout
-        )
+        if request.body_exists:
+            prepared = await forward.prepare(
+                request, fwd=fwd, max_body=self._max_body, body_timeout=self._body_timeout
+            )
+        else:
+            prepared = forward.bodiless(request, fwd=fwd, max_body=self._max_body)
         if isinstance(prepared, int):
             resp = plain_error(prepared)
             resp.force_close()

@@ -40,6 +40,7 @@ REQUEST_OWNED = frozenset(
     }
 )
 RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})  # name no header that is not dropped anyway
 TRACK_HEADER = b"X-Graylane-Track"
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
@@ -137,7 +138,7 @@ def response_headers(raw: RawHeaders) -> tuple[list[tuple[str, str]], int | None
     for name, value in raw:
         lower = name.lower()
         if lower in RESPONSE_DROP:
-            if lower == b"connection":
+            if lower == b"connection" and value.lower() not in _PLAIN_CONNECTION:
                 named = (named or set()) | connection_tokens(value)
             elif lower == b"content-length" and value.isdigit():
                 length = int(value)
@@ -158,7 +159,7 @@ def response_head(*, minor: int, status: int, raw: RawHeaders, length: int | Non
     for name, value in raw:
         lower = name.lower()
         if lower in RESPONSE_DROP:
-            if lower == b"connection":
+            if lower == b"connection" and value.lower() not in _PLAIN_CONNECTION:
                 named = (named or set()) | connection_tokens(value)
             elif lower == b"content-length":
                 upstream_length = value

@@ -21,6 +21,8 @@ ErrorReason = Literal["connect", "reset", "timeout", "overflow", "protocol"]
 
 BODY_HIGH_WATER = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
+_FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
 
 
 class UpstreamError(Exception):
@@ -56,6 +58,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.error: UpstreamError | None = None
         self._headers_done = False
         self._informational = False
+        self._framed = False
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._paused = False
@@ -103,11 +106,14 @@ class UpstreamConnection(asyncio.Protocol):
     # -- httptools callbacks --
     def on_header(self, name: bytes, value: bytes | None) -> None:
         self.headers.append((name, value or b""))
+        if len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
+            self._framed = True
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # 1xx: drop it and wait for the final response (101 is never requested)
             self.headers = []
+            self._framed = False
             self._informational = True
             return
         self.status = status
@@ -117,9 +123,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.complete = True
             self.keep_alive = False
         else:
-            self.read_to_close = not any(
-                n.lower() in (b"content-length", b"transfer-encoding") for n, _ in self.headers
-            )
+            self.read_to_close = not self._framed
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -156,6 +160,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.error = None
         self._headers_done = False
         self._informational = False
+        self._framed = False
 
     def write(self, data: bytes) -> None:
         assert self.transport is not None
@@ -250,16 +255,14 @@ class UpstreamPool:
         bracketed = f"[{host}]" if ":" in host else host
         self.authority = (bracketed if port == default_port else f"{bracketed}:{port}").encode("idna")
 
-    async def acquire(self) -> tuple[UpstreamConnection, bool]:
-        """A connection for one request and whether it was reused from the idle list."""
+    def take_idle(self) -> UpstreamConnection | None:
+        """An idle keep-alive connection, if there is one (no await on the hot path)."""
         idle = self.idle
         while idle:
             conn = idle.pop()
             if not conn.closed:
-                return conn, True
-        if self.size >= self.max_connections:
-            raise UpstreamError("overflow", before_response=True)
-        return await self.connect(), False
+                return conn
+        return None
 
     async def connect(self) -> UpstreamConnection:
         if self.size >= self.max_connections:
