@@ -95,6 +95,14 @@ e2e-kind: install tools ## Same end-to-end suite on a kind cluster (needs Docker
 bench-proxy: install ## wrk: graylane vs nginx reverse proxy vs a direct hit (ratios)
 	$(PY) bench/proxy_bench.py
 
+.PHONY: bench-propagation
+bench-propagation: tools controlplane ## kubectl patch of a weight -> kube-mode proxy serving it: p50/p99 over 20 patches (bar p99 <= 1 s)
+	$(PY) bench/propagation_bench.py
+
+.PHONY: bench-operator
+bench-operator: tools controlplane ## 1,000 CanaryRoutes x 2 Upstreams at once: time until all Ready, operator peak RSS (bars 120 s, 250 MiB)
+	$(PY) bench/operator_bench.py
+
 .PHONY: clean
 clean: cluster-down ## Remove .graylane/ and build leftovers (keeps the cache)
 	rm -rf $(STATE) build *.egg-info
