@@ -29,7 +29,10 @@ from cluster.stack import LocalStack, http_get, route_manifest, upstream_manifes
 
 NS = "demo"
 HOST = "checkout.example.com"
-BOLD, DIM, GREEN, BLUE, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[34m", "\033[0m"
+LIVE = sys.stdout.isatty()  # redraw the split table in place on a terminal; one line per phase otherwise
+BOLD, DIM, GREEN, BLUE, RESET = (
+    ("\033[1m", "\033[2m", "\033[32m", "\033[34m", "\033[0m") if LIVE else ("",) * 5
+)
 
 
 def say(text: str) -> None:
@@ -41,21 +44,28 @@ def bar(share: float, width: int = 40) -> str:
     return f"{BLUE}{'█' * fill}{RESET}{DIM}{'░' * (width - fill)}{RESET}"
 
 
-def drive(port: int, n: int, *, headers: dict[str, str] | None = None, label: str = "") -> Counter[str]:
-    """Send n requests as n different users; redraw the split table as they come back."""
+def drive(port: int, n: int, *, headers: dict[str, str] | None = None, label: str = "") -> dict[str, str]:
+    """Send n requests as n different users (the same users every call); print the split as they come back.
+
+    Returns which version each user got."""
     seen: Counter[str] = Counter()
+    got: dict[str, str] = {}
     rng = random.Random(7)
     for i in range(1, n + 1):
-        user = {"X-User-Id": f"user-{rng.randrange(10**9)}"}
-        status, body = http_get(f"http://127.0.0.1:{port}/", {"Host": HOST} | user | (headers or {}))
-        seen[body.decode().strip() if status == 200 else f"HTTP {status}"] += 1
-        if i % 20 == 0 or i == n:
+        user = f"user-{rng.randrange(10**9)}"
+        status, body = http_get(
+            f"http://127.0.0.1:{port}/", {"Host": HOST, "X-User-Id": user} | (headers or {})
+        )
+        got[user] = body.decode().strip() if status == 200 else f"HTTP {status}"
+        seen[got[user]] += 1
+        if (LIVE and i % 20 == 0) or i == n:
             share = seen["v2"] / i
             counts = f"v1 {seen['v1']:>4}  v2 {seen['v2']:>4}"
             line = f"  {label:<24} {i:>4}/{n}  {counts}  {bar(share)} {share:6.1%}"
-            print(f"\r{line}", end="", flush=True)
-    print()
-    return seen
+            print(f"\r{line}", end="" if LIVE else "\n", flush=True)
+    if LIVE:
+        print()
+    return got
 
 
 def served_weight(admin: int) -> float | None:
@@ -81,19 +91,28 @@ def run(kubectl: Kubectl, helm: Path, work: Path) -> None:
         wait_until("the proxy to serve the route", lambda: served_weight(admin) == 10, timeout=90)
         print(kubectl("get", "canaryroutes", "-n", NS).stdout)
         say("Traffic at weight 10 (each request is a different user; the split is sticky per user)")
-        drive(port, 400, label="weight 10")
+        before = drive(port, 400, label="weight 10")
         say(f'kubectl patch canaryroute checkout -n {NS} --type merge -p \'{{"spec":{{"weight":50}}}}\'')
         started = time.monotonic()
         patch = '{"spec":{"weight":50}}'
         kubectl("patch", "canaryroute", "checkout", "-n", NS, "--type", "merge", "-p", patch)
         wait_until("weight 50 on the proxy", lambda: served_weight(admin) == 50, timeout=30, every=0.02)
         print(f"  {GREEN}the proxy serves weight 50 after {time.monotonic() - started:.2f} s{RESET}")
-        drive(port, 400, label="weight 50")
+        after = drive(port, 400, label="weight 50")
+        kept = sum(after[user] == "v2" for user, version in before.items() if version == "v2")
+        moved = sum(after[user] == "v2" for user, version in before.items() if version == "v1")
+        canary_before = sum(v == "v2" for v in before.values())
+        back = "nobody moved back" if kept == canary_before else f"{canary_before - kept} MOVED BACK"
+        print(
+            f"  sticky and monotone: {kept} of {canary_before} canary users at weight 10 are still on v2; "
+            f"{moved} stable users moved to v2; {back}"
+        )
         say("Overrides beat the split: X-Canary: true -> canary, X-Version: v1 -> the v1 Upstream")
         drive(port, 100, headers={"X-Canary": "true"}, label="X-Canary: true")
         drive(port, 100, headers={"X-Version": "v1"}, label="X-Version: v1")
         _, body = http_get(f"http://127.0.0.1:{admin}/explain?host={HOST}&path=/&header=X-Canary:true")
-        print(f"  /explain for X-Canary: true -> {body.decode().strip()[:300]}")
+        why = {k: v for k, v in json.loads(body).items() if k in ("route", "track", "upstream", "reason")}
+        print(f"  GET /explain?host={HOST}&header=X-Canary:true -> {json.dumps(why)}")
         print(kubectl("get", "canaryroutes", "-n", NS).stdout)
         say("Cleaning up: delete the route, stop the processes, helm uninstall")
         kubectl("delete", "canaryroute", "checkout", "-n", NS)
