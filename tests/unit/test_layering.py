@@ -1,5 +1,7 @@
-"""Layering that import-linter cannot see: the shells live in proxy/ and operator/ (setuptools package-dir),
-outside the folder grimp walks for the package `graylane`. The core-does-no-I/O contract is in pyproject.toml."""
+"""Layering that import-linter cannot see.
+
+The shells live in proxy/ and operator/ (setuptools package-dir), outside the folder grimp walks for the
+package `graylane`. The core-does-no-I/O contract is in pyproject.toml."""
 
 from __future__ import annotations
 
