@@ -139,6 +139,7 @@ async def _write_status(state: OperatorState, route: Route, verdict: st.Verdict)
         config_map=f"{state.config.config_namespace}/{written[0].name}" if written else None,
         checksum=written[0].checksum if written else None,
         now=state.now(),
+        extra=state.status_extra(route),
     )
     patch = st.status_patch(current, desired)
     if patch is None:

@@ -47,6 +47,9 @@ class OperatorState:
     configmaps: ConfigMapStore
     api: KubeAPI | None = None
     weight_of: Callable[[Mapping[str, Any]], float] = spec_weight
+    """The canary weight to apply now for a route (the rollout loop replaces the default)."""
+    status_extra: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda route: {}
+    """Extra status fields for a route (the rollout loop's; may override ``phase``), written with ours."""
     now: Callable[[], datetime.datetime] = utc_now
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     claims: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
