@@ -22,6 +22,7 @@ from graylane.proxy.handler import ProxyHandler
 from graylane.proxy.jwksfetch import JwksFetcher
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routestate import PoolRegistry, RouteState
+from graylane.proxy.secrets import SecretStore
 from graylane.proxy.server import GuardedServer
 from graylane.proxy.settings import Settings
 
@@ -115,7 +116,7 @@ def create_app(settings: Settings) -> web.Application:
         countries=_countries(settings),
         metrics=metrics,
         pools=PoolRegistry(connect_timeout=settings.connect_timeout),
-        verifiers=Verifiers(metrics=metrics, jwks=jwks),
+        verifiers=Verifiers(metrics=metrics, jwks=jwks, secrets=SecretStore(settings.jwt_secret_dir)),
     )
     claims = ClaimsSource()
     app: web.Application = create_admin_app(state=state, metrics_=metrics, claims=claims)

@@ -15,6 +15,7 @@ from typing import Any
 
 from graylane.proxy.jwksfetch import JwksFetcher
 from graylane.proxy.metrics import Metrics
+from graylane.proxy.secrets import SecretStore
 
 from graylane.jwtpolicy import JwtVerifier, bearer_token
 from graylane.routemodel import JwtSettings, RouteConfig
@@ -46,19 +47,22 @@ class ClaimsSource:
 class Verifiers:
     """One verifier per route, reused while the route's ``jwt`` settings stay the same."""
 
-    def __init__(self, *, metrics: Metrics, jwks: JwksFetcher) -> None:
+    def __init__(self, *, metrics: Metrics, jwks: JwksFetcher, secrets: SecretStore) -> None:
         self._metrics = metrics
         self._jwks = jwks
-        self._current: dict[tuple[str, JwtSettings], JwtVerifier] = {}
+        self.secrets = secrets
+        self._current: dict[tuple[str, JwtSettings, bytes | None], JwtVerifier] = {}
 
     def refresh(self, configs: list[RouteConfig]) -> dict[str, JwtVerifier]:
         """Verifiers for these routes (by route key); verifiers of routes gone or changed are dropped."""
-        fresh: dict[tuple[str, JwtSettings], JwtVerifier] = {}
+        fresh: dict[tuple[str, JwtSettings, bytes | None], JwtVerifier] = {}
         for config in configs:
             if config.jwt is None:
                 continue
-            key = (config.key, config.jwt)
-            verifier = self._current.get(key) or self._make(config.jwt)
+            ref = config.jwt.secret_ref
+            secret = self.secrets.get(ref) if ref is not None else None
+            key = (config.key, config.jwt, secret)
+            verifier = self._current.get(key) or self._make(config.jwt, secret)
             fresh[key] = verifier
         for key, verifier in self._current.items():
             if key not in fresh and key[1].jwks_url:
@@ -66,7 +70,7 @@ class Verifiers:
         self._current = fresh
         return {key[0]: verifier for key, verifier in fresh.items()}
 
-    def _make(self, settings: JwtSettings) -> JwtVerifier:
+    def _make(self, settings: JwtSettings, secret: bytes | None) -> JwtVerifier:
         url = settings.jwks_url
         fetcher = self._jwks
         metrics = self._metrics
@@ -76,7 +80,7 @@ class Verifiers:
             if url and reason in _REFRESH_REASONS:
                 fetcher.request(url)
 
-        verifier = JwtVerifier(settings, on_reject=rejected)
+        verifier = JwtVerifier(settings, secret=secret, on_reject=rejected)
         if url:
             fetcher.attach(verifier, url)
         return verifier

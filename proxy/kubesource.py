@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 from graylane.proxy.kubeconfig import ApiAccess, load
 from graylane.proxy.routestate import RouteState
+from graylane.proxy.secrets import KubeSecrets
 from graylane.proxy.settings import Settings
 
 log = logging.getLogger("graylane.proxy")
@@ -59,8 +60,12 @@ class KubeSource:
         self.namespaces = namespaces
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=WATCH_SECONDS + 60)
         connector = aiohttp.TCPConnector(ssl=access.ssl_context)
+        secrets = KubeSecrets(self.state.verifiers.secrets, on_change=self.state.rebuild)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            await asyncio.gather(*(self._follow(session, access, ns) for ns in namespaces))
+            await asyncio.gather(
+                *(self._follow(session, access, ns) for ns in namespaces),
+                secrets.run(session, access, namespaces),
+            )
 
     async def _wait_for_access(self) -> ApiAccess:
         delay = BACKOFF_MIN

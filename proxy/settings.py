@@ -43,5 +43,7 @@ class Settings:
     jwks_min_interval: float = 10.0
     geoip_db: Path | None = None
     """A MaxMind-format ``.mmdb`` for ``sourceCountries`` (default: the data bundled in ``iptocc``)."""
+    jwt_secret_dir: Path | None = None
+    """File mode: HS* secrets for ``jwt.secretRef`` as ``DIR/<secret name>/<key>`` (a mounted Secret)."""
     country_header: str | None = None
     """A CDN's country header (``CF-IPCountry``), believed only from a trusted proxy."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jwt
 from proxytest import LocalProxy, Upstream, dump, free_port, get_json, route_doc, start_local_proxy
 
 
@@ -64,6 +66,29 @@ async def test_kube_mode_follows_route_configmaps(
 
         await eventually(rejected, "bad document rejected")
         assert await answer(p) == (200, "stable")  # the last good version keeps serving
+
+        # an HS256 route whose secret the operator mirrored into a Secret beside the ConfigMaps
+        secret = b"k" * 40
+        await asyncio.to_thread(kubectl.apply, {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "graylane-jwt-shop", "namespace": ns},
+            "data": {"hmac": base64.b64encode(secret).decode()},
+        })  # fmt: skip
+        hs = {"issuer": "https://auth.test", "audiences": ["shop"], "algorithms": ["HS256"],
+              "leewaySeconds": 30, "publicKeys": [], "jwksURL": None,
+              "secretRef": {"name": "graylane-jwt-shop", "key": "hmac"}}  # fmt: skip
+        rules = [
+            {"name": "beta", "to": "canary", "match": {"jwtClaims": [{"claim": "role", "exact": "beta"}]}}
+        ]
+        await asyncio.to_thread(kubectl.apply, configmap(ns, route_doc(stable.url, canary.url, generation=3,
+                                                                       jwt=hs, rules=rules)))  # fmt: skip
+        claims = {"iss": "https://auth.test", "aud": "shop", "role": "beta", "exp": int(time.time()) + 300}
+        auth = {"Authorization": "Bearer " + jwt.encode(claims, secret, algorithm="HS256")}
+
+        async def hs_routed() -> bool:
+            async with p.session.get(p.url + "/", headers=auth) as resp:
+                return resp.status == 200 and (await resp.json())["svc"] == "canary"
+
+        await eventually(hs_routed, "HS256 secret read through the API")
 
         await asyncio.to_thread(kubectl, "delete", "configmap", "graylane-route-shop-checkout", "-n", ns)
         await eventually(lambda: _is(p, (404, None)), "route removed with its ConfigMap")

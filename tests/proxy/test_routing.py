@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from proxytest import LocalProxy, Upstream, get_json, route_doc
+from proxytest import LocalProxy, Upstream, get_json, route_doc, start_local_proxy
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = (
@@ -192,3 +192,31 @@ async def test_explain_get_and_post(proxy: LocalProxy, stable: Upstream, canary:
     assert (got["track"], got["reason"]) == ("stable", "stable")
     async with proxy.session.post(proxy.admin + "/explain", json={"headers": "nope"}) as resp:
         assert resp.status == 400
+
+
+async def test_hs256_secret_ref_from_a_mounted_secret_dir(
+    stable: Upstream, canary: Upstream, tmp_path: Any
+) -> None:
+    secret = b"s" * 48
+    (tmp_path / "secrets" / "graylane-jwt-shop").mkdir(parents=True)
+    (tmp_path / "secrets" / "graylane-jwt-shop" / "hmac").write_bytes(secret)
+    conf = tmp_path / "routes"
+    conf.mkdir()
+    p = await start_local_proxy(conf, jwt_secret_dir=tmp_path / "secrets")
+    try:
+        settings = {**JWT_SETTINGS, "algorithms": ["HS256"], "publicKeys": [],
+                    "secretRef": {"name": "graylane-jwt-shop", "key": "hmac"}}  # fmt: skip
+        await p.put(route_doc(stable.url, canary.url, jwt=settings,
+                              rules=[rule("beta", "canary", jwtClaims=[{"claim": "role", "exact": "beta"}])]))  # fmt: skip
+        claims = {"iss": "https://auth.test", "aud": "shop", "role": "beta", "exp": int(time.time()) + 60}
+        assert (
+            await svc(p, headers={"Authorization": "Bearer " + jwt.encode(claims, secret, algorithm="HS256")})
+            == "canary"
+        )
+        wrong = jwt.encode(claims, b"w" * 48, algorithm="HS256")
+        assert await svc(p, headers={"Authorization": f"Bearer {wrong}"}) == "stable"
+        rs_as_hs = jwt.encode(claims, KEY, algorithm="RS256")  # an RS token is never checked with the secret
+        assert await svc(p, headers={"Authorization": f"Bearer {rs_as_hs}"}) == "stable"
+    finally:
+        await p.session.close()
+        await p.runner.cleanup()
