@@ -12,6 +12,7 @@ ROUTE_CONFIG_LABEL = "graylane.io/route-config"
 ROUTE_NAMESPACE_LABEL = "graylane.io/route-namespace"
 ROUTE_NAME_LABEL = "graylane.io/route-name"
 ROUTE_UID_LABEL = "graylane.io/route-uid"
+JWT_SECRET_LABEL = "graylane.io/jwt-secret"  # on mirrored HS* key Secrets
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "graylane-operator"
 ROUTE_ANNOTATION = "graylane.io/route"  # "namespace/name", never shortened

@@ -109,7 +109,29 @@ async def sweep(state: OperatorState, *, logger: Logger) -> list[str]:
         deleted.append(written.name)
     if deleted:
         logger.info(f"Swept orphaned route ConfigMaps: {deleted}")
+    if state.config.mirror_jwt_secrets:
+        await _sweep_secrets(state, live, logger=logger)
     return deleted
+
+
+async def _sweep_secrets(state: OperatorState, live: set[str], *, logger: Logger) -> None:
+    """Delete mirrored JWT Secrets whose route UID no longer exists."""
+    api, namespace = state.require_api(), state.config.config_namespace
+    selector = f"{routenames.JWT_SECRET_LABEL}=true,{routenames.MANAGED_BY_LABEL}={routenames.MANAGED_BY}"
+    listing = await api.get(secrets_path(namespace) + f"?labelSelector={selector}")
+    for item in listing.get("items") or []:
+        meta = item["metadata"]
+        labels = meta.get("labels") or {}
+        if labels.get(routenames.ROUTE_UID_LABEL) in live:
+            continue
+        if not _in_scope(labels.get(routenames.ROUTE_NAMESPACE_LABEL, ""), state.config.namespaces):
+            continue
+        try:
+            await api.delete(secrets_path(namespace, meta["name"]), uid=meta["uid"],
+                             resource_version=meta["resourceVersion"])  # fmt: skip
+        except Conflict:
+            continue
+        logger.info(f"Swept orphaned mirrored Secret {meta['name']}")
 
 
 def _in_scope(namespace: str, namespaces: Iterable[str]) -> bool:

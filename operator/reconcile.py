@@ -113,7 +113,7 @@ async def _write_mirror(state: OperatorState, route: Route, *, key: str, value: 
     name = routenames.mirrored_secret_name(meta["namespace"], meta["name"])
     labels = routenames.route_labels(meta["namespace"], meta["name"], meta["uid"])
     labels.pop(routenames.ROUTE_CONFIG_LABEL)
-    labels["graylane.io/jwt-secret"] = "true"
+    labels[routenames.JWT_SECRET_LABEL] = "true"
     body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": {key: value},
             "metadata": {"name": name, "namespace": namespace, "labels": labels}}  # fmt: skip
     try:
