@@ -148,3 +148,12 @@ def test_hs_secret_ref_needs_mirroring_and_the_secret(
     assert secret_value not in cm["data"]["route.json"]
     assert base64.b64encode(secret_value.encode()).decode() not in cm["data"]["route.json"]
     assert route_document(cm)["jwt"]["secretRef"] == {"name": f"graylane-jwt-{ns}-hs", "key": "k"}
+    kubectl("delete", "canaryroute", "hs", "-n", ns)
+    eventually(
+        lambda: (
+            kubectl(
+                "get", "secret", f"graylane-jwt-{ns}-hs", "-n", operator_ns.config, check=False
+            ).returncode
+        ),
+        what="the mirrored Secret goes with its route",
+    )
