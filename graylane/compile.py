@@ -59,28 +59,48 @@ def compile_route(
     meta = _mapping(route.get("metadata"))
     spec = _mapping(route.get("spec"))
     namespace = str(meta.get("namespace") or "default")
-    name = str(meta.get("name") or "")
+    _check_references(spec, upstreams, namespace)
+    sealed = seal(_document(meta, spec, upstreams, namespace=namespace, weight=weight))
+    try:
+        load_route_document(sealed)
+    except (ConfigError, TypeError, ValueError) as exc:
+        errors = exc.errors if isinstance(exc, ConfigError) else [FieldError("spec", str(exc))]
+        mapped = [_to_resource_path(e, upstreams) for e in errors]
+        if any(e.path.startswith("Upstream ") for e in mapped):  # drop the echoes of a rejected Upstream
+            mapped = [e for e in mapped if "names no upstream" not in e.message]
+        raise CompileError(INVALID, mapped) from None
+    return sealed
+
+
+def _check_references(spec: Mapping[str, Any], upstreams: Mapping[str, Any], namespace: str) -> None:
     unknown = sorted(k for k in spec if k not in ROUTE_SPEC_KEYS)
     if unknown:
         raise CompileError(INVALID, [FieldError(f"spec.{k}", "unknown field") for k in unknown])
-    stable, canary = spec.get("stable"), spec.get("canary")
     missing = [
         FieldError(f"spec.{role}", f"Upstream {ref!r} not found in namespace {namespace!r}")
-        for role, ref in (("stable", stable), ("canary", canary))
+        for role, ref in (("stable", spec.get("stable")), ("canary", spec.get("canary")))
         if isinstance(ref, str) and ref not in upstreams
     ]
     if missing:
         raise CompileError(UPSTREAM_NOT_FOUND, missing)
+
+
+def _document(
+    meta: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    upstreams: Mapping[str, Mapping[str, Any]],
+    *,
+    namespace: str,
+    weight: float | None,
+) -> dict[str, Any]:
+    name = str(meta.get("name") or "")
+    stable, canary = spec.get("stable"), spec.get("canary")
     candidates = _candidates(spec.get("versionRouting"), upstreams)
     used = [n for n in (stable, canary, *candidates) if isinstance(n, str)]
-    doc: dict[str, Any] = {
+    uid, generation = str(meta.get("uid") or ""), meta.get("generation", 0)
+    return {
         "schemaVersion": SCHEMA_VERSION,
-        "route": {
-            "namespace": namespace,
-            "name": name,
-            "uid": str(meta.get("uid") or ""),
-            "generation": meta.get("generation", 0),
-        },
+        "route": {"namespace": namespace, "name": name, "uid": uid, "generation": generation},
         "hosts": _hosts(spec.get("hosts", [])),
         "pathPrefix": spec.get("pathPrefix", "/"),
         "stable": stable,
@@ -94,16 +114,6 @@ def compile_route(
         "jwt": _jwt(spec.get("jwt"), namespace, name),
         "requestHeaders": spec.get("requestHeaders", {}),
     }
-    sealed = seal(doc)
-    try:
-        load_route_document(sealed)
-    except (ConfigError, TypeError, ValueError) as exc:
-        errors = exc.errors if isinstance(exc, ConfigError) else [FieldError("spec", str(exc))]
-        mapped = [_to_resource_path(e, upstreams) for e in errors]
-        if any(e.path.startswith("Upstream ") for e in mapped):  # drop the echoes of a rejected Upstream
-            mapped = [e for e in mapped if "names no upstream" not in e.message]
-        raise CompileError(INVALID, mapped) from None
-    return sealed
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
