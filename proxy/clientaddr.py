@@ -24,6 +24,7 @@ class ClientAddress:
         self._resolver = ClientIpResolver(list(trusted_cidrs))
         self._trusted: dict[str, bool] = {}
         self._parsed: dict[str, IPAddress | str] = {}
+        self._by_peer: dict[str, Forwarding] = {}
         self._scheme = scheme
 
     def is_trusted(self, peer: str) -> bool:
@@ -49,9 +50,9 @@ class ClientAddress:
         return known
 
     def forwarding(self, request: web.BaseRequest) -> Forwarding:
+        """The forwarding facts of a request: shared per peer unless a trusted proxy sent a chain."""
         peer = request.remote or ""
         trusted = self._any_trusted and self.is_trusted(peer)
-        client = peer
         if trusted:
             headers = request.headers
             xff = headers.getall("X-Forwarded-For", None)
@@ -60,6 +61,15 @@ class ClientAddress:
                 client = self._resolver.resolve(
                     peer, ", ".join(xff) if xff else None, ", ".join(fwd) if fwd else None
                 )
+                return self._make(peer, client, trusted)
+        known = self._by_peer.get(peer)
+        if known is None:
+            if len(self._by_peer) >= _CACHE_MAX:
+                self._by_peer.clear()
+            known = self._by_peer[peer] = self._make(peer, peer, trusted)
+        return known
+
+    def _make(self, peer: str, client: str, trusted: bool) -> Forwarding:
         return Forwarding(
             peer=peer.encode("ascii", "replace"),
             client_ip=client.encode("ascii", "replace"),

@@ -26,6 +26,7 @@ from graylane.request import RequestView, normalize_host
 
 _ERROR_STATUS = {"overflow": 503, "timeout": 504, "connect": 502, "reset": 502, "protocol": 502}
 _NO_ROUTE = "-"
+_CODE = {code: str(code) for code in range(100, 600)}
 Answer: TypeAlias = web.StreamResponse | forward.RawResponse
 
 
@@ -105,9 +106,9 @@ class ProxyHandler:
         try:
             conn = await forward.send(request, prepared, plan.targets[(upstream, track)])
         except (forward.BodyTooLarge, forward.BadRequestBody) as exc:
-            resp = plain_error(413 if isinstance(exc, forward.BodyTooLarge) else 400)
-            resp.force_close()
-            return self._answer(resp, label, track, start)
+            refused = plain_error(413 if isinstance(exc, forward.BodyTooLarge) else 400)
+            refused.force_close()
+            return self._answer(refused, label, track, start)
         except UpstreamError as exc:
             self._metrics.upstream_error(label, track, exc.reason)
             if not (
@@ -125,11 +126,16 @@ class ProxyHandler:
                 self._metrics.upstream_error(label, track, again.reason)
                 return self._answer(plain_error(_ERROR_STATUS[again.reason]), label, track, start)
         target = plan.targets[(upstream, track)]
-        answer: tuple[Answer, bool] = await forward.respond(request, conn, target)
-        resp, complete = answer
-        if not complete:
-            self._metrics.upstream_error(label, track, conn.error.reason if conn.error else "reset")
-        self._metrics.request_done(label, track, str(resp.status), self._loop.time() - start)
+        if conn.complete:  # the usual case: the whole response arrived with its head
+            resp: Answer = forward.whole(request, conn, target.pool)
+        else:
+            streamed: tuple[web.StreamResponse, bool] = await forward.stream(request, conn, target)
+            resp, complete = streamed
+            if not complete:
+                self._metrics.upstream_error(label, track, conn.error.reason if conn.error else "reset")
+        self._metrics.request_done(
+            label, track, _CODE.get(resp.status) or str(resp.status), self._loop.time() - start
+        )
         return resp
 
     def _answer(self, resp: Answer, label: str, track: str, start: float) -> Answer:

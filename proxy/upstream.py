@@ -176,11 +176,21 @@ class UpstreamConnection(asyncio.Protocol):
             finally:
                 self._drain = None
 
+    @property
+    def headers_done(self) -> bool:
+        return self._headers_done
+
+    def future(self) -> asyncio.Future[None]:
+        """A future the next protocol event resolves (await it directly: no coroutine frame)."""
+        fut: asyncio.Future[None] = self.pool.loop.create_future()
+        self._waiter = fut
+        return fut
+
     async def read_headers(self) -> None:
         while not self._headers_done:
             if self.error is not None:
                 raise self.error
-            await self._wait()
+            await self.future()
 
     async def read_body(self) -> bytes:
         """The next piece of body (all that is buffered), or b"" at the end of the response."""
@@ -197,7 +207,7 @@ class UpstreamConnection(asyncio.Protocol):
                 return b""
             if self.error is not None:
                 raise self.error
-            await self._wait()
+            await self.future()
 
     def time_out(self) -> None:
         """Called by the request timer: fail whatever is waiting and drop the connection."""
@@ -209,13 +219,6 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.abort()
 
     # -- internals --
-    async def _wait(self) -> None:
-        self._waiter = self.pool.loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
