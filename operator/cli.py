@@ -15,6 +15,8 @@ from typing import Any, cast
 import kopf
 from graylane.operator.configmaps import ConfigMapStore
 from graylane.operator.handlers import registry
+from graylane.operator.rollout_loop import add_arguments as add_rollout_arguments
+from graylane.operator.rollout_loop import settings_from as rollout_settings_from
 from graylane.operator.state import OperatorConfig, OperatorState
 
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -38,6 +40,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--liveness", help="Kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     p.add_argument("--resync-seconds", type=float, default=30.0, help="retry period for routes not Ready")
     p.add_argument("--sweep-seconds", type=float, default=300.0, help="orphan sweep and full resync period")
+    add_rollout_arguments(p)
     p.add_argument("--verbose", "-v", action="store_true")
     return p.parse_args(argv)
 
@@ -83,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config, state = build(args)
     coro = kopf.operator(
         registry=registry,
-        memo=kopf.Memo(state=state),
+        memo=kopf.Memo(state=state, rollout_settings=rollout_settings_from(args)),
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         standalone=config.peering_name is None,

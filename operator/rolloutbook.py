@@ -81,7 +81,7 @@ class RolloutBook:
         """The canary weight to compile now: the rollout's, or ``spec.weight`` for routes without one."""
         spec = rollout_of(route)
         if spec is None:
-            return spec_weight(route)
+            return float(spec_weight(route))
         if isinstance(spec, RolloutSpecError) or spec.abort:
             return 0.0  # an invalid rollout sends nothing to the canary; abort acts before the next interval
         current = self.current(route)

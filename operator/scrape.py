@@ -80,19 +80,19 @@ async def discover(
     return sorted(set(urls) | set(endpoint_urls(slices))), None
 
 
-async def scrape(session: aiohttp.ClientSession, urls: Sequence[str], *, timeout: float) -> ScrapeRound:
-    """Scrape every URL at once; each gets ``timeout`` seconds for connect, answer and body."""
-    results = await asyncio.gather(*(_scrape_one(session, url, timeout=timeout) for url in urls))
-    snapshots = {url: snap for url, snap in zip(urls, results, strict=True) if isinstance(snap, analysis.Snapshot)}
+async def scrape(session: aiohttp.ClientSession, urls: Sequence[str], *, seconds: float) -> ScrapeRound:
+    """Scrape every URL at once; each gets ``seconds`` for connect, answer and body."""
+    results = await asyncio.gather(*(_scrape_one(session, url, seconds=seconds) for url in urls))
+    snapshots = {
+        url: snap for url, snap in zip(urls, results, strict=True) if isinstance(snap, analysis.Snapshot)
+    }
     failures = {url: why for url, why in zip(urls, results, strict=True) if isinstance(why, str)}
     return ScrapeRound(snapshots, failures)
 
 
-async def _scrape_one(
-    session: aiohttp.ClientSession, url: str, *, timeout: float
-) -> analysis.Snapshot | str:
+async def _scrape_one(session: aiohttp.ClientSession, url: str, *, seconds: float) -> analysis.Snapshot | str:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             async with session.get(url, allow_redirects=False) as resp:
                 if resp.status != 200:
                     return f"HTTP {resp.status}"
@@ -101,7 +101,7 @@ async def _scrape_one(
             return f"more than {MAX_METRICS_BYTES} bytes"
         return analysis.parse_snapshot(body.decode("utf-8", errors="replace"))
     except TimeoutError:
-        return f"no answer within {timeout:g}s"
+        return f"no answer within {seconds:g}s"
     except (aiohttp.ClientError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
     except promtext.PromTextError as exc:

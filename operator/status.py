@@ -65,7 +65,12 @@ def desired_status(
             ready_condition(verdict, generation=generation, previous=current.get("conditions"), now=now)
         ],
     }
-    out.update(extra or {})
+    extra = dict(extra or {})
+    more = extra.pop("conditions", None) or []
+    if not verdict.ready:
+        extra.pop("phase", None)  # a route that does not compile is Invalid, whatever its rollout says
+    out.update(extra)
+    out["conditions"] += [c for c in more if isinstance(c, Mapping) and c.get("type") != "Ready"]
     return out
 
 

@@ -111,6 +111,7 @@ podAntiAffinity:
 - --peering={{ .Values.operator.peering.name }}
 - --priority-from-pod-ip
 - --liveness=http://0.0.0.0:{{ .Values.operator.healthPort }}/healthz
+- --proxy-service={{ include "graylane.proxy.fullname" . }}-admin
 {{- if .Values.jwtSecrets.enabled }}
 - --mirror-jwt-secrets
 {{- end }}

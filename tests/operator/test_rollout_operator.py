@@ -1,0 +1,254 @@
+"""Progressive delivery end to end: the operator's rollout loop on the real control plane, a real kube-mode
+proxy that gets its routes from the operator, and real upstream processes with programmable errors and delays.
+
+Intervals are short (1s), windows 4s, minRequests 5. Nothing asserts on time: every wait polls for an outcome.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cluster.kubectl import Kubectl
+from kopfharness import OperatorNamespaces, OperatorProcess, ProxyProcess, eventually, free_port
+from rolloutrig import (
+    Load,
+    UpstreamProcess,
+    analysis,
+    condition,
+    event_reasons,
+    patch_spec,
+    rollout_route,
+    route_status,
+    upstreams,
+)
+
+DEADLINE = 60
+
+
+class Rig:
+    def __init__(self, kubectl: Kubectl, ns: str, proxy: ProxyProcess, tmp: Path) -> None:
+        self.kubectl, self.ns, self.proxy = kubectl, ns, proxy
+        self.key = f"{ns}/checkout"
+        self.stable = UpstreamProcess("v1", tmp / "v1.log")
+        self.canary = UpstreamProcess("v2", tmp / "v2.log")
+        self.loads: list[Load] = []
+
+    def start(self, rollout: dict[str, Any], *, weight: float = 0) -> None:
+        self.kubectl.apply([*upstreams(self.ns, self.stable.port, self.canary.port)])
+        self.kubectl.apply(rollout_route(self.ns, rollout, weight=weight))
+
+    def status(self) -> dict[str, Any]:
+        return route_status(self.kubectl, self.ns)
+
+    def until(self, check: Callable[[dict[str, Any]], Any], what: str) -> dict[str, Any]:
+        return eventually(lambda: (s := self.status()) and check(s) and s, what=what, deadline=DEADLINE)
+
+    def served_weight(self, weight: float) -> dict[str, Any]:
+        return eventually(
+            lambda: (r := self.proxy.route(self.key)) and r["weight"] == weight and r,
+            what=f"the proxy serves weight {weight}",
+            deadline=DEADLINE,
+        )
+
+    def load(self) -> Load:
+        load = Load(self.proxy.port)
+        self.loads.append(load)
+        return load
+
+    def close(self) -> None:
+        for load in self.loads:
+            load.stop()
+        self.stable.stop()
+        self.canary.stop()
+
+
+@pytest.fixture
+def rig(
+    kubectl: Kubectl, operator_ns: OperatorNamespaces, kube_proxy: ProxyProcess, tmp_path: Path
+) -> Iterator[Rig]:
+    rig = Rig(kubectl, operator_ns.routes, kube_proxy, tmp_path)
+    yield rig
+    rig.close()
+
+
+def metrics_flag(rig: Rig) -> tuple[str, str]:
+    return ("--proxy-metrics-url", rig.proxy.admin + "/metrics")
+
+
+def test_healthy_canary_walks_every_step_to_promoted(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator(*metrics_flag(rig))
+    steps = [{"weight": 20, "pause": "2s"}, {"weight": 50, "pause": "2s"}, {"weight": 100}]
+    rig.start({"steps": steps, "interval": "1s", "analysis": analysis()})
+    rig.load()
+    seen_steps: set[int] = set()
+
+    def promoted(s: dict[str, Any]) -> bool:
+        seen_steps.add(s.get("currentStep", -1))
+        return s.get("phase") == "Promoted"
+
+    status = rig.until(promoted, "the rollout is Promoted")
+    assert status["canaryWeight"] == 100 and status["failedChecks"] == 0
+    assert {0, 1, 2} <= seen_steps | {2}, seen_steps  # the last step promotes in the same check
+    assert status["lastAnalysis"]["verdict"] == "Pass"
+    assert status["lastAnalysis"]["canary"]["requests"] >= 5
+    rig.served_weight(100)
+    reasons = event_reasons(rig.kubectl, rig.ns)
+    assert {"RolloutStarted", "StepAdvanced", "Promoted"} <= set(reasons), sorted(reasons)
+    assert len(reasons["StepAdvanced"]) == 2
+    propagated = condition(rig.until(lambda s: condition(s, "Propagated"), "Propagated"), "Propagated")
+    assert propagated is not None and propagated["status"] == "True", propagated
+    metrics = condition(rig.status(), "MetricsAvailable")
+    assert metrics is not None and metrics["status"] == "True"
+
+
+def test_canary_with_half_errors_is_rolled_back(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator(*metrics_flag(rig))
+    rig.start({"steps": [{"weight": 30, "pause": "1h"}, {"weight": 100}], "interval": "1s",
+               "analysis": analysis()})  # fmt: skip
+    load = rig.load()
+    rig.until(lambda s: s.get("lastAnalysis", {}).get("verdict") == "Pass", "a passing check at 30%")
+    rig.served_weight(30)
+    rig.canary.control(errorRate=0.5)
+    status = rig.until(lambda s: s.get("phase") == "RolledBack", "the rollout is RolledBack")
+    assert status["canaryWeight"] == 0 and "error rate" in status["message"], status["message"]
+    assert status["lastAnalysis"]["verdict"] == "Fail"
+    assert status["lastAnalysis"]["canary"]["errorRate"] > 1
+    rig.served_weight(0)
+    after = time.monotonic()
+    eventually(lambda: len([a for a in load.answers if a[0] > after]) >= 50, what="50 answers after rollback")
+    assert load.versions_since(after) == {"v1"}
+    warnings = event_reasons(rig.kubectl, rig.ns)["RolledBack"]
+    assert warnings[0]["type"] == "Warning" and "error rate" in warnings[0]["message"]
+    time.sleep(3)  # stays rolled back although the canary is fine again: no flapping
+    rig.canary.control(errorRate=0.0)
+    assert rig.status()["phase"] == "RolledBack" and rig.proxy.route(rig.key)["weight"] == 0  # type: ignore[index]
+
+
+def test_latency_regression_is_rolled_back_by_the_latency_rule(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator(*metrics_flag(rig))
+    rig.start({"steps": [{"weight": 30, "pause": "1h"}, {"weight": 100}], "interval": "1s",
+               "analysis": analysis(maxErrorRate=50, maxLatencyRatio=3)})  # fmt: skip
+    rig.load()
+    rig.until(lambda s: s.get("lastAnalysis", {}).get("verdict") == "Pass", "a passing check at 30%")
+    rig.canary.control(delayMs=250)
+    status = rig.until(lambda s: s.get("phase") == "RolledBack", "the rollout is RolledBack")
+    assert "p99" in status["message"] and "stable" in status["message"], status["message"]
+    assert "error rate" not in status["message"]
+    assert (
+        status["lastAnalysis"]["canary"]["p99LatencyMs"]
+        > 3 * status["lastAnalysis"]["stable"]["p99LatencyMs"]
+    )
+    rig.served_weight(0)
+
+
+def test_abort_mid_rollout_drops_the_canary_to_zero_and_clearing_it_retries(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator(*metrics_flag(rig))
+    rig.start({"steps": [{"weight": 10, "pause": "1s"}, {"weight": 40, "pause": "1h"}, {"weight": 100}],
+               "interval": "1s", "analysis": analysis()})  # fmt: skip
+    rig.load()
+    rig.until(lambda s: s.get("currentStep") == 1, "step 2 (40%)")
+    rig.served_weight(40)
+    patch_spec(rig.kubectl, rig.ns, {"rollout": {"abort": True}})
+    status = rig.until(lambda s: s.get("phase") == "Aborted", "the rollout is Aborted")
+    assert status["canaryWeight"] == 0
+    rig.served_weight(0)
+    assert event_reasons(rig.kubectl, rig.ns)["Aborted"][0]["type"] == "Warning"
+    patch_spec(rig.kubectl, rig.ns, {"rollout": {"abort": False}})
+    status = rig.until(lambda s: s.get("phase") == "Progressing", "the retry starts")
+    assert status["currentStep"] == 0
+    rig.served_weight(10)
+    assert "RolloutRetried" in event_reasons(rig.kubectl, rig.ns)
+
+
+def test_operator_killed_mid_rollout_resumes_from_status(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    first = start_operator(*metrics_flag(rig))
+    rig.start({"steps": [{"weight": 10, "pause": "1s"}, {"weight": 40, "pause": "1h"}, {"weight": 100}],
+               "interval": "1s", "analysis": analysis()})  # fmt: skip
+    rig.load()
+    before = rig.until(lambda s: s.get("currentStep") == 1, "step 2 (40%)")
+    first.kill()
+    started_events = len(event_reasons(rig.kubectl, rig.ns)["RolloutStarted"])
+    stamp = before["lastAnalysis"]["at"] if before.get("lastAnalysis") else ""
+    start_operator(*metrics_flag(rig))
+    after = rig.until(
+        lambda s: (
+            s.get("lastAnalysis", {}).get("at", "") > stamp and s.get("lastAnalysis", {}).get("verdict")
+        ),
+        "the restarted operator analyses again",
+    )
+    assert after["phase"] == "Progressing" and after["currentStep"] == 1 and after["canaryWeight"] == 40
+    assert after["stepStartedAt"] == before["stepStartedAt"]  # the pause clock was not restarted
+    assert len(event_reasons(rig.kubectl, rig.ns)["RolloutStarted"]) == started_events
+    rig.served_weight(40)
+
+
+def test_without_canary_traffic_there_is_no_verdict_and_no_promotion(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator(*metrics_flag(rig))
+    rig.start({"steps": [{"weight": 10}, {"weight": 100}], "interval": "1s", "analysis": analysis()})
+    checks: set[str] = set()
+
+    def three_checks(s: dict[str, Any]) -> bool:
+        if s.get("lastAnalysis"):
+            checks.add(s["lastAnalysis"]["at"])
+            assert s["lastAnalysis"]["verdict"] == "Inconclusive", s
+        return len(checks) >= 3
+
+    status = rig.until(three_checks, "three checks without traffic")
+    assert status["phase"] == "Progressing" and status["currentStep"] == 0 and status["canaryWeight"] == 10
+    assert "no verdict" in status["message"] and status["failedChecks"] == 0
+    rig.served_weight(10)
+
+
+def test_unreachable_proxy_metrics_hold_and_set_the_condition(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/metrics"  # nothing listens: connection refused
+    start_operator(*metrics_flag(rig), "--proxy-metrics-url", dead)
+    rig.start({"steps": [{"weight": 10}, {"weight": 100}], "interval": "1s", "analysis": analysis()})
+    rig.load()
+    status = rig.until(lambda s: s.get("metricsUnavailable") is True, "metricsUnavailable")
+    assert status["phase"] == "Progressing" and status["currentStep"] == 0 and status["canaryWeight"] == 10
+    assert status["consecutiveScrapeErrors"] >= 4 and "scraping" in status["message"]
+    metrics = condition(status, "MetricsAvailable")
+    assert metrics is not None and metrics["status"] == "False" and dead in metrics["message"]
+    propagated = condition(status, "Propagated")
+    assert propagated is not None and propagated["status"] == "False"
+    assert event_reasons(rig.kubectl, rig.ns)["MetricsUnavailable"][0]["type"] == "Warning"
+    rig.served_weight(10)
+
+
+def test_manual_weight_patch_pauses_the_rollout_and_setting_it_back_resumes(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator(*metrics_flag(rig))
+    rig.start({"steps": [{"weight": 10, "pause": "1h"}, {"weight": 100}], "interval": "1s",
+               "analysis": analysis()})  # fmt: skip
+    rig.load()
+    rig.until(lambda s: s.get("phase") == "Progressing", "Progressing")
+    patch_spec(rig.kubectl, rig.ns, {"weight": 35})
+    status = rig.until(lambda s: s.get("phase") == "Paused", "Paused by the manual weight")
+    assert status["canaryWeight"] == 35 and "by hand" in status["message"]
+    rig.served_weight(35)
+    patch_spec(rig.kubectl, rig.ns, {"weight": 0})  # back to the value recorded at the start
+    status = rig.until(lambda s: s.get("phase") == "Progressing", "resumed")
+    assert status["currentStep"] == 0
+    rig.served_weight(10)
+    patch_spec(rig.kubectl, rig.ns, {"weight": 100})  # 100 by hand promotes at once
+    rig.until(lambda s: s.get("phase") == "Promoted", "Promoted by hand")
+    rig.served_weight(100)
