@@ -122,7 +122,7 @@ def choose_name(store: ConfigMapStore, route: tuple[str, str, str]) -> str:
         routenames.route_configmap_name(route_ns, route_name),
         routenames.hashed_configmap_name(route_ns, route_name),
     ):
-        if name not in store.by_name:
+        if _free_for(store.by_name.get(name), route):
             return name
     raise NameTaken(f"ConfigMaps for {route_ns}/{route_name} are taken by other routes")
 
@@ -156,10 +156,17 @@ async def _create(
     except Conflict:
         existing = await api.get(configmaps_path(store.namespace, name))
         found = Written.from_object(existing)
-        if not is_ours(existing) or found.route_uid not in (route[2], ""):
+        if not is_ours(existing) or not _free_for(found, route):
             store.by_name[name] = found if is_ours(existing) else _foreign(name)
             raise NameTaken(f"ConfigMap {store.namespace}/{name} exists and is not this route's") from None
         return await api.merge_patch(configmaps_path(store.namespace, name), patch=body)
+
+
+def _free_for(written: Written | None, route: tuple[str, str, str]) -> bool:
+    """Free, this route's, or left by a deleted route of the same namespace/name (a re-created route)."""
+    if written is None or written.route_uid in (route[2], ""):
+        return written is None or bool(written.object_uid)  # a foreign object (no uid) is never free
+    return (written.route_namespace, written.route_name) == route[:2]
 
 
 def _foreign(name: str) -> Written:

@@ -102,8 +102,11 @@ async def _mirror_secret(state: OperatorState, route: Route) -> st.Verdict | Non
     if not value:
         message = f"spec.jwt.secretRef.key: Secret {ref['name']} has no key {ref['key']!r}"
         return st.Verdict(False, st.SECRET_NOT_FOUND, message)
-    base64.b64decode(value, validate=True)
-    await _write_mirror(state, route, key=ref["key"], value=value)
+    try:
+        base64.b64decode(value, validate=True)
+        await _write_mirror(state, route, key=ref["key"], value=value)
+    except (NameTaken, ValueError) as exc:
+        return st.Verdict(False, st.CONFLICT, f"spec.jwt.secretRef: {exc}")
     return None
 
 

@@ -213,3 +213,28 @@ def _versions(kubectl: Kubectl, ns: OperatorNamespaces) -> dict[str, dict[str, s
         },
         "routes": {r["metadata"]["name"]: r["metadata"]["resourceVersion"] for r in routes},
     }
+
+
+def test_a_route_recreated_while_the_operator_was_down_takes_over_its_configmap(
+    kubectl: Kubectl, operator_ns: OperatorNamespaces, start_operator: StartOperator
+) -> None:
+    first = start_operator()
+    apply_examples(kubectl, operator_ns.routes)
+    old = eventually(lambda: ready(kubectl, operator_ns.routes), what="Ready")
+    first.kill()
+    kubectl("delete", "canaryroute", "checkout", "-n", operator_ns.routes)
+    kubectl("apply", "-n", operator_ns.routes, "-f", str(EXAMPLES / "canaryroute.yaml"))  # same name, new UID
+    start_operator()
+    new = eventually(lambda: ready(kubectl, operator_ns.routes), what="the new route is Ready")
+    assert new["metadata"]["uid"] != old["metadata"]["uid"]
+    name = f"graylane-route-{operator_ns.routes}-checkout"
+    cms = eventually(
+        lambda: (
+            (cms := route_configmaps(kubectl, operator_ns.config))
+            and cms[name]["metadata"]["labels"]["graylane.io/route-uid"] == new["metadata"]["uid"]
+            and cms
+        ),
+        what="the ConfigMap now belongs to the new route",
+    )
+    assert set(cms) == {name} and new["status"]["configMap"].endswith("/" + name)
+    assert route_document(cms[name])["route"]["uid"] == new["metadata"]["uid"]
