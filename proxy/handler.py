@@ -49,6 +49,7 @@ class ProxyHandler:
         self._body_timeout = body_timeout
         self._loop = asyncio.get_running_loop()
         self._random = random.random
+        self._hosts: dict[str | None, str] = {}
 
     async def __call__(self, request: web.BaseRequest) -> Answer:
         start = self._loop.time()
@@ -57,7 +58,12 @@ class ProxyHandler:
             return self._answer(plain_error(503), _NO_ROUTE, _NO_ROUTE, start)
         fwd = self._addresses.forwarding(request)
         headers = request.headers
-        host = normalize_host(headers.get("host"))
+        raw_host = headers.get("host")
+        host = self._hosts.get(raw_host)
+        if host is None:
+            host = normalize_host(raw_host)
+            if len(self._hosts) < 4096:  # bounded: Host is client-controlled
+                self._hosts[raw_host] = host
         path = request.path
         route = table.core.lookup(host, path)
         if route is None:

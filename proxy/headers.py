@@ -96,7 +96,6 @@ def build_request_head(
     xff: list[bytes] = []
     proto = host = forwarded_host = b""
     named: set[bytes] | None = None
-    kept: list[tuple[bytes, bytes, bytes]] = []
     for name, value in raw_headers:
         lower = name.lower()
         if lower in drop:
@@ -111,10 +110,13 @@ def build_request_head(
             elif lower == b"x-forwarded-host" and fwd.trusted_peer:
                 forwarded_host = value
             continue
-        kept.append((lower, name, value))
-    for lower, name, value in kept:
-        if named is None or lower not in named:
-            parts += (name, b": ", value, b"\r\n")
+        parts += (name, b": ", value, b"\r\n")
+    if named is not None:  # rare: rebuild without the headers the client's Connection named
+        del parts[6:]
+        for name, value in raw_headers:
+            lower = name.lower()
+            if lower not in drop and lower not in named:
+                parts += (name, b": ", value, b"\r\n")
     xff.append(fwd.peer)
     parts += (
         b"X-Forwarded-For: ",
@@ -153,10 +155,10 @@ def response_headers(raw: RawHeaders) -> tuple[list[tuple[str, str]], int | None
 
 def response_head(*, minor: int, status: int, raw: RawHeaders, length: int | None, keep_alive: bool) -> bytes:
     """A complete client response head (status line, filtered upstream headers, framing, connection)."""
-    named: set[bytes] | None = None
+    parts = [_STATUS_LINES[minor].get(status) or b"HTTP/1.%d %d \r\n" % (minor, status)]
     upstream_length = b""
-    kept: list[tuple[bytes, bytes, bytes]] = []
-    for name, value in raw:
+    named: set[bytes] | None = None
+    for name, value in raw:  # one pass; a Connection header that names others is rare: filter after
         lower = name.lower()
         if lower in RESPONSE_DROP:
             if lower == b"connection" and value.lower() not in _PLAIN_CONNECTION:
@@ -164,13 +166,15 @@ def response_head(*, minor: int, status: int, raw: RawHeaders, length: int | Non
             elif lower == b"content-length":
                 upstream_length = value
             continue
-        kept.append((lower, name, value))
-    parts = [_STATUS_LINES[minor].get(status) or b"HTTP/1.%d %d \r\n" % (minor, status)]
-    for lower, name, value in kept:
-        if named is None or lower not in named:
-            parts += (name, b": ", value, b"\r\n")
+        parts += (name, b": ", value, b"\r\n")
+    if named is not None:
+        del parts[1:]
+        for name, value in raw:
+            lower = name.lower()
+            if lower not in RESPONSE_DROP and lower not in named:
+                parts += (name, b": ", value, b"\r\n")
     if length is not None:
-        parts += (b"Content-Length: %d\r\n" % length,)
+        parts.append(b"Content-Length: %d\r\n" % length)
     elif upstream_length:  # HEAD, 204, 304: the upstream's length describes a body that is not sent
         parts += (b"Content-Length: ", upstream_length, b"\r\n")
     if not keep_alive:
