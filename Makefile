@@ -99,6 +99,10 @@ bench-proxy: install ## wrk: graylane vs nginx reverse proxy vs a direct hit (ra
 bench-propagation: tools controlplane ## kubectl patch of a weight -> kube-mode proxy serving it: p50/p99 over 20 patches (bar p99 <= 1 s)
 	$(PY) bench/propagation_bench.py
 
+.PHONY: bench-rollback
+bench-rollback: tools controlplane ## Canary at 20% under load starts failing at t0: time until it gets no traffic (bar <= 10 s)
+	$(PY) bench/rollback_bench.py
+
 .PHONY: bench-operator
 bench-operator: tools controlplane ## 1,000 CanaryRoutes x 2 Upstreams at once: time until all Ready, operator peak RSS (bars 120 s, 250 MiB)
 	$(PY) bench/operator_bench.py
