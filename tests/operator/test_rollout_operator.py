@@ -252,3 +252,34 @@ def test_manual_weight_patch_pauses_the_rollout_and_setting_it_back_resumes(
     patch_spec(rig.kubectl, rig.ns, {"weight": 100})  # 100 by hand promotes at once
     rig.until(lambda s: s.get("phase") == "Promoted", "Promoted by hand")
     rig.served_weight(100)
+
+
+def test_proxies_are_found_from_the_admin_service_endpointslices(
+    rig: Rig, start_operator: Callable[..., OperatorProcess], operator_ns: OperatorNamespaces
+) -> None:
+    """In a cluster the operator scrapes every ready endpoint of the chart's admin Service's EndpointSlices.
+
+    The API server refuses loopback addresses in EndpointSlices, so the ready endpoint is a TEST-NET address
+    nothing answers on: the proof is that the operator tries exactly that URL (and holds), and skips the
+    endpoint that is not ready.
+    """
+    service = "graylane-proxy-admin"
+    slices = [
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {"name": f"{service}-{i}", "namespace": operator_ns.config,
+                      "labels": {"kubernetes.io/service-name": service}},
+         "addressType": "IPv4", "ports": [{"name": "admin", "port": 9901, "protocol": "TCP"}],
+         "endpoints": [{"addresses": [address], "conditions": {"ready": ready}}]}
+        for i, (address, ready) in enumerate((("192.0.2.10", True), ("192.0.2.11", False)))
+    ]  # fmt: skip
+    rig.kubectl.apply(slices)
+    start_operator("--proxy-service", service, "--scrape-timeout", "0.5")
+    rig.start({"steps": [{"weight": 30}, {"weight": 100}], "interval": "1s", "analysis": analysis()})
+    rig.load()
+    status = rig.until(lambda s: s.get("consecutiveScrapeErrors", 0) >= 2, "failed scrapes of the endpoint")
+    metrics = condition(status, "MetricsAvailable")
+    assert metrics is not None and "http://192.0.2.10:9901/metrics" in metrics["message"], metrics
+    assert "192.0.2.11" not in metrics["message"]
+    propagated = condition(status, "Propagated")
+    assert propagated is not None and "0/1 proxies" in propagated["message"], propagated
+    assert status["phase"] == "Progressing" and status["currentStep"] == 0  # held: no promotion unseen
