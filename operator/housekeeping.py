@@ -34,8 +34,10 @@ async def run(state: OperatorState, *, reconcile: Reconcile, logger: Logger) -> 
                 last_sweep = None  # sweep and resync everything as soon as we take over
             elif last_sweep is None or loop.time() - last_sweep >= state.config.sweep_seconds:
                 await sweep(state, logger=logger)
-                for key in list(state.indices["routes_by_key"]):
+                keys = list(state.indices["routes_by_key"])
+                for key in keys:
                     await reconcile(state, key, logger=logger)
+                logger.info(f"Resynced {len(keys)} routes")
                 last_sweep = loop.time()
             else:
                 for key in sorted(state.retry):
