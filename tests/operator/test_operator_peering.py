@@ -56,7 +56,9 @@ def test_only_the_highest_priority_replica_writes(
         )
         eventually(lambda value=value: weight(kubectl, operator_ns) == value, what=f"weight {value} applied")
     assert "Applied weight 20" in high.log()
+    eventually(lambda: "Resynced" in high.log(), what="the active replica's housekeeping ran")
     assert "Applied weight" not in low.log() and "Handler 'route_event'" not in low.log()
+    assert "Resynced" not in low.log() and "Swept" not in low.log()  # its housekeeping stays idle too
 
     high.stop()  # graceful: Kopf removes its peering entry, so the other replica resumes at once
     eventually(lambda: "Resuming operations after the pause" in low.log(), what="the other replica resumes")
