@@ -6,6 +6,7 @@ Intervals are short (1s), windows 4s, minRequests 5. Nothing asserts on time: ev
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,8 @@ from rolloutrig import (
     route_status,
     upstreams,
 )
+
+from graylane import kubectl_plugin
 
 DEADLINE = 60
 
@@ -127,9 +130,16 @@ def test_canary_with_half_errors_is_rolled_back(
     assert load.versions_since(after) == {"v1"}
     warnings = event_reasons(rig.kubectl, rig.ns)["RolledBack"]
     assert warnings[0]["type"] == "Warning" and "error rate" in warnings[0]["message"]
-    time.sleep(3)  # stays rolled back although the canary is fine again: no flapping
     rig.canary.control(errorRate=0.0)
+    time.sleep(5)  # stays rolled back although the canary is fine again: no flapping
     assert rig.status()["phase"] == "RolledBack" and rig.proxy.route(rig.key)["weight"] == 0  # type: ignore[index]
+    # `kubectl graylane resume` retries (abort, wait for Aborted, clear abort): step 1 again
+    env = {"KUBECTL": str(rig.kubectl.binary), "PATH": ""}
+    argv = ["resume", "checkout", "-n", rig.ns, "--kubeconfig", str(rig.kubectl.kubeconfig)]
+    assert kubectl_plugin.main(argv, environ=env, out=io.StringIO()) == 0
+    rig.until(lambda s: s.get("phase") == "Progressing" and s.get("currentStep") == 0, "the retry")
+    rig.served_weight(30)
+    assert "RolloutRetried" in event_reasons(rig.kubectl, rig.ns)
 
 
 def test_latency_regression_is_rolled_back_by_the_latency_rule(
