@@ -293,3 +293,48 @@ def test_proxies_are_found_from_the_admin_service_endpointslices(
     propagated = condition(status, "Propagated")
     assert propagated is not None and "0/1 proxies" in propagated["message"], propagated
     assert status["phase"] == "Progressing" and status["currentStep"] == 0  # held: no promotion unseen
+
+
+def test_only_the_active_replica_runs_the_rollout_and_a_takeover_resumes_it(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    peering = {
+        "apiVersion": "kopf.dev/v1",
+        "kind": "KopfPeering",
+        "metadata": {"name": "gl", "namespace": rig.ns},
+    }
+    rig.kubectl.apply(peering)
+    high = start_operator(*metrics_flag(rig), "--peering", "gl", "--priority", "100")
+    eventually(
+        lambda: rig.kubectl.json("get", "kopfpeering", "gl", "-n", rig.ns).get("status") or {},
+        what="the first replica registers in the peering object",
+    )
+    low = start_operator(*metrics_flag(rig), "--peering", "gl", "--priority", "50")
+    eventually(
+        lambda: len(rig.kubectl.json("get", "kopfpeering", "gl", "-n", rig.ns).get("status") or {}) == 2,
+        what="the second replica registers too (outranked: paused)",
+    )
+    rig.start({"steps": [{"weight": 10, "pause": "1s"}, {"weight": 30, "pause": "4s"}, {"weight": 100}],
+               "interval": "1s", "analysis": analysis()})  # fmt: skip
+    rig.load()
+    rig.until(lambda s: s.get("currentStep") == 1, "step 2 (30%) by the active replica")
+    assert "StepAdvanced" in high.log() and "Rollout " not in low.log()
+    high.stop()  # graceful: its peering entry goes, the other replica takes over
+    rig.until(lambda s: s.get("phase") == "Promoted", "the other replica finishes the rollout")
+    assert "Promoted" in low.log() and "RolloutStarted" not in low.log()  # resumed, not restarted
+    rig.served_weight(100)
+
+
+def test_an_invalid_rollout_sends_nothing_to_the_canary_and_removing_it_restores_spec_weight(
+    rig: Rig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator(*metrics_flag(rig))
+    rig.start({"steps": [{"weight": 50}, {"weight": 10}], "interval": "1s"}, weight=5)  # decreasing
+    status = rig.until(lambda s: s.get("phase") == "Invalid", "phase Invalid")
+    assert "spec.rollout.steps[1].weight" in status["message"], status["message"]
+    rig.served_weight(0)
+    rig.kubectl("patch", "canaryroute", "checkout", "-n", rig.ns, "--type=json",
+                "-p", '[{"op":"remove","path":"/spec/rollout"}]')  # fmt: skip
+    status = rig.until(lambda s: s.get("phase") == "Ready", "phase Ready without a rollout")
+    assert "message" not in status and "currentStep" not in status
+    rig.served_weight(5)
