@@ -4,6 +4,8 @@ Targets (each behind the same nginx upstream, which answers a fixed 13-byte body
   direct        wrk -> upstream nginx
   nginx-proxy   wrk -> nginx (1 worker, proxy_pass with upstream keepalive) -> upstream
   graylane      wrk -> graylane-proxy (1 worker, file mode) -> upstream
+  aiohttp-floor wrk -> aiohttp web.Server on uvloop with a fixed answer (no upstream): the ceiling of any
+                proxy on aiohttp's server, so the report separates graylane's own cost from aiohttp's
 Scenarios:
   passthrough   one route, no rules, weight 0
   full-routing  three header rules that miss, a JWT-claim rule on a cached verified RS256 token that misses,
@@ -43,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graylane.routeconfig import canonical_json, seal
 
+HERE = Path(__file__).resolve().parent
 PROXY_CPU = "1"
 LOAD_CPU = "0"
 
@@ -201,7 +204,7 @@ def main() -> int:
             return 2
     work = Path(tempfile.mkdtemp(prefix="graylane-bench-"))
     pem, token = rsa_token()
-    up, ngx, gl, admin = free_port(), free_port(), free_port(), free_port()
+    up, ngx, gl, admin, floor = free_port(), free_port(), free_port(), free_port(), free_port()
     up_conf = nginx_conf(
         work,
         "upstream",
@@ -232,11 +235,18 @@ def main() -> int:
         direct = median_of([wrk(f"http://127.0.0.1:{up}/", headers=[], **run) for _ in range(args.rounds)])
         for scenario, (headers, doc) in scenarios.items():
             (conf_dir / "route.json").write_text(doc)
-            targets = {"nginx-proxy": f"http://127.0.0.1:{ngx}/", "graylane": f"http://127.0.0.1:{gl}/"}
+            targets = {
+                "nginx-proxy": f"http://127.0.0.1:{ngx}/",
+                "graylane": f"http://127.0.0.1:{gl}/",
+                "aiohttp-floor": f"http://127.0.0.1:{floor}/",
+            }
             samples: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
             with (
                 process(["nginx", "-c", str(px_conf)], cpu=PROXY_CPU, port=ngx),
                 process(graylane_cmd(conf_dir, gl, admin, None), cpu=PROXY_CPU, port=gl, env=env),
+                process(
+                    [sys.executable, str(HERE / "aiohttp_fixed.py"), str(floor)], cpu=PROXY_CPU, port=floor
+                ),
             ):
                 check_routes(admin)
                 for url in targets.values():  # warm up: pools filled, caches hot
@@ -271,10 +281,12 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
             print(
                 f"{scenario:<14}{target:<13}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>9.0f}"
             )
-        g, n, d = res["graylane"], res["nginx-proxy"], res["direct"]
+        g, n, d, f = res["graylane"], res["nginx-proxy"], res["direct"], res["aiohttp-floor"]
         print(
             f"{'':<14}ratios: graylane/nginx-proxy req/s {g['rps'] / n['rps']:.0%}, "
-            f"p99 {g['p99'] / n['p99']:.2f}x; graylane/direct req/s {g['rps'] / d['rps']:.0%}"
+            f"p99 {g['p99'] / n['p99']:.2f}x; graylane/direct req/s {g['rps'] / d['rps']:.0%}\n"
+            f"{'':<14}        aiohttp-floor/nginx-proxy req/s {f['rps'] / n['rps']:.0%}, "
+            f"graylane/aiohttp-floor {g['rps'] / f['rps']:.0%}"
         )
 
 
