@@ -68,6 +68,15 @@ def _request_line(request: web.BaseRequest) -> tuple[bytes, bytes]:
     return request.method.encode("latin-1"), raw_target.encode("utf-8", "surrogateescape")
 
 
+def _continue(request: web.BaseRequest) -> None:
+    """Answer ``Expect: 100-continue`` (aiohttp's low-level server does not) so the client sends its body."""
+    expect = request.headers.get("Expect")
+    if expect is not None and expect.lower() == "100-continue" and request.version >= (1, 1):
+        transport = request.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
 def bodiless(request: web.BaseRequest, *, fwd: Forwarding, max_body: int) -> Outgoing:
     """The common case, without a coroutine: a request that has no body."""
     method, target = _request_line(request)
@@ -82,6 +91,7 @@ async def prepare(
     if not request.body_exists:
         return bodiless(request, fwd=fwd, max_body=max_body)
     method, target = _request_line(request)
+    _continue(request)
     length = request.content_length
     if length is None:  # chunked: streamed, re-chunked towards the upstream
         return Outgoing(method, target, fwd, None, True, b"Transfer-Encoding: chunked\r\n", max_body)

@@ -210,3 +210,26 @@ async def test_expect_100_continue_with_body_sent_anyway(stack: tuple[ProxyProce
     assert codes == [200]
     (got,) = rec.requests[before:]
     assert got.body == b"hello" and b"expect" not in [n.lower() for n, _ in got.headers]
+
+
+async def test_expect_100_continue_client_waiting_for_the_interim_answer(
+    stack: tuple[ProxyProcess, Recorder],
+) -> None:
+    proc, rec = stack
+    before = len(rec.requests)
+    reader, writer = await asyncio.open_connection("127.0.0.1", proc.port)
+    writer.write(
+        b"POST /e2 HTTP/1.1\r\n"
+        + H
+        + b"Expect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+    )
+    await writer.drain()
+    async with asyncio.timeout(5):
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"hello")
+    async with asyncio.timeout(5):
+        rest = await reader.read()
+    writer.close()
+    assert status_codes(rest) == [200]
+    (got,) = rec.requests[before:]
+    assert got.body == b"hello"
