@@ -233,3 +233,23 @@ async def test_expect_100_continue_client_waiting_for_the_interim_answer(
     assert status_codes(rest) == [200]
     (got,) = rec.requests[before:]
     assert got.body == b"hello"
+
+
+TOO_LARGE = {
+    "header value 9000 bytes": b"GET / HTTP/1.1\r\n" + H + b"X-Big: " + b"a" * 9000 + b"\r\n\r\n",
+    "header name 9000 bytes": b"GET / HTTP/1.1\r\n" + H + b"X-" + b"n" * 9000 + b": v\r\n\r\n",
+    "150 headers": b"GET / HTTP/1.1\r\n" + H + b"".join(b"X-H%d: v\r\n" % i for i in range(150)) + b"\r\n",
+    "request line 9000 bytes": b"GET /" + b"p" * 9000 + b" HTTP/1.1\r\n" + H + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("case", list(TOO_LARGE))
+async def test_oversized_heads_get_431_from_both_parsers(
+    stack: tuple[ProxyProcess, Recorder], case: str
+) -> None:
+    proc, rec = stack
+    before = len(rec.requests)
+    raw = await raw_exchange(proc.port, TOO_LARGE[case], within=3)
+    assert status_codes(raw) == [431], raw[:200]
+    assert b"aaaa" not in raw and b"nnnn" not in raw and b"pppp" not in raw  # nothing echoed
+    assert len(rec.requests) == before
