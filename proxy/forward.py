@@ -20,7 +20,8 @@ from graylane.proxy.headers import (
     response_head,
     response_headers,
 )
-from graylane.proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool
+from graylane.proxy.pool import UpstreamPool
+from graylane.proxy.upstream import UpstreamConnection, UpstreamError
 
 BUFFERED_BODY_MAX = 64 * 1024
 

@@ -20,7 +20,7 @@ from graylane.proxy.claims import Verifiers
 from graylane.proxy.forward import Target
 from graylane.proxy.headers import TrackHeaders
 from graylane.proxy.metrics import Metrics
-from graylane.proxy.upstream import UpstreamPool
+from graylane.proxy.pool import UpstreamPool
 
 from graylane import decide as core_decide
 from graylane.jwtpolicy import JwtVerifier

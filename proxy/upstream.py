@@ -5,17 +5,18 @@ logic, decompression, header objects, tracing hooks); this client does only what
 neutral by construction: it sends exactly the head the caller built and hands back the upstream's status,
 raw headers and body bytes untouched (no cookies, no redirects, no decompression, no injected headers).
 
-One :class:`UpstreamPool` per upstream URL holds keep-alive connections, bounded by ``max_connections``
-(idle + busy + connecting); a request over the bound fails at once with reason ``overflow``.
+Connections live in a :class:`graylane.proxy.pool.UpstreamPool` (one per upstream ``scheme://host:port``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import httptools
+
+if TYPE_CHECKING:
+    from graylane.proxy.pool import UpstreamPool
 
 ErrorReason = Literal["connect", "reset", "timeout", "overflow", "protocol"]
 
@@ -230,84 +231,3 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = False
         self._wake()
         self.abort()
-
-
-class UpstreamPool:
-    """Keep-alive connections to one upstream ``scheme://host:port``."""
-
-    def __init__(
-        self,
-        *,
-        scheme: str,
-        host: str,
-        port: int,
-        max_connections: int,
-        connect_timeout: float,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.loop = loop
-        self.max_connections = max_connections
-        self.connect_timeout = connect_timeout
-        self.ssl: ssl.SSLContext | None = ssl.create_default_context() if scheme == "https" else None
-        self.idle: list[UpstreamConnection] = []
-        self.size = 0
-        self.retired = False
-        default_port = 443 if scheme == "https" else 80
-        bracketed = f"[{host}]" if ":" in host else host
-        self.authority = (bracketed if port == default_port else f"{bracketed}:{port}").encode("idna")
-
-    def take_idle(self) -> UpstreamConnection | None:
-        """An idle keep-alive connection, if there is one (no await on the hot path)."""
-        idle = self.idle
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn
-        return None
-
-    async def connect(self) -> UpstreamConnection:
-        if self.size >= self.max_connections:
-            raise UpstreamError("overflow", before_response=True)
-        self.size += 1
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, conn = await self.loop.create_connection(
-                    lambda: UpstreamConnection(self),
-                    self.host,
-                    self.port,
-                    ssl=self.ssl,
-                    server_hostname=self.host if self.ssl else None,
-                )
-        except TimeoutError:
-            self.size -= 1
-            raise UpstreamError("timeout", before_response=True) from None
-        except OSError:
-            self.size -= 1
-            raise UpstreamError("connect", before_response=True) from None
-        except BaseException:
-            self.size -= 1
-            raise
-        return conn
-
-    def release(self, conn: UpstreamConnection) -> None:
-        """Give back a connection after its response was read to the end (or drop it)."""
-        if conn.closed:
-            return
-        if conn.complete and conn.keep_alive and not conn.error and not self.retired:
-            self.idle.append(conn)
-        else:
-            conn.abort()
-
-    def connection_closed(self, conn: UpstreamConnection) -> None:
-        self.size -= 1
-        if conn in self.idle:
-            self.idle.remove(conn)
-
-    def close(self) -> None:
-        """Retire the pool: close idle connections now, busy ones when they are released."""
-        self.retired = True
-        for conn in list(self.idle):
-            conn.abort()
-        self.idle.clear()
