@@ -103,7 +103,11 @@ class RolloutLoop:
         for key, routes in list(self.state.indices["routes_by_key"].items()):
             route = list(routes)[-1]
             spec, uid = rollout_of(route), str(route["metadata"]["uid"])
-            if isinstance(spec, rollout.RolloutSpec) and self.state.configmaps.for_route(uid):
+            if (
+                isinstance(spec, rollout.RolloutSpec)
+                and self.state.configmaps.for_route(uid)
+                and _ready(route)
+            ):
                 found[uid] = (key, route, spec)
         for uid in set(self.book.statuses) - set(found):
             self.book.forget(uid)
@@ -174,6 +178,14 @@ class RolloutLoop:
             round_, key, generation, new, previous=self.book.conditions.get(uid), now=wall
         )
         return events
+
+
+def _ready(route: Mapping[str, Any]) -> bool:
+    """False when the Ready condition is False (no Upstream, a conflict): such a route is not stepped."""
+    conditions = (route.get("status") or {}).get("conditions") or []
+    return not any(
+        c.get("type") == "Ready" and c.get("status") == "False" for c in conditions if isinstance(c, Mapping)
+    )
 
 
 def _conditions(
