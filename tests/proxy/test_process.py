@@ -93,7 +93,10 @@ async def test_hot_reload_under_load_20_swaps_zero_failures_zero_misroutes(
 
     def doc(gen: int) -> str:
         stamp = {"set": {"X-Gen": str(gen)}}
-        return dump(route_doc(stable.url, canary.url, generation=gen, weight=100 if gen % 2 else 0,
+        # every other pair of generations names the upstreams by another address: new pools, old ones retired
+        # while requests are in flight on them
+        urls = [u.url.replace("127.0.0.1", "localhost") if gen % 4 >= 2 else u.url for u in (stable, canary)]
+        return dump(route_doc(*urls, generation=gen, weight=100 if gen % 2 else 0,
                               requestHeaders={"stable": stamp, "canary": stamp}))  # fmt: skip
 
     write_atomic(conf / "route.json", doc(1))
