@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jwt
+from aiohttp import web
 from proxytest import LocalProxy, Upstream, dump, free_port, get_json, route_doc, start_local_proxy
 
 
@@ -125,3 +127,111 @@ async def test_cold_start_without_the_api_is_not_ready_and_routes_nothing(tmp_pa
     finally:
         await p.session.close()
         await p.runner.cleanup()
+
+
+class FakeApi:
+    """The few ConfigMap endpoints of a kube-apiserver, for faults the real one will not produce on demand:
+    a watch that ends cleanly, going away, coming back with different content, 410 Gone on a watch."""
+
+    def __init__(self, ns: str) -> None:
+        self.ns = ns
+        self.items: dict[str, dict[str, Any]] = {}
+        self.version = 100
+        self.gone_once = False
+        self.lists = 0
+        self.watch_versions: list[str] = []
+        self.events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.runner: web.AppRunner | None = None
+
+    def put(self, doc: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        cm = configmap(self.ns, doc)
+        cm["metadata"]["resourceVersion"] = str(self.version)
+        self.items[cm["metadata"]["name"]] = cm
+        return cm
+
+    def modify(self, doc: dict[str, Any]) -> None:
+        self.events.put_nowait({"type": "MODIFIED", "object": self.put(doc)})
+
+    async def configmaps(self, request: web.Request) -> web.StreamResponse:
+        assert request.query["labelSelector"] == "graylane.io/route-config=true"
+        if "watch" not in request.query:
+            self.lists += 1
+            meta = {"resourceVersion": str(self.version)}
+            return web.json_response(
+                {"kind": "ConfigMapList", "metadata": meta, "items": list(self.items.values())}
+            )
+        self.watch_versions.append(request.query["resourceVersion"])
+        if self.gone_once:
+            self.gone_once = False
+            return web.json_response({"kind": "Status", "code": 410, "reason": "Expired"}, status=410)
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        while (event := await self.events.get()) is not None:
+            await resp.write(json.dumps(event).encode() + b"\n")
+        return resp  # None: the watch ends cleanly (as at timeoutSeconds)
+
+    async def start(self, port: int) -> None:
+        app = web.Application()
+        app.router.add_get(f"/api/v1/namespaces/{self.ns}/configmaps", self.configmaps)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+
+    async def stop(self) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+async def test_watch_resume_outage_keeps_last_good_then_relist_after_410(
+    tmp_path: Path, stable: Upstream, canary: Upstream
+) -> None:
+    port = free_port()
+    api = FakeApi("graylane-system")
+    api.put(route_doc(stable.url, canary.url, weight=100))
+    await api.start(port)
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: k, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
+    )
+    p = await start_local_proxy(None, kube=True, namespaces=("graylane-system",), kubeconfig=str(cfg))
+    try:
+        await eventually(lambda: _is(p, (200, "canary")), "first list applied")
+        api.modify(route_doc(stable.url, canary.url, weight=0, generation=2))
+        await eventually(lambda: _is(p, (200, "stable")), "MODIFIED event applied")
+
+        lists, watches = api.lists, len(api.watch_versions)
+        api.events.put_nowait(None)  # the watch ends cleanly: resume from the last version, no re-list
+        await eventually(lambda: _true(len(api.watch_versions) > watches), "watch resumed")
+        assert api.watch_versions[-1] == str(api.version) and api.lists == lists
+
+        await api.stop()  # the control plane goes away: the last good table keeps serving
+
+        async def disconnected() -> bool:
+            text = await (await p.session.get(p.admin + "/metrics")).text()
+            return "graylane_control_plane_connected 0" in text
+
+        await eventually(disconnected, "disconnection noticed")
+        for _ in range(5):
+            assert await answer(p) == (200, "stable")
+        async with p.session.get(p.admin + "/readyz") as resp:
+            assert resp.status == 200
+
+        api.put(route_doc(stable.url, canary.url, weight=100, generation=3))
+        api.gone_once = True
+        lists = api.lists
+        await api.start(port)  # back, with news; the first watch says 410: list again
+        await eventually(lambda: _is(p, (200, "canary")), "re-listed after the outage", within=40)
+        await eventually(lambda: _true(api.lists >= lists + 2), "list, 410 on watch, list again")
+    finally:
+        await p.session.close()
+        await p.runner.cleanup()
+        if api.runner is not None:
+            api.events.put_nowait(None)
+            await api.runner.cleanup()
+
+
+async def _true(value: bool) -> bool:
+    return value
