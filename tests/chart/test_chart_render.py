@@ -120,6 +120,18 @@ def test_admin_port_is_never_on_the_traffic_service(rendered: Manifests) -> None
     assert admin["spec"]["type"] == "ClusterIP"
 
 
+def test_operator_finds_the_proxies_from_the_admin_service_only_when_allowed(
+    chart_helm: Path, rendered: Manifests, tmp_path: Path
+) -> None:
+    """The rollout loop scrapes the admin Service's endpoints; without the EndpointSlice grant, no flag."""
+    admin = rendered.named("Service", f"{RELEASE}-graylane-proxy-admin")
+    (container,) = rendered.deployment("operator")["spec"]["template"]["spec"]["containers"]
+    assert f"--proxy-service={admin['metadata']['name']}" in container["args"]
+    off = Manifests(tuple(render(chart_helm, tmp_path, {"operator": {"discoverProxies": False}})))
+    (container,) = off.deployment("operator")["spec"]["template"]["spec"]["containers"]
+    assert not [a for a in container["args"] if a.startswith("--proxy-service")]
+
+
 def test_operator_replicas_are_peered_with_unique_priorities(rendered: Manifests, scenario: str) -> None:
     watch = SCENARIOS[scenario].get("watch", {})
     pod = rendered.deployment("operator")["spec"]["template"]["spec"]
