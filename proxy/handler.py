@@ -95,7 +95,7 @@ class ProxyHandler:
             return self._answer(resp, label, track, start)
         try:
             return await self._forward(request, prepared, plan, track, decision.upstream, start)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ConnectionError):  # the client went away
             self._metrics.request_done(label, track, "499", self._loop.time() - start)
             raise
 

@@ -70,7 +70,9 @@ class GuardedRequestHandler(RequestHandler):
             isinstance(exc, BadHttpMessage) and "Too many headers" in str(exc.message)
         ):
             status = 431
-        if status >= 500:
+        if isinstance(exc, ConnectionError):
+            log.debug("client connection lost (%s)", type(exc).__name__)
+        elif status >= 500:
             log.error("error handling a request", exc_info=exc)
         else:
             log.debug("rejected a malformed request (%s)", type(exc).__name__)
