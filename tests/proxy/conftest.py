@@ -29,5 +29,4 @@ async def proxy(tmp_path: Path) -> AsyncIterator[LocalProxy]:
     conf.mkdir()
     p = await start_local_proxy(conf, trusted_proxies=("10.99.0.0/16", "127.0.0.0/8"))
     yield p
-    await p.session.close()
-    await p.runner.cleanup()
+    await p.close()

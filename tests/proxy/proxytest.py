@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from graylane.proxy.app import DATA_PLANE, STATE, create_app
 from graylane.proxy.settings import Settings
 
@@ -185,7 +186,7 @@ async def start_upstream(name: str) -> Upstream:
 class LocalProxy:
     conf_dir: Path | None
     app: web.Application
-    runner: web.AppRunner
+    server: TestServer
     admin_port: int
     session: aiohttp.ClientSession
     files: dict[str, str] = field(default_factory=dict)
@@ -201,6 +202,10 @@ class LocalProxy:
     @property
     def admin(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.server.close()  # stops the admin app, whose cleanup context drains the data plane
 
     async def put(self, doc: dict[str, Any], filename: str = "route.json") -> None:
         """Write a document and wait until the served table has it."""
@@ -218,12 +223,10 @@ async def start_local_proxy(conf_dir: Path | None, **settings: Any) -> LocalProx
     s = Settings(listen_host="127.0.0.1", listen_port=0, admin_host="127.0.0.1", admin_port=admin_port,
                  config_dir=conf_dir, poll_interval=0.05, **settings)  # fmt: skip
     app = create_app(s)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", admin_port)
-    await site.start()
+    server = TestServer(app, host="127.0.0.1", port=admin_port)  # aiohttp's test server runs the admin app
+    await server.start_server()
     session = aiohttp.ClientSession(auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar())
-    return LocalProxy(conf_dir, app, runner, admin_port, session)
+    return LocalProxy(conf_dir, app, server, admin_port, session)
 
 
 def write_atomic(path: Path, text: str) -> None:

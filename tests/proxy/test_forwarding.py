@@ -159,8 +159,7 @@ async def test_size_limits_answer_431_and_413(stable: Upstream, canary: Upstream
             pass  # the proxy may close while the client is still sending; either way nothing got through
         assert all(s["len"] <= 100_000 for s in stable.seen[before:])
     finally:
-        await p.session.close()
-        await p.runner.cleanup()
+        await p.close()
 
 
 async def test_slow_header_client_is_disconnected(stable: Upstream, canary: Upstream, tmp_path: Any) -> None:
@@ -178,8 +177,7 @@ async def test_slow_header_client_is_disconnected(stable: Upstream, canary: Upst
         async with p.session.get(p.url + "/") as resp:  # a normal client is unaffected
             assert resp.status == 200
     finally:
-        await p.session.close()
-        await p.runner.cleanup()
+        await p.close()
 
 
 async def test_error_bodies_leak_nothing(proxy: LocalProxy, stable: Upstream, canary: Upstream) -> None:

@@ -126,5 +126,4 @@ async def test_jwks_rotation_flood_and_outage(
         text = await (await p.session.get(p.admin + "/metrics")).text()
         assert 'graylane_jwt_rejected_total{reason="unknown-kid"}' in text
     finally:
-        await p.session.close()
-        await p.runner.cleanup()
+        await p.close()

@@ -97,8 +97,7 @@ async def test_kube_mode_follows_route_configmaps(
         text = await (await p.session.get(p.admin + "/metrics")).text()
         assert "graylane_control_plane_connected 1" in text
     finally:
-        await p.session.close()
-        await p.runner.cleanup()
+        await p.close()
 
 
 async def _is(p: LocalProxy, expected: tuple[int, str | None]) -> bool:
@@ -125,8 +124,7 @@ async def test_cold_start_without_the_api_is_not_ready_and_routes_nothing(tmp_pa
         async with p.session.get(p.admin + "/healthz") as resp:
             assert resp.status == 200
     finally:
-        await p.session.close()
-        await p.runner.cleanup()
+        await p.close()
 
 
 class FakeApi:
@@ -226,8 +224,7 @@ async def test_watch_resume_outage_keeps_last_good_then_relist_after_410(
         await eventually(lambda: _is(p, (200, "canary")), "re-listed after the outage", within=40)
         await eventually(lambda: _true(api.lists >= lists + 2), "list, 410 on watch, list again")
     finally:
-        await p.session.close()
-        await p.runner.cleanup()
+        await p.close()
         if api.runner is not None:
             api.events.put_nowait(None)
             await api.runner.cleanup()

@@ -218,5 +218,4 @@ async def test_hs256_secret_ref_from_a_mounted_secret_dir(
         rs_as_hs = jwt.encode(claims, KEY, algorithm="RS256")  # an RS token is never checked with the secret
         assert await svc(p, headers={"Authorization": f"Bearer {rs_as_hs}"}) == "stable"
     finally:
-        await p.session.close()
-        await p.runner.cleanup()
+        await p.close()
