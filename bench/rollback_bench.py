@@ -9,6 +9,9 @@ canary passes a check, then at t0 it starts answering 50% errors; measured:
 - t0 -> the proxy's ``/routes`` shows weight 0 (polled every 5 ms);
 - t0 -> the last answer that came from the canary (observed from responses: its share is 0 after that).
 
+t0 is taken right after a passing check was seen, i.e. about one interval before the next check: the
+slow end (failures that start just before a check are caught one interval sooner).
+
 Between rounds the canary is healthy again and the rollout is retried (``abort: true`` then ``false``) once
 the failing samples have left the window. Bar (issue 6): every round <= 10 s (Flagger's defaults: minutes).
 """
@@ -125,8 +128,9 @@ def measure(
     last_canary = max(at for at, version, _ in list(load.answers) if version == "v2")
     status = route_status(kubectl, ns)
     assert status.get("phase") == "RolledBack", status
+    why = str(status.get("message", "")).partition(": ")[2].split(";")[0]  # the first failed limit
     print(f"  round: weight 0 on the proxy after {zero:.2f} s, "
-          f"last canary answer {last_canary - t0:.2f} s ({status.get('message', '')[:70]})")  # fmt: skip
+          f"last canary answer {last_canary - t0:.2f} s ({why})")  # fmt: skip
     return zero, last_canary - t0
 
 
