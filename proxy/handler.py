@@ -19,7 +19,7 @@ from graylane.proxy.clientaddr import ClientAddress
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routestate import RoutePlan, RouteState
 from graylane.proxy.server import plain_error
-from graylane.proxy.upstream import UpstreamError
+from graylane.proxy.upstream import UpstreamConnection, UpstreamError
 
 from graylane import decide as core_decide
 from graylane.request import RequestView, normalize_host
@@ -58,12 +58,7 @@ class ProxyHandler:
             return self._answer(plain_error(503), _NO_ROUTE, _NO_ROUTE, start)
         fwd = self._addresses.forwarding(request)
         headers = request.headers
-        raw_host = headers.get("host")
-        host = self._hosts.get(raw_host)
-        if host is None:
-            host = normalize_host(raw_host)
-            if len(self._hosts) < 4096:  # bounded: Host is client-controlled
-                self._hosts[raw_host] = host
+        host = self._host(headers.get("host"))
         path = request.path
         route = table.core.lookup(host, path)
         if route is None:
@@ -99,6 +94,14 @@ class ProxyHandler:
             self._metrics.request_done(label, track, "499", self._loop.time() - start)
             raise
 
+    def _host(self, raw_host: str | None) -> str:
+        host = self._hosts.get(raw_host)
+        if host is None:
+            host = normalize_host(raw_host)
+            if len(self._hosts) < 4096:  # bounded: Host is client-controlled
+                self._hosts[raw_host] = host
+        return host
+
     async def _forward(
         self,
         request: web.BaseRequest,
@@ -117,20 +120,14 @@ class ProxyHandler:
             return self._answer(refused, label, track, start)
         except UpstreamError as exc:
             self._metrics.upstream_error(label, track, exc.reason)
-            if not (
-                track == "canary"
-                and exc.reason in ("connect", "reset")
-                and exc.before_response
-                and prepared.replayable
-            ):
+            if not (track == "canary" and exc.reason in ("connect", "reset") and exc.before_response
+                    and prepared.replayable):  # fmt: skip
                 return self._answer(plain_error(_ERROR_STATUS[exc.reason]), label, track, start)
             track, upstream = "stable", plan.config.stable
-            self._metrics.decision(label, track, "fallback")
-            try:
-                conn = await forward.send(request, prepared, plan.targets[(upstream, track)])
-            except UpstreamError as again:
-                self._metrics.upstream_error(label, track, again.reason)
-                return self._answer(plain_error(_ERROR_STATUS[again.reason]), label, track, start)
+            fallback = await self._fallback(request, prepared, plan, start)
+            if not isinstance(fallback, UpstreamConnection):
+                return fallback
+            conn = fallback
         target = plan.targets[(upstream, track)]
         if conn.complete:  # the usual case: the whole response arrived with its head
             resp: Answer = forward.whole(request, conn, target.pool)
@@ -143,6 +140,18 @@ class ProxyHandler:
             label, track, _CODE.get(resp.status) or str(resp.status), self._loop.time() - start
         )
         return resp
+
+    async def _fallback(
+        self, request: web.BaseRequest, prepared: forward.Outgoing, plan: RoutePlan, start: float
+    ) -> UpstreamConnection | Answer:
+        """The canary refused or reset before answering: once more, on stable."""
+        label, stable = plan.label, plan.config.stable
+        self._metrics.decision(label, "stable", "fallback")
+        try:
+            return await forward.send(request, prepared, plan.targets[(stable, "stable")])
+        except UpstreamError as again:
+            self._metrics.upstream_error(label, "stable", again.reason)
+            return self._answer(plain_error(_ERROR_STATUS[again.reason]), label, "stable", start)
 
     def _answer(self, resp: Answer, label: str, track: str, start: float) -> Answer:
         self._metrics.request_done(label, track, str(resp.status), self._loop.time() - start)

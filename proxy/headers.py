@@ -117,19 +117,18 @@ def build_request_head(
             lower = name.lower()
             if lower not in drop and lower not in named:
                 parts += (name, b": ", value, b"\r\n")
+    _proxy_headers(parts, fwd, xff, proto, forwarded_host or host)
+    parts += (plan.extra, framing, b"\r\n")
+    return b"".join(parts)
+
+
+def _proxy_headers(parts: list[bytes], fwd: Forwarding, xff: list[bytes], proto: bytes, host: bytes) -> None:
+    """X-Forwarded-For (the chain + the peer), -Proto, -Host and X-Real-IP."""
     xff.append(fwd.peer)
-    parts += (
-        b"X-Forwarded-For: ",
-        b", ".join(xff),
-        b"\r\nX-Forwarded-Proto: ",
-        proto or fwd.scheme,
-        b"\r\n",
-    )
-    host = forwarded_host or host
+    parts += (b"X-Forwarded-For: ", b", ".join(xff), b"\r\nX-Forwarded-Proto: ", proto or fwd.scheme, b"\r\n")
     if host:
         parts += (b"X-Forwarded-Host: ", host, b"\r\n")
-    parts += (b"X-Real-IP: ", fwd.client_ip, b"\r\n", plan.extra, framing, b"\r\n")
-    return b"".join(parts)
+    parts += (b"X-Real-IP: ", fwd.client_ip, b"\r\n")
 
 
 def response_headers(raw: RawHeaders) -> tuple[list[tuple[str, str]], int | None]:
