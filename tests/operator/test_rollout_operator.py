@@ -97,7 +97,7 @@ def test_healthy_canary_walks_every_step_to_promoted(
 
     status = rig.until(promoted, "the rollout is Promoted")
     assert status["canaryWeight"] == 100 and status["failedChecks"] == 0
-    assert {0, 1, 2} <= seen_steps | {2}, seen_steps  # the last step promotes in the same check
+    assert {0, 1} <= seen_steps, seen_steps  # step 3 (no pause) may last one check only
     assert status["lastAnalysis"]["verdict"] == "Pass"
     assert status["lastAnalysis"]["canary"]["requests"] >= 5
     rig.served_weight(100)
