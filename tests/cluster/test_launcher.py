@@ -28,7 +28,8 @@ TESTS_DIR = Path(__file__).resolve().parents[1]
 
 # A child Python that starts a control plane in a context manager, prints its pids, then waits.
 HOLDER = """
-import json, sys, time
+import json, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job (CI) starts with SIGINT ignored
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from cluster.launcher import ControlPlane
