@@ -108,6 +108,13 @@ def test_healthy_canary_walks_every_step_to_promoted(
     assert propagated is not None and propagated["status"] == "True", propagated
     metrics = condition(rig.status(), "MetricsAvailable")
     assert metrics is not None and metrics["status"] == "True"
+    out = io.StringIO()  # `kubectl graylane status` shows the operator's status as a table
+    env = {"KUBECTL": str(rig.kubectl.binary), "PATH": ""}
+    argv = ["status", "checkout", "-n", rig.ns, "--kubeconfig", str(rig.kubectl.kubeconfig)]
+    assert kubectl_plugin.main(argv, environ=env, out=out) == 0
+    header, row = out.getvalue().splitlines()[:2]
+    assert header.split()[:6] == ["NAME", "STABLE", "CANARY", "WEIGHT", "STEP", "PHASE"]
+    assert row.split()[:6] == ["checkout", "checkout-v1", "checkout-v2", "100%", "3/3", "Promoted"], row
 
 
 def test_canary_with_half_errors_is_rolled_back(
