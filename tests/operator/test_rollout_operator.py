@@ -115,6 +115,14 @@ def test_healthy_canary_walks_every_step_to_promoted(
     header, row = out.getvalue().splitlines()[:2]
     assert header.split()[:6] == ["NAME", "STABLE", "CANARY", "WEIGHT", "STEP", "PHASE"]
     assert row.split()[:6] == ["checkout", "checkout-v1", "checkout-v2", "100%", "3/3", "Promoted"], row
+    # the README's next move: the canary becomes stable, the next version the canary -> a new rollout
+    hold = {"steps": [{"weight": 20, "pause": "1h"}, {"weight": 100}]}  # so step 1 can be looked at
+    patch_spec(rig.kubectl, rig.ns, {"stable": "checkout-v2", "canary": "checkout-v1", "rollout": hold})
+    status = rig.until(lambda s: s.get("canaryRevision", "").startswith("checkout-v1/"), "a new rollout")
+    assert status["phase"] == "Progressing" and status["currentStep"] == 0
+    entry = rig.served_weight(20)
+    assert entry["stable"] == "checkout-v2"
+    assert len(event_reasons(rig.kubectl, rig.ns)["RolloutStarted"]) == 2
 
 
 def test_canary_with_half_errors_is_rolled_back(
