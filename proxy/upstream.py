@@ -125,7 +125,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.keep_alive = False
         else:
             self.read_to_close = not self._framed
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def on_body(self, body: bytes) -> None:
         if self.complete:
@@ -135,7 +136,8 @@ class UpstreamConnection(asyncio.Protocol):
         if self.buffered > BODY_HIGH_WATER and not self._reading_paused and self.transport is not None:
             self._reading_paused = True
             self.transport.pause_reading()
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def on_message_complete(self) -> None:
         if self._informational:
@@ -144,7 +146,8 @@ class UpstreamConnection(asyncio.Protocol):
         if not self.complete:
             self.complete = True
             self.keep_alive = self.parser.should_keep_alive() and not self.read_to_close
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     # -- used by the forwarder --
     def start(self, *, head_only: bool) -> None:
@@ -222,8 +225,10 @@ class UpstreamConnection(asyncio.Protocol):
     # -- internals --
     def _wake(self) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None  # later events of the same read skip the call (see the callbacks)
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _fail(self, error: UpstreamError) -> None:
         if self.error is None:
