@@ -143,8 +143,17 @@ class RouteState:
         except ConfigError as exc:
             self._reject(entry, source, exc.reason, exc.errors)
             return False
-        if entry.config is not None and entry.config.checksum == config.checksum:
+        old = entry.config
+        if old is not None and old.checksum == config.checksum:
             entry.rejection = None
+            return False
+        if (
+            old is not None
+            and old.route.uid == config.route.uid
+            and config.route.generation < old.route.generation
+        ):
+            msg = f"generation {config.route.generation} is older than the served {old.route.generation}"
+            self._reject(entry, source, "stale-generation", [FieldError("route.generation", msg)])
             return False
         duplicate = next(
             (s for s, e in self.sources.items() if s != source and e.config and e.config.key == config.key),

@@ -73,6 +73,18 @@ async def test_bad_document_is_rejected_whole_and_the_previous_keeps_serving(
         write_atomic(conf / "checkout.json", dump(route_doc(stable.url, canary.url, weight=0, generation=3)))
         await wait_generation(session, proc, 3)
         assert await svc(session, proc.url + "/") == "stable"
+        # an older generation of the same route (a replayed or copied document) never replaces a newer one
+        write_atomic(
+            conf / "checkout.json", dump(route_doc(stable.url, canary.url, weight=100, generation=2))
+        )
+        deadline = time.monotonic() + 5
+        while not any(
+            r["reason"] == "stale-generation"
+            for r in (await get_json(session, proc.admin + "/routes"))["rejected"]
+        ):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert await svc(session, proc.url + "/") == "stable"
         (conf / "checkout.json").unlink()
         deadline = time.monotonic() + 5
         while (await session.get(proc.url + "/")).status != 404:
