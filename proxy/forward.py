@@ -167,7 +167,8 @@ async def _pump_body(
     sent = 0
     content = request.content
     while True:
-        if conn.error is not None:  # the upstream answered (or failed) early: stop sending
+        if conn.error is not None or conn.headers_done:  # the upstream answered (or failed) early
+            conn.reusable = False  # the rest of the body was never sent: this connection is done
             return
         try:
             data = await content.readany()

@@ -77,7 +77,7 @@ class UpstreamPool:
         """Give back a connection after its response was read to the end (or drop it)."""
         if conn.closed:
             return
-        if conn.complete and conn.keep_alive and not conn.error and not self.retired:
+        if conn.complete and conn.keep_alive and conn.reusable and not conn.error and not self.retired:
             self.idle.append(conn)
         else:
             conn.abort()

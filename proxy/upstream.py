@@ -57,6 +57,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = False
         self.read_to_close = False
         self.error: UpstreamError | None = None
+        self.reusable = True  # False when the request was not sent whole (answered early)
         self._headers_done = False
         self._informational = False
         self._framed = False
@@ -162,6 +163,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = head_only
         self.read_to_close = False
         self.error = None
+        self.reusable = True
         self._headers_done = False
         self._informational = False
         self._framed = False

@@ -179,3 +179,19 @@ async def test_client_abort_is_recorded_as_499(proxy: LocalProxy, stable: Upstre
     while 'code="499"' not in await metrics(proxy):
         assert time.monotonic() < deadline, "no 499 recorded"
         await asyncio.sleep(0.05)
+
+
+async def answer_early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    writer.close()
+
+
+async def test_upstream_answering_before_the_body_is_sent_is_forwarded(
+    proxy: LocalProxy, fault_server: Callable[[Behaviour], Awaitable[str]], canary: Upstream
+) -> None:
+    await proxy.put(route_doc(await fault_server(answer_early), canary.url))
+    async with proxy.session.post(proxy.url + "/upload", data=b"x" * 3_000_000) as resp:
+        assert resp.status == 413
+        assert await resp.read() == b"too big!"
