@@ -37,6 +37,7 @@ REQUEST_OWNED = frozenset(
         b"x-forwarded-proto",
         b"x-forwarded-host",
         b"x-real-ip",
+        b"forwarded",
     }
 )
 RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
@@ -93,31 +94,29 @@ def build_request_head(
     """
     drop = plan.drop
     parts = [method, b" ", target, b" HTTP/1.1\r\nHost: ", authority, b"\r\n"]
-    xff: list[bytes] = []
-    proto = host = forwarded_host = b""
-    named: set[bytes] | None = None
+    owned: dict[bytes, list[bytes]] = {}
     for name, value in raw_headers:
         lower = name.lower()
         if lower in drop:
-            if lower == b"x-forwarded-for":
-                xff.append(value)
-            elif lower == b"connection":
-                named = (named or set()) | connection_tokens(value)
-            elif lower == b"host":
-                host = value
-            elif lower == b"x-forwarded-proto" and fwd.trusted_peer:
-                proto = value
-            elif lower == b"x-forwarded-host" and fwd.trusted_peer:
-                forwarded_host = value
+            owned.setdefault(lower, []).append(value)
             continue
         parts += (name, b": ", value, b"\r\n")
-    if named is not None:  # rare: rebuild without the headers the client's Connection named
+    connection = owned.get(b"connection")
+    if connection is not None:  # rare: rebuild without the headers the client's Connection named
+        named = set().union(*map(connection_tokens, connection))
         del parts[6:]
         for name, value in raw_headers:
             lower = name.lower()
             if lower not in drop and lower not in named:
                 parts += (name, b": ", value, b"\r\n")
-    _proxy_headers(parts, fwd, xff, proto, forwarded_host or host)
+    trusted = fwd.trusted_peer
+    proto = owned.get(b"x-forwarded-proto", [b""])[0] if trusted else b""
+    hosts = (owned.get(b"x-forwarded-host") if trusted else None) or owned.get(b"host") or [b""]
+    _proxy_headers(parts, fwd, owned.get(b"x-forwarded-for", []), proto, hosts[0])
+    forwarded = owned.get(b"forwarded")
+    if forwarded:  # RFC 7239: the client's element(s), then this hop's
+        forwarded.append(b'for="[%b]"' % fwd.peer if b":" in fwd.peer else b"for=" + fwd.peer)
+        parts += (b"Forwarded: ", b", ".join(forwarded), b"\r\n")
     parts += (plan.extra, framing, b"\r\n")
     return b"".join(parts)
 

@@ -29,7 +29,8 @@ async def test_upstream_sees_forwarding_headers_and_track_headers(
     )  # fmt: skip
     await proxy.put(doc)
     sent = {"X-Canary": "true", "X-Graylane-Track": "stable", "X-Feature": "forged", "X-Real-IP": "6.6.6.6",
-            "X-Forwarded-For": "198.51.100.7", "Host": "shop.example.com", "X-Custom": "kept"}  # fmt: skip
+            "X-Forwarded-For": "198.51.100.7", "Host": "shop.example.com", "X-Custom": "kept",
+            "Forwarded": "for=198.51.100.7;proto=https"}  # fmt: skip
     async with proxy.session.get(proxy.url + "/p?q=1", headers=sent) as resp:
         info = await resp.json()
     h = headers_of(info)
@@ -41,6 +42,7 @@ async def test_upstream_sees_forwarding_headers_and_track_headers(
     assert h["x-real-ip"] == ["198.51.100.7"]  # loopback is a trusted proxy in these tests
     assert h["x-forwarded-host"] == ["shop.example.com"]
     assert h["x-forwarded-proto"] == ["http"]
+    assert h["forwarded"] == ["for=198.51.100.7;proto=https, for=127.0.0.1"]
     assert h["host"] == [canary.url.removeprefix("http://")]
 
 
