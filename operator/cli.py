@@ -41,6 +41,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--resync-seconds", type=float, default=30.0, help="retry period for routes not Ready")
     p.add_argument("--sweep-seconds", type=float, default=300.0, help="orphan sweep and full resync period")
     add_rollout_arguments(p)
+    p.add_argument(
+        "--scan-cluster", action="store_true", help="watch Namespaces and CRDs (needs cluster-wide list/watch)"
+    )
     p.add_argument("--verbose", "-v", action="store_true")
     return p.parse_args(argv)
 
@@ -73,6 +76,7 @@ def build(args: argparse.Namespace) -> tuple[OperatorConfig, OperatorState]:
         identity=os.environ.get("POD_ID") or f"{socket.gethostname()}@{os.getpid()}",
         priority=priority_from(args),
         peering_name=args.peering,
+        scan_cluster=args.scan_cluster,
     )
     return config, OperatorState(config=config, configmaps=ConfigMapStore(config_namespace))
 

@@ -72,6 +72,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **
     settings.posting.loggers = False  # only explicit Events (weight changes), not every log line
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5]
+    settings.scanning.disabled = not state.config.scan_cluster
     state.api = KubeAPI(settings=settings, logger=logger)
     state.indices = {k: kwargs[k] for k in ("routes_by_key", "routes_by_claim", "upstreams_by_namespace")}
     memo["housekeeping"] = asyncio.create_task(

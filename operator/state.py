@@ -38,6 +38,10 @@ class OperatorConfig:
     """This replica's Kopf peering identity."""
     priority: int = 0
     peering_name: str | None = None
+    scan_cluster: bool = False
+    """Let Kopf watch Namespaces and CRDs for changes (needs cluster-wide list/watch on both; the chart grants
+    it with ``operator.watchCRDs``). Off, Kopf serves the given namespaces and the CRDs found at startup,
+    without retrying forbidden cluster-wide listings at every start."""
     """``None`` means standalone (no peering): this replica always writes."""
 
 

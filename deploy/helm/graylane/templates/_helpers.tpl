@@ -111,6 +111,9 @@ podAntiAffinity:
 - --peering={{ .Values.operator.peering.name }}
 - --priority-from-pod-ip
 - --liveness=http://0.0.0.0:{{ .Values.operator.healthPort }}/healthz
+{{- if .Values.operator.watchCRDs }}
+- --scan-cluster
+{{- end }}
 {{- if .Values.operator.discoverProxies }}
 - --proxy-service={{ include "graylane.proxy.fullname" . }}-admin
 {{- end }}
