@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--sweep-seconds", type=float, default=300.0, help="orphan sweep and full resync period")
     add_rollout_arguments(p)
     p.add_argument(
-        "--scan-cluster", action="store_true", help="watch Namespaces and CRDs (needs cluster-wide list/watch)"
+        "--scan-cluster", action="store_true", help="watch Namespaces and CRDs (cluster-wide list/watch)"
     )
     p.add_argument("--verbose", "-v", action="store_true")
     return p.parse_args(argv)
