@@ -192,3 +192,30 @@ async def test_error_bodies_leak_nothing(proxy: LocalProxy, stable: Upstream, ca
         assert resp.status == 502
         text = await resp.text()
     assert text == "502 Bad Gateway\n"
+
+
+async def test_many_slow_header_clients_do_not_starve_a_healthy_one(
+    stable: Upstream, canary: Upstream, tmp_path: Any
+) -> None:
+    conf = tmp_path / "r"
+    conf.mkdir()
+    p = await start_local_proxy(conf, header_timeout=1.0)
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        await p.put(route_doc(stable.url, canary.url))
+        readers = []
+        for _ in range(200):
+            reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+            readers.append(reader)
+            writers.append(writer)
+        for _ in range(20):
+            async with p.session.get(p.url + "/") as resp:
+                assert resp.status == 200
+        async with asyncio.timeout(20):
+            closed = await asyncio.gather(*(r.read() for r in readers))
+        assert closed == [b""] * 200  # every slow client was cut off without an answer
+    finally:
+        for w in writers:
+            w.close()
+        await p.close()

@@ -253,3 +253,15 @@ async def test_oversized_heads_get_431_from_both_parsers(
     assert status_codes(raw) == [431], raw[:200]
     assert b"aaaa" not in raw and b"nnnn" not in raw and b"pppp" not in raw  # nothing echoed
     assert len(rec.requests) == before
+
+
+async def test_a_thousand_pipelined_requests_in_one_packet(stack: tuple[ProxyProcess, Recorder]) -> None:
+    proc, rec = stack
+    before = len(rec.requests)
+    burst = b"".join(b"GET /pipe/%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(1000))
+    raw = await raw_exchange(
+        proc.port, burst + b"GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", within=60
+    )
+    assert status_codes(raw) == [200] * 1001
+    urls = [r.url for r in rec.requests[before:]]
+    assert urls == [b"/pipe/%d" % i for i in range(1000)] + [b"/last"]
