@@ -129,22 +129,43 @@ def run_worker(settings: Settings) -> int:
 
 
 def _supervise(argv: list[str], workers: int) -> int:
-    """Start ``workers`` copies of this command with ``--reuse-port``; forward signals; wait for all."""
+    """Start ``workers`` copies of this command with ``--reuse-port``; forward signals; wait for all.
+
+    A worker that exits on its own (a crash) stops the others and the supervisor exits 1, so the pod is
+    restarted instead of running on with fewer workers than configured.
+    """
     child_argv = [*_without_workers(argv), "--reuse-port"]
     cmd = [sys.executable, "-m", "graylane.proxy.cli", *child_argv]
     children = [subprocess.Popen(cmd) for _ in range(workers)]
+    stopping = False
 
     def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    crashed = False
+    alive = {child.pid: child for child in children}
+    while alive:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        child = alive.pop(pid, None)
+        if child is None:
+            continue
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if not stopping:
+            crashed = True
+            forward(signal.SIGTERM, None)
     codes = [child.wait() for child in children]
     # a worker stopped by the signal we forwarded (before it installed its handler) stopped cleanly
     failed = [c for c in codes if c not in (0, -signal.SIGTERM, -signal.SIGINT)]
-    return 1 if failed else 0
+    return 1 if failed or crashed else 0
 
 
 def _without_workers(argv: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -212,3 +213,30 @@ async def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
     )  # fmt: skip
     _, err = await proc.communicate()
     assert proc.returncode == 2 and b"not a directory" in err
+
+
+async def test_a_crashed_worker_stops_the_pod(
+    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession
+) -> None:
+    conf = tmp_path / "routes"
+    conf.mkdir()
+    write_atomic(conf / "route.json", dump(route_doc(stable.url, canary.url)))
+    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--workers", "2"])
+    deadline = time.monotonic() + 30
+    while proc.output().count("data plane listening") < 2:
+        assert time.monotonic() < deadline, proc.output()
+        await asyncio.sleep(0.1)
+    children = _children(proc.proc.pid)
+    assert len(children) == 2
+    os.kill(children[0], signal.SIGKILL)
+    assert await asyncio.to_thread(proc.proc.wait, 30) == 1  # the other worker was stopped too
+    assert _gone(children[1])
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _gone(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "zombie" in status.read_text()
