@@ -74,6 +74,7 @@ async def routes(request: web.Request) -> web.Response:
         "tableSerial": table.serial if table else 0,
         "routes": loaded,
         "rejected": rejected,
+        "conflicts": list(getattr(table.core, "conflicts", ())) if table else [],
         "configRejectedTotal": dict(request.app[METRICS].config_rejected),
     }
     return web.json_response(body, dumps=_dumps)

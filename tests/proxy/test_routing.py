@@ -135,6 +135,18 @@ async def test_version_header_selects_upstream_by_metadata(
     assert await svc(proxy, headers={"X-Version": "v9"}) == "stable"
 
 
+async def test_two_routes_longest_prefix_wins_and_conflicts_are_listed(
+    proxy: LocalProxy, stable: Upstream, canary: Upstream
+) -> None:
+    await proxy.put(route_doc(stable.url, canary.url, name="shop", pathPrefix="/"), "shop.json")
+    await proxy.put(route_doc(canary.url, stable.url, name="api", pathPrefix="/api"), "api.json")
+    assert await svc(proxy, "/api/orders") == "canary"  # route "api" (its stable is the canary upstream)
+    assert await svc(proxy, "/home") == "stable"
+    await proxy.put(route_doc(canary.url, stable.url, name="api2", pathPrefix="/api"), "api2.json")
+    routes = await get_json(proxy.session, proxy.admin + "/routes")
+    assert len(routes["conflicts"]) == 1 and "shop/api2" in routes["conflicts"][0]
+
+
 async def test_no_route_is_404_and_host_and_prefix_pick_the_route(
     proxy: LocalProxy, stable: Upstream, canary: Upstream
 ) -> None:
