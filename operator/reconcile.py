@@ -11,15 +11,17 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from graylane.operator import events
 from graylane.operator import status as st
 from graylane.operator.configmaps import NameTaken, apply_configmap, delete_route_configmaps
-from graylane.operator.kubeapi import APIError, NotFound, custom_path, secrets_path
+from graylane.operator.kubeapi import NotFound, custom_path, secrets_path
 from graylane.operator.state import OperatorState
 
 from graylane import claims, routenames
 from graylane.compile import CompileError, compile_route
 
 Route = Mapping[str, Any]
+LOG = logging.getLogger(__name__)
 
 
 async def reconcile_route(
@@ -158,31 +160,6 @@ async def _weight_event(
     state: OperatorState, route: Route, before: float | None, after: float, configmap: str
 ) -> None:
     """An Event on the route for every applied weight change (best effort: never fails a reconcile)."""
-    meta = route["metadata"]
     was = "none" if before is None else f"{before:g}%"
-    stamp = state.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    event = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-        "involvedObject": {
-            "apiVersion": route.get("apiVersion", "graylane.io/v1alpha1"),
-            "kind": "CanaryRoute",
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta["uid"],
-        },
-        "type": "Normal",
-        "reason": "WeightApplied",
-        "message": f"canary weight {was} -> {after:g}% (ConfigMap {configmap})",
-        "source": {"component": "graylane-operator"},
-        "reportingComponent": "graylane-operator",
-        "reportingInstance": state.config.identity[:128] or "graylane-operator",
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-    }
-    try:
-        await state.require_api().create(f"/api/v1/namespaces/{meta['namespace']}/events", body=event)
-    except APIError as exc:
-        logging.getLogger(__name__).warning(f"Cannot post the WeightApplied event: {exc!r}")
+    message = f"canary weight {was} -> {after:g}% (ConfigMap {configmap})"
+    await events.post_event(state, route, "Normal", "WeightApplied", message, logger=LOG)

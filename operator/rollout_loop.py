@@ -22,13 +22,12 @@ from typing import Any
 
 import aiohttp
 import kopf
-from graylane.operator import handlers, housekeeping, scrape
+from graylane.operator import events, handlers, housekeeping, scrape
 from graylane.operator.kubeapi import APIError
 from graylane.operator.rolloutbook import METRICS_AVAILABLE, PROPAGATED, RolloutBook, condition, rollout_of
 from graylane.operator.state import OperatorState
 
 from graylane import analysis, rollout
-from graylane.rolloutstatus import iso
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 Key = tuple[str, str]
@@ -218,30 +217,10 @@ def _conditions(
 async def post_event(
     state: OperatorState, route: Mapping[str, Any], kind: str, reason: str, message: str, *, logger: Logger
 ) -> None:
-    """A Kubernetes Event on the route (best effort: never fails the round)."""
+    """A Kubernetes Event on the route for a rollout transition (best effort: never fails the round)."""
     meta = route["metadata"]
-    stamp = iso(state.now())
-    event = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-        "involvedObject": {"apiVersion": f"{handlers.GROUP}/{handlers.VERSION}", "kind": "CanaryRoute",
-                           "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
-        "type": kind,
-        "reason": reason,
-        "message": message[:1024],
-        "source": {"component": "graylane-operator"},
-        "reportingComponent": "graylane-operator",
-        "reportingInstance": state.config.identity[:128] or "graylane-operator",
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-    }  # fmt: skip
     logger.info(f"Rollout {meta['namespace']}/{meta['name']}: {reason}: {message}")
-    try:
-        await state.require_api().create(f"/api/v1/namespaces/{meta['namespace']}/events", body=event)
-    except APIError as exc:
-        logger.warning(f"Cannot post the {reason} event: {exc!r}")
+    await events.post_event(state, route, kind, reason, message, logger=logger)
 
 
 @kopf.on.startup(registry=handlers.registry)
