@@ -17,6 +17,7 @@ from aiohttp import web
 from graylane.proxy.admin import CLAIMS, METRICS, STATE, create_admin_app
 from graylane.proxy.claims import ClaimsSource, Verifiers
 from graylane.proxy.clientaddr import ClientAddress
+from graylane.proxy.fastserver import FastServer
 from graylane.proxy.filesource import DirectorySource
 from graylane.proxy.handler import ProxyHandler
 from graylane.proxy.jwksfetch import JwksFetcher
@@ -43,6 +44,7 @@ class DataPlane:
         self.claims = claims
         self.port = 0
         self._runner: web.ServerRunner | None = None
+        self._fast: FastServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
 
@@ -57,6 +59,11 @@ class DataPlane:
             max_body=s.max_body_bytes,
             body_timeout=s.body_timeout,
         )
+        if s.server == "fast":
+            self._fast = FastServer(handler, s)
+            self.port = await self._fast.start(s.listen_host, s.listen_port, reuse_port=s.reuse_port)
+            log.info("data plane listening on %s:%s (fast server)", s.listen_host, self.port)
+            return
         server = GuardedServer(
             handler,
             header_timeout=s.header_timeout,
@@ -96,6 +103,8 @@ class DataPlane:
             await asyncio.sleep(self.settings.drain_delay)
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._fast is not None:
+            await self._fast.shutdown(self.settings.drain_timeout)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

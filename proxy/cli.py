@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--geoip-db", type=Path, help="MaxMind-format .mmdb for sourceCountries (default: iptocc)")
     p.add_argument("--country-header", help="CDN country header (e.g. CF-IPCountry), trusted proxies only")
     p.add_argument("--jwt-secret-dir", type=Path, help="file mode: HS* secrets as DIR/<secret>/<key>")
+    p.add_argument("--server", choices=("fast", "aiohttp"), default=Settings.server,
+                   help="data-plane HTTP server (the admin port is always aiohttp)")  # fmt: skip
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
     return p
@@ -88,6 +90,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         geoip_db=args.geoip_db,
         country_header=args.country_header,
         jwt_secret_dir=args.jwt_secret_dir,
+        server=args.server,
     )
 
 

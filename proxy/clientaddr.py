@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from aiohttp import web
+from graylane.proxy.fastrequest import ClientRequest
 from graylane.proxy.headers import Forwarding, IPAddress
 
 from graylane.clientip import ClientIpResolver
@@ -49,7 +49,7 @@ class ClientAddress:
             self._parsed[ip] = known
         return known
 
-    def forwarding(self, request: web.BaseRequest) -> Forwarding:
+    def forwarding(self, request: ClientRequest) -> Forwarding:
         """The forwarding facts of a request: shared per peer unless a trusted proxy sent a chain."""
         peer = request.remote or ""
         trusted = self._any_trusted and self.is_trusted(peer)

@@ -13,6 +13,8 @@ import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
+from graylane.proxy import fastrequest
+from graylane.proxy.fastrequest import ClientRequest, FastRequest, Streamed
 from graylane.proxy.headers import (
     Forwarding,
     TrackHeaders,
@@ -62,14 +64,14 @@ class Outgoing:
         return not self.consumed
 
 
-def _request_line(request: web.BaseRequest) -> tuple[bytes, bytes]:
+def _request_line(request: ClientRequest) -> tuple[bytes, bytes]:
     raw_target = request.raw_path
     if not raw_target.startswith("/"):  # absolute-form (or "*"): send origin-form
         raw_target = "*" if raw_target == "*" else (request.rel_url.raw_path_qs or "/")
     return request.method.encode("latin-1"), raw_target.encode("utf-8", "surrogateescape")
 
 
-def _continue(request: web.BaseRequest) -> None:
+def _continue(request: ClientRequest) -> None:
     """Answer ``Expect: 100-continue`` (aiohttp's low-level server does not) so the client sends its body."""
     expect = request.headers.get("Expect")
     if expect is not None and expect.lower() == "100-continue" and request.version >= (1, 1):
@@ -78,7 +80,7 @@ def _continue(request: web.BaseRequest) -> None:
             transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
-def bodiless(request: web.BaseRequest, *, fwd: Forwarding, max_body: int) -> Outgoing:
+def bodiless(request: ClientRequest, *, fwd: Forwarding, max_body: int) -> Outgoing:
     """The common case, without a coroutine: a request that has no body."""
     method, target = _request_line(request)
     framing = b"Content-Length: 0\r\n" if request.content_length == 0 else b""
@@ -86,7 +88,7 @@ def bodiless(request: web.BaseRequest, *, fwd: Forwarding, max_body: int) -> Out
 
 
 async def prepare(
-    request: web.BaseRequest, *, fwd: Forwarding, max_body: int, body_timeout: float
+    request: ClientRequest, *, fwd: Forwarding, max_body: int, body_timeout: float
 ) -> Outgoing | int:
     """Read what must be read before contacting an upstream; an int is an error status (413, 408, 400)."""
     if not request.body_exists:
@@ -112,7 +114,7 @@ async def prepare(
 
 
 async def send(
-    request: web.BaseRequest, out: Outgoing, target: Target, *, fresh: bool = False
+    request: ClientRequest, out: Outgoing, target: Target, *, fresh: bool = False
 ) -> UpstreamConnection:
     """Send the request and wait for the response head; the caller owns the connection afterwards.
 
@@ -161,9 +163,7 @@ async def send(
     return conn
 
 
-async def _pump_body(
-    request: web.BaseRequest, conn: UpstreamConnection, *, chunked: bool, limit: int
-) -> None:
+async def _pump_body(request: ClientRequest, conn: UpstreamConnection, *, chunked: bool, limit: int) -> None:
     sent = 0
     content = request.content
     while True:
@@ -188,9 +188,11 @@ async def _pump_body(
 
 
 async def stream(
-    request: web.BaseRequest, conn: UpstreamConnection, target: Target
-) -> tuple[web.StreamResponse, bool]:
+    request: ClientRequest, conn: UpstreamConnection, target: Target
+) -> tuple[web.StreamResponse | Streamed, bool]:
     """Stream a response that did not arrive whole; the bool is False when the body broke off."""
+    if isinstance(request, FastRequest):
+        return await _stream_fast(request, conn, target)
     pool = target.pool
     headers, length = response_headers(conn.headers)
     resp = web.StreamResponse(status=conn.status, headers=headers)
@@ -214,7 +216,33 @@ async def stream(
     return resp, ok
 
 
-def whole(request: web.BaseRequest, conn: UpstreamConnection, pool: UpstreamPool) -> RawResponse:
+async def _stream_fast(
+    request: FastRequest, conn: UpstreamConnection, target: Target
+) -> tuple[Streamed, bool]:
+    status, minor = conn.status, 1 if request.version >= (1, 1) else 0
+    _, length = response_headers(conn.headers)
+    no_body = request.method == "HEAD" or status in (204, 304)
+    chunked = length is None and not no_body and minor == 1
+    keep_alive = request.keep_alive and (length is not None or chunked or no_body)
+    head = response_head(minor=minor, status=status, raw=conn.headers, length=length, keep_alive=keep_alive)
+    if chunked:
+        head = head[:-2] + b"Transfer-Encoding: chunked\r\n\r\n"
+    try:
+        ok = await fastrequest.stream(request, conn, head, chunked=chunked, limit=target.timeout)
+    except BaseException:
+        conn.abort()
+        raise
+    if ok:
+        target.pool.release(conn)
+    else:
+        conn.abort()
+        keep_alive = False
+        if request.transport is not None:
+            request.transport.abort()  # a truncated body must not look complete to the client
+    return Streamed(status, keep_alive), ok
+
+
+def whole(request: ClientRequest, conn: UpstreamConnection, pool: UpstreamPool) -> RawResponse:
     """The response arrived whole: one head + body write, no aiohttp response object."""
     status = conn.status
     no_body = request.method == "HEAD" or status in (204, 304)
@@ -242,7 +270,11 @@ class RawResponse:
         self._data = data
         self.keep_alive = keep_alive
 
-    async def prepare(self, request: web.BaseRequest) -> None:
+    @property
+    def data(self) -> bytes:
+        return self._data
+
+    async def prepare(self, request: ClientRequest) -> None:
         transport = request.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("client went away")

@@ -16,6 +16,7 @@ from aiohttp import web
 from graylane.proxy import forward
 from graylane.proxy.claims import ClaimsSource
 from graylane.proxy.clientaddr import ClientAddress
+from graylane.proxy.fastrequest import ClientRequest, Streamed
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routestate import RoutePlan, RouteState
 from graylane.proxy.server import plain_error
@@ -27,7 +28,7 @@ from graylane.request import RequestView, normalize_host
 _ERROR_STATUS = {"overflow": 503, "timeout": 504, "connect": 502, "reset": 502, "protocol": 502}
 _NO_ROUTE = "-"
 _CODE = {code: str(code) for code in range(100, 600)}
-Answer: TypeAlias = web.StreamResponse | forward.RawResponse
+Answer: TypeAlias = web.StreamResponse | forward.RawResponse | Streamed
 
 
 class ProxyHandler:
@@ -51,7 +52,7 @@ class ProxyHandler:
         self._random = random.random
         self._hosts: dict[str | None, str] = {}
 
-    async def __call__(self, request: web.BaseRequest) -> Answer:
+    async def __call__(self, request: ClientRequest) -> Answer:
         start = self._loop.time()
         table = self._state.table
         if table is None:
@@ -104,7 +105,7 @@ class ProxyHandler:
 
     async def _forward(
         self,
-        request: web.BaseRequest,
+        request: ClientRequest,
         prepared: forward.Outgoing,
         plan: RoutePlan,
         track: str,
@@ -132,7 +133,7 @@ class ProxyHandler:
         if conn.complete:  # the usual case: the whole response arrived with its head
             resp: Answer = forward.whole(request, conn, target.pool)
         else:
-            streamed: tuple[web.StreamResponse, bool] = await forward.stream(request, conn, target)
+            streamed: tuple[web.StreamResponse | Streamed, bool] = await forward.stream(request, conn, target)
             resp, complete = streamed
             if not complete:
                 self._metrics.upstream_error(label, track, conn.error.reason if conn.error else "reset")
@@ -142,7 +143,7 @@ class ProxyHandler:
         return resp
 
     async def _fallback(
-        self, request: web.BaseRequest, prepared: forward.Outgoing, plan: RoutePlan, start: float
+        self, request: ClientRequest, prepared: forward.Outgoing, plan: RoutePlan, start: float
     ) -> UpstreamConnection | Answer:
         """The canary refused or reset before answering: once more, on stable."""
         label, stable = plan.label, plan.config.stable

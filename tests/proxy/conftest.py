@@ -6,7 +6,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from proxytest import LocalProxy, Upstream, start_local_proxy, start_upstream
+from proxytest import SERVER, SERVERS, LocalProxy, Upstream, start_local_proxy, start_upstream
+
+
+@pytest.fixture(scope="session", params=SERVERS, autouse=True)
+def server_kind(request: pytest.FixtureRequest) -> str:
+    """Every proxy test runs against both data-plane servers (``--server fast`` and ``--server aiohttp``)."""
+    SERVER["kind"] = request.param
+    return str(request.param)
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ from graylane.proxy.settings import Settings
 from graylane.routeconfig import canonical_json, seal
 
 REPO = Path(__file__).resolve().parents[2]
+SERVERS = ("fast", "aiohttp")
+SERVER = {"kind": "aiohttp"}  # the data-plane server under test; conftest's ``server_kind`` sets it
 PROXY_BIN = Path(sys.executable).parent / "graylane-proxy"
 
 
@@ -220,6 +222,7 @@ class LocalProxy:
 
 async def start_local_proxy(conf_dir: Path | None, **settings: Any) -> LocalProxy:
     admin_port = free_port()
+    settings.setdefault("server", SERVER["kind"])
     s = Settings(listen_host="127.0.0.1", listen_port=0, admin_host="127.0.0.1", admin_port=admin_port,
                  config_dir=conf_dir, poll_interval=0.05, **settings)  # fmt: skip
     app = create_app(s)
@@ -281,7 +284,7 @@ def spawn_proxy(
     port, admin = free_port(), free_port()
     cmd = [str(PROXY_BIN), "--config-dir", str(conf_dir), "--listen", f"127.0.0.1:{port}",
            "--admin-listen", f"127.0.0.1:{admin}", "--trusted-proxy", "10.99.0.0/16",
-           *(extra or [])]  # fmt: skip
+           "--server", SERVER["kind"], *(extra or [])]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     pp = ProxyProcess(proc, port, admin, conf_dir, log)

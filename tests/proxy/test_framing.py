@@ -92,14 +92,14 @@ PARSERS = {"llhttp": {}, "python": {"AIOHTTP_NO_EXTENSIONS": "1"}}
 
 @pytest.fixture(scope="module", params=list(PARSERS))
 def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, server_kind: str
 ) -> Iterator[tuple[ProxyProcess, Recorder]]:
     rec = Recorder()
     rec.start()
     conf: Path = tmp_path_factory.mktemp("framing")
     url = f"http://127.0.0.1:{rec.port}"
     (conf / "route.json").write_text(dump(route_doc(url, url)))
-    proc = spawn_proxy(conf, conf.parent / f"{request.param}.log", env=PARSERS[request.param],
+    proc = spawn_proxy(conf, conf.parent / f"{server_kind}-{request.param}.log", env=PARSERS[request.param],
                        extra=["--max-body-bytes", "1000000"])  # fmt: skip
     yield proc, rec
     proc.terminate()
