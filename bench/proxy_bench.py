@@ -3,7 +3,8 @@
 Targets (each behind the same nginx upstream, which answers a fixed 13-byte body):
   direct        wrk -> upstream nginx
   nginx-proxy   wrk -> nginx (1 worker, proxy_pass with upstream keepalive) -> upstream
-  graylane      wrk -> graylane-proxy (1 worker, file mode) -> upstream
+  graylane      wrk -> graylane-proxy (1 worker, file mode, --server fast) -> upstream
+  gl-aiohttp    the same with --server aiohttp (aiohttp's web.Server on the client side)
   aiohttp-floor wrk -> aiohttp web.Server on uvloop with a fixed answer (no upstream): the ceiling of any
                 proxy on aiohttp's server, so the report separates graylane's own cost from aiohttp's
 Scenarios:
@@ -176,9 +177,11 @@ def route_doc(upstream: int, *, full: bool, pem: str) -> str:
     return canonical_json(seal(doc))
 
 
-def graylane_cmd(conf_dir: Path, port: int, admin: int, profile: Path | None) -> list[str]:
+def graylane_cmd(
+    conf_dir: Path, port: int, admin: int, profile: Path | None, server: str = "fast"
+) -> list[str]:
     base = ["--config-dir", str(conf_dir), "--listen", f"127.0.0.1:{port}",
-            "--admin-listen", f"127.0.0.1:{admin}", "--log-level", "WARNING"]  # fmt: skip
+            "--admin-listen", f"127.0.0.1:{admin}", "--log-level", "WARNING", "--server", server]  # fmt: skip
     if profile is not None:
         return [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "graylane.proxy.cli", *base]
     return [sys.executable, "-m", "graylane.proxy.cli", *base]
@@ -205,6 +208,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="graylane-bench-"))
     pem, token = rsa_token()
     up, ngx, gl, admin, floor = free_port(), free_port(), free_port(), free_port(), free_port()
+    gla, admin_a = free_port(), free_port()
     up_conf = nginx_conf(
         work,
         "upstream",
@@ -238,6 +242,7 @@ def main() -> int:
             targets = {
                 "nginx-proxy": f"http://127.0.0.1:{ngx}/",
                 "graylane": f"http://127.0.0.1:{gl}/",
+                "gl-aiohttp": f"http://127.0.0.1:{gla}/",
                 "aiohttp-floor": f"http://127.0.0.1:{floor}/",
             }
             samples: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
@@ -245,10 +250,14 @@ def main() -> int:
                 process(["nginx", "-c", str(px_conf)], cpu=PROXY_CPU, port=ngx),
                 process(graylane_cmd(conf_dir, gl, admin, None), cpu=PROXY_CPU, port=gl, env=env),
                 process(
+                    graylane_cmd(conf_dir, gla, admin_a, None, "aiohttp"), cpu=PROXY_CPU, port=gla, env=env
+                ),
+                process(
                     [sys.executable, str(HERE / "aiohttp_fixed.py"), str(floor)], cpu=PROXY_CPU, port=floor
                 ),
             ):
                 check_routes(admin)
+                check_routes(admin_a)
                 for url in targets.values():  # warm up: pools filled, caches hot
                     wrk(url, headers=headers, seconds=2, connections=args.connections)
                 for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits both alike
@@ -282,9 +291,12 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
                 f"{scenario:<14}{target:<13}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>9.0f}"
             )
         g, n, d, f = res["graylane"], res["nginx-proxy"], res["direct"], res["aiohttp-floor"]
+        a = res["gl-aiohttp"]
         print(
             f"{'':<14}ratios: graylane/nginx-proxy req/s {g['rps'] / n['rps']:.0%}, "
             f"p99 {g['p99'] / n['p99']:.2f}x; graylane/direct req/s {g['rps'] / d['rps']:.0%}\n"
+            f"{'':<14}        gl-aiohttp/nginx-proxy req/s {a['rps'] / n['rps']:.0%}, "
+            f"p99 {a['p99'] / n['p99']:.2f}x\n"
             f"{'':<14}        aiohttp-floor/nginx-proxy req/s {f['rps'] / n['rps']:.0%}, "
             f"graylane/aiohttp-floor {g['rps'] / f['rps']:.0%}"
         )
