@@ -45,7 +45,7 @@ class Settings:
     """A MaxMind-format ``.mmdb`` for ``sourceCountries`` (default: the data bundled in ``iptocc``)."""
     jwt_secret_dir: Path | None = None
     """File mode: HS* secrets for ``jwt.secretRef`` as ``DIR/<secret name>/<key>`` (a mounted Secret)."""
-    server: str = "aiohttp"
+    server: str = "fast"
     """Data-plane HTTP server: ``fast`` (asyncio protocol + httptools) or ``aiohttp`` (``web.Server``)."""
     country_header: str | None = None
     """A CDN's country header (``CF-IPCountry``), believed only from a trusted proxy."""
