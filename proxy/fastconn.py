@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
@@ -78,6 +79,9 @@ class Connection(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
         self._transport = transport
         self._writer = StreamWriter(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answers are whole: no Nagle wait
         peer = transport.get_extra_info("peername")
         self._remote = str(peer[0]) if isinstance(peer, tuple) else ""
         self._server.connections.add(self)
@@ -297,6 +301,8 @@ class Connection(asyncio.Protocol):
             if not self._writer.started:
                 self._transport.write(error_bytes(500, head_only=request.method == "HEAD"))
             return False
+        if self._transport.is_closing():
+            return False  # the client went away meanwhile
         if isinstance(answer, RawResponse):
             self._writer.write(answer.data)
             keep = answer.keep_alive
