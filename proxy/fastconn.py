@@ -313,5 +313,8 @@ class Connection(asyncio.Protocol):
             head_only = request.method == "HEAD"
             self._writer.write(error_bytes(answer.status, head_only=head_only, keep_alive=keep))
         if self._writer.paused:
-            await self._writer.drain()
+            try:
+                await self._writer.drain()
+            except ClientGone:
+                return False
         return keep and request.content.eof and not self._server.closing
