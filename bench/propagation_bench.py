@@ -74,16 +74,7 @@ def measure(kubectl: Any, ns: str, admin: str, key: str, patches: int) -> tuple[
     for i in range(patches):
         weight = 10 + i
         started = time.monotonic()
-        kubectl(
-            "patch",
-            "canaryroute",
-            "checkout",
-            "-n",
-            ns,
-            "--type=merge",
-            "-p",
-            f'{{"spec":{{"weight":{weight}}}}}',
-        )
+        kubectl.set_weight("checkout", ns, weight)
         accepted = time.monotonic()
         kubebench.poll(lambda weight=weight: proxy_weight(admin, key) == weight, deadline=30, interval=0.005)
         done = time.monotonic()

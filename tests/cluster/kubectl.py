@@ -46,6 +46,11 @@ class Kubectl:
         """Run with ``-o json`` and return the parsed output (raises KubectlError on failure)."""
         return json.loads(self(*args, "-o", "json", input=input).stdout)
 
+    def set_weight(self, route: str, namespace: str, weight: float) -> subprocess.CompletedProcess[str]:
+        """``kubectl patch canaryroute ROUTE --type=merge -p '{"spec":{"weight":W}}'`` — what users run."""
+        patch = json.dumps({"spec": {"weight": weight}})
+        return self("patch", "canaryroute", route, "-n", namespace, "--type=merge", "-p", patch)
+
     def apply(self, manifest: dict[str, Any] | list[dict[str, Any]], *extra: str) -> Any:
         """``kubectl apply -f -`` of one object or a list of objects; returns the applied object(s)."""
         items = manifest if isinstance(manifest, list) else [manifest]

@@ -44,16 +44,7 @@ def test_only_the_highest_priority_replica_writes(
     kubectl("apply", "-n", ns, "-f", str(EXAMPLES))
     eventually(lambda: weight(kubectl, operator_ns) == 5, what="the route is compiled")
     for value in (10, 20):
-        kubectl(
-            "patch",
-            "canaryroute",
-            "checkout",
-            "-n",
-            ns,
-            "--type=merge",
-            "-p",
-            f'{{"spec":{{"weight":{value}}}}}',
-        )
+        kubectl.set_weight("checkout", ns, value)
         eventually(lambda value=value: weight(kubectl, operator_ns) == value, what=f"weight {value} applied")
     assert "Applied weight 20" in high.log()
     eventually(lambda: "Resynced" in high.log(), what="the active replica's housekeeping ran")

@@ -30,16 +30,7 @@ def test_weight_patch_reaches_a_kube_mode_proxy(
     assert first["weight"] == 5 and first["stable"] == "checkout-v1" and first["serving"]
     for weight in (30, 0.5, 100):
         started = time.monotonic()
-        kubectl(
-            "patch",
-            "canaryroute",
-            "checkout",
-            "-n",
-            ns,
-            "--type=merge",
-            "-p",
-            f'{{"spec":{{"weight":{weight}}}}}',
-        )
+        kubectl.set_weight("checkout", ns, weight)
         entry = eventually(
             lambda weight=weight: (r := kube_proxy.route(key)) and r["weight"] == weight and r,
             what=f"the proxy serves weight {weight}",
