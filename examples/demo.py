@@ -94,8 +94,7 @@ def run(kubectl: Kubectl, helm: Path, work: Path) -> None:
         before = drive(port, 400, label="weight 10")
         say(f'kubectl patch canaryroute checkout -n {NS} --type merge -p \'{{"spec":{{"weight":50}}}}\'')
         started = time.monotonic()
-        patch = '{"spec":{"weight":50}}'
-        kubectl("patch", "canaryroute", "checkout", "-n", NS, "--type", "merge", "-p", patch)
+        kubectl.set_weight("checkout", NS, 50)
         wait_until("weight 50 on the proxy", lambda: served_weight(admin) == 50, timeout=30, every=0.02)
         print(f"  {GREEN}the proxy serves weight 50 after {time.monotonic() - started:.2f} s{RESET}")
         after = drive(port, 400, label="weight 50")

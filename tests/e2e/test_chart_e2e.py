@@ -71,9 +71,7 @@ def test_traffic_splits_as_configured(running: dict[str, int]) -> None:
 
 
 def test_patch_moves_the_split(stack: LocalStack, running: dict[str, int]) -> None:
-    stack.kubectl(
-        "patch", "canaryroute", "checkout", "-n", NS, "--type", "merge", "-p", '{"spec":{"weight":70}}'
-    )
+    stack.kubectl.set_weight("checkout", NS, 70)
     wait_until("weight 70 on the proxy", lambda: served_weight(running["admin"]) == 70, timeout=30)
     seen = split(running["port"], 400)
     assert 0.62 <= seen["v2"] / 400 <= 0.78, seen
@@ -82,9 +80,7 @@ def test_patch_moves_the_split(stack: LocalStack, running: dict[str, int]) -> No
 
 
 def test_header_sends_to_canary(stack: LocalStack, running: dict[str, int]) -> None:
-    stack.kubectl(
-        "patch", "canaryroute", "checkout", "-n", NS, "--type", "merge", "-p", '{"spec":{"weight":0}}'
-    )
+    stack.kubectl.set_weight("checkout", NS, 0)
     wait_until("weight 0 on the proxy", lambda: served_weight(running["admin"]) == 0, timeout=30)
     assert split(running["port"], 50) == Counter({"v1": 50})
     assert split(running["port"], 50, {"X-Canary": "true"}) == Counter({"v2": 50})
