@@ -17,6 +17,7 @@ from aiohttp import web
 from graylane.proxy.admin import CLAIMS, METRICS, STATE, create_admin_app
 from graylane.proxy.claims import ClaimsSource, Verifiers
 from graylane.proxy.clientaddr import ClientAddress
+from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.fastserver import FastServer
 from graylane.proxy.filesource import DirectorySource
 from graylane.proxy.handler import ProxyHandler
@@ -36,9 +37,15 @@ class DataPlane:
     """The client listener and the route source of one worker."""
 
     def __init__(
-        self, settings: Settings, state: RouteState, claims: ClaimsSource, jwks: JwksFetcher
+        self,
+        settings: Settings,
+        state: RouteState,
+        claims: ClaimsSource,
+        jwks: JwksFetcher,
+        deadlines: Deadlines,
     ) -> None:
         self.settings = settings
+        self.deadlines = deadlines
         self.jwks = jwks
         self.state = state
         self.claims = claims
@@ -60,7 +67,7 @@ class DataPlane:
             body_timeout=s.body_timeout,
         )
         if s.server == "fast":
-            self._fast = FastServer(handler, s)
+            self._fast = FastServer(handler, s, deadlines=self.deadlines)
             self.port = await self._fast.start(s.listen_host, s.listen_port, reuse_port=s.reuse_port)
             log.info("data plane listening on %s:%s (fast server)", s.listen_host, self.port)
             return
@@ -111,6 +118,7 @@ class DataPlane:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.state.pools.close()
+        self.deadlines.close()
         await self.jwks.close()
 
 
@@ -120,16 +128,17 @@ DATA_PLANE = web.AppKey("data_plane", DataPlane)
 def create_app(settings: Settings) -> web.Application:
     """The admin application; starting it starts the data plane (``app[DATA_PLANE]``)."""
     metrics = Metrics()
+    deadlines = Deadlines()
     jwks = JwksFetcher(min_interval=settings.jwks_min_interval)
     state = RouteState(
         countries=_countries(settings),
         metrics=metrics,
-        pools=PoolRegistry(connect_timeout=settings.connect_timeout),
+        pools=PoolRegistry(connect_timeout=settings.connect_timeout, deadlines=deadlines),
         verifiers=Verifiers(metrics=metrics, jwks=jwks, secrets=SecretStore(settings.jwt_secret_dir)),
     )
     claims = ClaimsSource()
     app: web.Application = create_admin_app(state=state, metrics_=metrics, claims=claims)
-    app[DATA_PLANE] = DataPlane(settings, state, claims, jwks)
+    app[DATA_PLANE] = DataPlane(settings, state, claims, jwks, deadlines)
 
     async def data_plane(app: web.Application) -> AsyncIterator[None]:
         await app[DATA_PLANE].start()

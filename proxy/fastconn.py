@@ -1,5 +1,10 @@
 """One client connection of the fast data-plane server (see ``fastserver.py``): httptools callbacks, the
-header/idle deadlines, flow control, and the task that answers the connection's requests in order."""
+header/idle deadlines, flow control, and answering the connection's requests in order.
+
+No task per connection: after each read, :meth:`Connection._dispatch` hands the next queued request to
+``handler.dispatch``, which answers at once, hands back a coroutine (run as a task), or starts an
+``Exchange`` that reports back through ``exchange_done`` / ``exchange_continues``.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,19 @@ import asyncio
 import logging
 import socket
 from collections import deque
+from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 from aiohttp import web
+from graylane.proxy.deadlines import NEVER
 from graylane.proxy.fastrequest import ClientGone, FastRequest, Streamed, StreamWriter
 from graylane.proxy.forward import RawResponse
 
 if TYPE_CHECKING:
     from graylane.proxy.fastserver import FastServer
+    from graylane.proxy.handler import Answer, Exchange
 
 log = logging.getLogger("graylane.proxy")
 
@@ -60,9 +68,9 @@ class Connection(asyncio.Protocol):
         self._writer: StreamWriter | None = None
         self._remote = ""
         self._queue: deque[FastRequest | int] = deque()
-        self._task: asyncio.Task[None] | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None  # the request on the coroutine path, if any
+        self.exchange: Exchange | None = None  # the request on the callback path, if any
+        self.deadline = NEVER
         self._current: FastRequest | None = None  # the request whose body is being parsed
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -72,6 +80,8 @@ class Connection(asyncio.Protocol):
         self._busy = False
         self._broken = False  # a parse error: no more requests from this connection
         self._paused = False
+        self._dispatching = False
+        self._done = False  # closing: no more requests are answered
 
     # -- transport events ------------------------------------------------------------------------------
 
@@ -85,17 +95,21 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self._remote = str(peer[0]) if isinstance(peer, tuple) else ""
         self._server.connections.add(self)
+        self._server.deadlines.watch(self)
         self._arm(self._server.settings.header_timeout)
-        self._task = self._loop.create_task(self._run())
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._server.discard(self)
+        self._server.deadlines.forget(self)
         self._disarm()
         if self._current is not None:
             self._current.content.finish(ClientGone("client went away"))
         if self._writer is not None:
             self._writer.lost()
         self._transport = None
+        if self.exchange is not None:
+            self.exchange.cancel()
+            self.exchange = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
@@ -106,6 +120,8 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self._writer is not None:
             self._writer.set_paused(False)
+        if not self._busy:
+            self._dispatch()
 
     def data_received(self, data: bytes) -> None:
         if self._broken:
@@ -127,6 +143,8 @@ class Connection(asyncio.Protocol):
             self._fail(cause.status if isinstance(cause, Reject) else 400)
         except httptools.HttpParserError:
             self._fail(400)
+        if not self._busy and (self._queue or self._broken):
+            self._dispatch()
 
     # -- parser callbacks (httptools) ------------------------------------------------------------------
 
@@ -161,7 +179,6 @@ class Connection(asyncio.Protocol):
         request = self._request(self._parser, self._transport)
         self._current = request if request.body_exists else None
         self._queue.append(request)
-        self._wake()
 
     def on_body(self, body: bytes) -> None:
         if self._current is not None:
@@ -207,19 +224,15 @@ class Connection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def _arm(self, seconds: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._loop.call_later(seconds, self._deadline)
+        self.deadline = self._loop.time() + seconds  # checked by the server's Deadlines sweep
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.deadline = NEVER
 
-    def _deadline(self) -> None:
-        self._timer = None
+    def expire(self) -> None:
+        """Header deadline, idle keep-alive or linger passed: close without an answer."""
         if not self._busy and not self._queue and self._transport is not None:
-            self._transport.close()  # header deadline or idle keep-alive: closed without an answer
+            self._transport.close()
 
     def _fail(self, status: int | None) -> None:
         """Stop reading; a body in progress breaks (its handler answers 400), a bad head is answered."""
@@ -232,12 +245,6 @@ class Connection(asyncio.Protocol):
             self._current = None
         elif status is not None:
             self._queue.append(status)
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def close_if_idle(self) -> None:
         if not self._busy and not self._queue and self._transport is not None:
@@ -249,35 +256,105 @@ class Connection(asyncio.Protocol):
 
     # -- answering -------------------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        queue = self._queue
-        while self._transport is not None:
-            if not queue:
-                if self._broken or self._server.closing:
-                    break
-                settings = self._server.settings
-                self._arm(settings.header_timeout if self._in_head else settings.idle_timeout)
-                self._waiter = self._loop.create_future()
-                await self._waiter
-                self._waiter = None
-                continue
-            item = queue.popleft()
-            if isinstance(item, int):
-                self._transport.write(error_bytes(item))
-                break
-            self._busy = True
-            keep = await self._serve(item)
-            self._busy = False
-            if not keep:
-                break
-        self._close()
+    def _dispatch(self) -> None:
+        """Answer queued requests in order, one at a time; idle: arm the header or keep-alive deadline."""
+        if self._dispatching:
+            return  # a request finished while starting: the loop below goes on
+        self._dispatching = True
+        try:
+            queue = self._queue
+            while not self._busy and not self._done and self._transport is not None:
+                if not queue:
+                    if self._broken or self._server.closing:
+                        self._close()
+                    else:
+                        settings = self._server.settings
+                        self._arm(settings.header_timeout if self._in_head else settings.idle_timeout)
+                    return
+                if self._writer is not None and self._writer.paused:
+                    return  # resume_writing() dispatches the next one
+                item = queue.popleft()
+                if isinstance(item, int):
+                    self._transport.write(error_bytes(item))
+                    self._close()
+                    return
+                self._busy = True
+                self._disarm()
+                self._start(item)
+        finally:
+            self._dispatching = False
+
+    def _start(self, request: FastRequest) -> None:
+        request.writer = self._writer
+        try:
+            answer = self._server.handler.dispatch(request, self)
+        except Exception:
+            self._crashed(request)
+            return
+        if answer is None:
+            return  # an Exchange has it: exchange_done() or exchange_continues() follows
+        if isinstance(answer, RawResponse | Streamed | web.StreamResponse):
+            self._deliver(request, answer)
+        else:
+            self._task = self._loop.create_task(self._serve(request, answer))
+
+    def exchange_done(self, request: FastRequest, answer: Answer) -> None:
+        self._deliver(request, answer)
+        if not self._dispatching:
+            self._dispatch()
+
+    def exchange_continues(self, request: FastRequest, rest: Awaitable[Answer]) -> None:
+        self._task = self._loop.create_task(self._serve(request, rest))
+
+    async def _serve(self, request: FastRequest, rest: Awaitable[Answer]) -> None:
+        """The coroutine path of one request: await the answer, write it, go on with the next."""
+        try:
+            answer = await rest
+        except (ConnectionError, ClientGone):
+            self._finished(False)
+            return
+        except Exception:
+            self._crashed(request)
+            return
+        self._deliver(request, answer)
+        self._dispatch()
+
+    def _crashed(self, request: FastRequest) -> None:
+        log.error("error handling a request", exc_info=True)
+        if self._transport is not None and self._writer is not None and not self._writer.started:
+            self._transport.write(error_bytes(500, head_only=request.method == "HEAD"))
+        self._finished(False)
+
+    def _deliver(self, request: FastRequest, answer: Answer) -> None:
+        """Write an answer (or account for one already streamed) and finish the request."""
+        transport, writer = self._transport, self._writer
+        if transport is None or writer is None or transport.is_closing():
+            self._finished(False)  # the client went away meanwhile
+            return
+        if isinstance(answer, RawResponse):
+            writer.write(answer.data)
+            keep = answer.keep_alive
+        elif isinstance(answer, Streamed):
+            keep = answer.keep_alive
+        else:  # plain_error(): the handler's own answers
+            keep = request.keep_alive and answer.keep_alive is not False
+            head_only = request.method == "HEAD"
+            writer.write(error_bytes(answer.status, head_only=head_only, keep_alive=keep))
+        self._finished(keep and request.content.eof and not self._server.closing)
+
+    def _finished(self, keep: bool) -> None:
+        self._busy = False
+        self._task = None
+        if not keep:
+            self._close()
 
     def _close(self) -> None:
         """Close; when unread client bytes may remain, shut the write side and discard input first, so
         the kernel does not answer them with a reset that destroys the response just written."""
         transport = self._transport
-        if transport is None:
+        if transport is None or self._done:
             return
+        self._done = True
         if not (self._broken or self._current is not None) or not transport.can_write_eof():
             transport.close()
             return
@@ -286,35 +363,4 @@ class Connection(asyncio.Protocol):
         self._queue.clear()
         transport.write_eof()
         transport.resume_reading()
-        self._arm(LINGER_SECONDS)  # then closed by _deadline, or at once when the client closes
-
-    async def _serve(self, request: FastRequest) -> bool:
-        """Answer one request; False when the connection must close after it."""
-        assert self._transport is not None and self._writer is not None
-        request.writer = self._writer
-        try:
-            answer: RawResponse | Streamed | web.StreamResponse = await self._server.handler(request)
-        except (ConnectionError, ClientGone):
-            return False
-        except Exception:
-            log.error("error handling a request", exc_info=True)
-            if not self._writer.started:
-                self._transport.write(error_bytes(500, head_only=request.method == "HEAD"))
-            return False
-        if self._transport.is_closing():
-            return False  # the client went away meanwhile
-        if isinstance(answer, RawResponse):
-            self._writer.write(answer.data)
-            keep = answer.keep_alive
-        elif isinstance(answer, Streamed):
-            keep = answer.keep_alive
-        else:  # plain_error(): the handler's own answers
-            keep = request.keep_alive and answer.keep_alive is not False
-            head_only = request.method == "HEAD"
-            self._writer.write(error_bytes(answer.status, head_only=head_only, keep_alive=keep))
-        if self._writer.paused:
-            try:
-                await self._writer.drain()
-            except ClientGone:
-                return False
-        return keep and request.content.eof and not self._server.closing
+        self._arm(LINGER_SECONDS)  # then closed by expire(), or at once when the client closes

@@ -225,16 +225,15 @@ async def stream(
     """Write ``head`` and the upstream body to the client; False when the upstream body broke off."""
     writer = request.writer
     assert writer is not None
-    loop = asyncio.get_running_loop()
     writer.write(head)
     while True:
-        timer = loop.call_later(limit, conn.time_out)
+        conn.arm(limit)
         try:
             data = await conn.read_body()
         except Exception:
             return False
         finally:
-            timer.cancel()
+            conn.disarm()
         if not data:
             if chunked:
                 writer.write(b"0\r\n\r\n")

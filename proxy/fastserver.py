@@ -2,8 +2,9 @@
 (llhttp, strict: no lenient flag is ever set), feeding the same :class:`~graylane.proxy.handler.ProxyHandler`
 as the aiohttp server.
 
-One task per connection answers its requests in order (pipelining); request bodies reach the handler
-through a :class:`~graylane.proxy.fastrequest.BodyStream` that pauses reading above a high-water mark. The
+Each connection answers its requests in order (pipelining), driven by protocol callbacks (see
+``fastconn.py``); request bodies reach the handler through a
+:class:`~graylane.proxy.fastrequest.BodyStream` that pauses reading above a high-water mark. The
 guards the aiohttp server has are here too: header-read deadline and idle timeout (close without an
 answer), 431 for a request line or header field over the limit, more headers than allowed or a head over
 the total limit, 400 for anything llhttp rejects plus what it accepts but a proxy must not (a second
@@ -15,22 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
+from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.fastconn import Connection
-from graylane.proxy.fastrequest import FastRequest
 from graylane.proxy.settings import Settings
 
-Handler = Callable[[FastRequest], Awaitable[Any]]
+if TYPE_CHECKING:
+    from graylane.proxy.handler import ProxyHandler
 
 
 class FastServer:
     """The listener and its connections; ``shutdown`` closes idle ones and waits for busy ones."""
 
-    def __init__(self, handler: Handler, settings: Settings) -> None:
+    def __init__(self, handler: ProxyHandler, settings: Settings, *, deadlines: Deadlines) -> None:
         self.handler = handler
         self.settings = settings
+        self.deadlines = deadlines
         self.max_line = settings.max_header_line
         self.max_headers = settings.max_headers
         self.max_head = (settings.max_headers + 2) * (settings.max_header_line + 4)

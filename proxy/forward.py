@@ -113,6 +113,28 @@ async def prepare(
     return Outgoing(method, target, fwd, body, False, framing, max_body)
 
 
+def retryable(exc: UpstreamError, out: Outgoing, *, reused: bool) -> bool:
+    """A reused keep-alive connection the upstream had closed meanwhile: worth one fresh attempt."""
+    return reused and exc.reason == "reset" and exc.before_response and out.replayable
+
+
+def start_exchange(request: ClientRequest, out: Outgoing, target: Target, conn: UpstreamConnection) -> None:
+    """Send the request head (and a buffered body) on ``conn`` and start its request timeout."""
+    pool = target.pool
+    head = build_request_head(
+        method=out.method,
+        target=target.base_path + out.target,
+        authority=pool.authority,
+        raw_headers=request.raw_headers,
+        plan=target.plan,
+        fwd=out.fwd,
+        framing=out.framing,
+    )
+    conn.start(head_only=out.method == b"HEAD")
+    conn.arm(target.timeout)
+    conn.write(head + out.body if out.body else head)
+
+
 async def send(
     request: ClientRequest, out: Outgoing, target: Target, *, fresh: bool = False
 ) -> UpstreamConnection:
@@ -125,41 +147,25 @@ async def send(
     reused = conn is not None
     if conn is None:
         conn = await pool.connect()
-    head = build_request_head(
-        method=out.method,
-        target=target.base_path + out.target,
-        authority=pool.authority,
-        raw_headers=request.raw_headers,
-        plan=target.plan,
-        fwd=out.fwd,
-        framing=out.framing,
-    )
-    conn.start(head_only=out.method == b"HEAD")
-    timer = pool.loop.call_later(target.timeout, conn.time_out)
     try:
-        if out.body:
-            conn.write(head + out.body)
-        else:
-            conn.write(head)
-            if out.streamed:
-                out.consumed = True
-                await _pump_body(
-                    request, conn, chunked=out.framing.startswith(b"Transfer"), limit=out.max_body
-                )
-        while not conn.headers_done:  # inline read_headers(): one coroutine frame less per request
+        start_exchange(request, out, target, conn)
+        if out.streamed:
+            out.consumed = True
+            await _pump_body(request, conn, chunked=out.framing.startswith(b"Transfer"), limit=out.max_body)
+        while not conn.headers_done:  # inline: one coroutine frame less per request
             if conn.error is not None:
                 raise conn.error
             await conn.future()
     except UpstreamError as exc:
-        timer.cancel()
-        if reused and exc.reason == "reset" and exc.before_response and out.replayable:
+        conn.disarm()
+        if retryable(exc, out, reused=reused):
             return await send(request, out, target, fresh=True)
         raise
     except BaseException:
-        timer.cancel()
+        conn.disarm()
         conn.abort()
         raise
-    timer.cancel()
+    conn.disarm()
     return conn
 
 
@@ -202,7 +208,7 @@ async def stream(
         resp.enable_chunked_encoding()
     try:
         await resp.prepare(request)
-        ok = await _stream_body(resp, conn, pool.loop, target.timeout)
+        ok = await _stream_body(resp, conn, target.timeout)
     except BaseException:
         conn.abort()
         raise
@@ -284,17 +290,15 @@ class RawResponse:
         return None
 
 
-async def _stream_body(
-    resp: web.StreamResponse, conn: UpstreamConnection, loop: asyncio.AbstractEventLoop, limit: float
-) -> bool:
+async def _stream_body(resp: web.StreamResponse, conn: UpstreamConnection, limit: float) -> bool:
     while True:
-        timer = loop.call_later(limit, conn.time_out)
+        conn.arm(limit)
         try:
             data = await conn.read_body()
         except UpstreamError:
             return False
         finally:
-            timer.cancel()
+            conn.disarm()
         if not data:
             return True
         await resp.write(data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
+from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.upstream import UpstreamConnection, UpstreamError
 
 
@@ -26,8 +27,10 @@ class UpstreamPool:
         max_connections: int,
         connect_timeout: float,
         loop: asyncio.AbstractEventLoop,
+        deadlines: Deadlines,
     ) -> None:
         self.host = host
+        self.deadlines = deadlines
         self.port = port
         self.loop = loop
         self.max_connections = max_connections

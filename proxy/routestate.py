@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graylane.proxy.claims import Verifiers
+from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.forward import Target
 from graylane.proxy.headers import TrackHeaders
 from graylane.proxy.metrics import Metrics
@@ -67,9 +68,10 @@ class SourceEntry:
 class PoolRegistry:
     """One connection pool per upstream ``scheme://host:port``, kept warm across table swaps."""
 
-    def __init__(self, *, connect_timeout: float) -> None:
+    def __init__(self, *, connect_timeout: float, deadlines: Deadlines) -> None:
         self._pools: dict[tuple[str, str, int], UpstreamPool] = {}
         self._connect_timeout = connect_timeout
+        self._deadlines = deadlines
 
     def refresh(self, specs: list[UpstreamSpec]) -> dict[tuple[str, str, int], UpstreamPool]:
         limits: dict[tuple[str, str, int], int] = {}
@@ -87,6 +89,7 @@ class PoolRegistry:
                     max_connections=limit,
                     connect_timeout=self._connect_timeout,
                     loop=asyncio.get_running_loop(),
+                    deadlines=self._deadlines,
                 )
             pool.max_connections = limit
             fresh[key] = pool

@@ -11,9 +11,11 @@ Connections live in a :class:`graylane.proxy.pool.UpstreamPool` (one per upstrea
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 import httptools
+from graylane.proxy.deadlines import NEVER
 
 if TYPE_CHECKING:
     from graylane.proxy.pool import UpstreamPool
@@ -40,10 +42,17 @@ class UpstreamError(Exception):
 
 
 class UpstreamConnection(asyncio.Protocol):
-    """One keep-alive connection; serves one request at a time."""
+    """One keep-alive connection; serves one request at a time.
+
+    Two ways to wait for the answer: ``await conn.future()`` (the coroutine path), or a ``listener``
+    callback, called once, right after the data that completed the response head (or an error) was
+    parsed: the callback-driven fast path of ``exchange.py``, with no future and no task per request.
+    """
 
     def __init__(self, pool: UpstreamPool) -> None:
         self.pool = pool
+        self.listener: Callable[[UpstreamConnection], None] | None = None
+        self.deadline = NEVER
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -78,6 +87,8 @@ class UpstreamConnection(asyncio.Protocol):
             self._fail(UpstreamError("protocol", before_response=not self._headers_done))
         except httptools.HttpParserError:
             self._fail(UpstreamError("protocol", before_response=not self._headers_done))
+        if self.listener is not None:
+            self._notify()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost follows
@@ -95,6 +106,8 @@ class UpstreamConnection(asyncio.Protocol):
         drain = self._drain
         if drain is not None and not drain.done():
             drain.set_exception(UpstreamError("reset", before_response=not self.received_any))
+        self.disarm()
+        self._notify()
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -192,12 +205,6 @@ class UpstreamConnection(asyncio.Protocol):
         self._waiter = fut
         return fut
 
-    async def read_headers(self) -> None:
-        while not self._headers_done:
-            if self.error is not None:
-                raise self.error
-            await self.future()
-
     async def read_body(self) -> bytes:
         """The next piece of body (all that is buffered), or b"" at the end of the response."""
         while True:
@@ -215,16 +222,36 @@ class UpstreamConnection(asyncio.Protocol):
                 raise self.error
             await self.future()
 
-    def time_out(self) -> None:
-        """Called by the request timer: fail whatever is waiting and drop the connection."""
+    def arm(self, seconds: float) -> None:
+        """Start (or restart) the request timeout: :meth:`expire` runs when it passes."""
+        deadlines = self.pool.deadlines
+        self.deadline = deadlines.now() + seconds
+        deadlines.watch(self)
+
+    def disarm(self) -> None:
+        if self.deadline != NEVER:
+            self.deadline = NEVER
+            self.pool.deadlines.forget(self)
+
+    def expire(self) -> None:
+        """The request timeout passed: fail whatever is waiting and drop the connection."""
+        self.pool.deadlines.forget(self)
         if not self.complete:
             self._fail(UpstreamError("timeout", before_response=not self.received_any))
+            self._notify()
 
     def abort(self) -> None:
         if self.transport is not None and not self.closed:
             self.transport.abort()
 
     # -- internals --
+    def _notify(self) -> None:
+        """Call the listener once the head is in (or the exchange failed)."""
+        listener = self.listener
+        if listener is not None and (self.error is not None or self._headers_done):
+            self.listener = None
+            listener(self)
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
