@@ -64,8 +64,18 @@ def _regex_test(fullmatch: Callable[[str], Any]) -> ValueTest:
 
 def header_predicate(m: StringMatch) -> Predicate:
     name = (m.name or "").lower()
+    if not m.invert and m.op in ("exact", "prefix", "present"):  # the common ones: one call, not two
+        return _fused_header(name, m.op, m.value or "")
     test = string_test(m)
     return lambda view: test(view.headers.get(name))
+
+
+def _fused_header(name: str, op: str, value: str) -> Predicate:
+    if op == "exact":
+        return lambda view: view.headers.get(name) == value
+    if op == "prefix":
+        return lambda view: (v := view.headers.get(name)) is not None and v.startswith(value)
+    return lambda view: view.headers.get(name) is not None
 
 
 def query_predicate(m: StringMatch) -> Predicate:

@@ -162,6 +162,7 @@ class RequestView:
         query_string: str = "",
         claims: ClaimsSource | None = None,
         trusted_peer: bool = False,
+        client_key: IpKey | Any | None = _UNSET,
     ) -> None:
         self.method = method
         self.host = host
@@ -174,7 +175,7 @@ class RequestView:
         self._claims: Any = _UNSET
         self._query: dict[str, str] | None = None
         self._cookies: dict[str, str] | None = None
-        self._ip_key: Any = _UNSET
+        self._ip_key: Any = client_key  # ``ip_key(client_ip)`` when the caller has it already
         self._country: Any = _UNSET
 
     def claims(self) -> Mapping[str, Any] | None:

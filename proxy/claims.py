@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from graylane.proxy.fastrequest import HeaderMap
 from graylane.proxy.jwksfetch import JwksFetcher
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.secrets import SecretStore
 
-from graylane.jwtpolicy import JwtVerifier, bearer_token
+from graylane.jwtpolicy import JwtVerifier
 from graylane.routemodel import JwtSettings, RouteConfig
 
 Claims = Mapping[str, Any] | None
@@ -36,12 +37,18 @@ class ClaimsSource:
         clock = self._clock
 
         def claims() -> Claims:
-            token = bearer_token(headers.getall("authorization", None))
-            if token is None:
-                return None
-            return verifier.verify(token, now=clock())
+            value = headers.get("authorization")
+            if value is None or _repeated(headers, "authorization"):
+                return None  # absent, or sent twice: no claims
+            return verifier.verify_authorization(value, now=clock())
 
         return claims
+
+
+def _repeated(headers: Any, name: str) -> bool:
+    if isinstance(headers, HeaderMap):  # the fast server's headers know their repeated names
+        return headers._more is not None and name in headers._more
+    return len(headers.getall(name, ())) > 1
 
 
 class Verifiers:

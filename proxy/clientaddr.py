@@ -14,6 +14,7 @@ from graylane.proxy.fastrequest import ClientRequest
 from graylane.proxy.headers import Forwarding, IPAddress
 
 from graylane.clientip import ClientIpResolver
+from graylane.request import ip_key
 
 _CACHE_MAX = 4096
 
@@ -55,8 +56,8 @@ class ClientAddress:
         trusted = self._any_trusted and self.is_trusted(peer)
         if trusted:
             headers = request.headers
-            xff = headers.getall("X-Forwarded-For", None)
-            fwd = headers.getall("Forwarded", None)
+            xff = headers.getall("x-forwarded-for", None)
+            fwd = headers.getall("forwarded", None)
             if xff or fwd:
                 client = self._resolver.resolve(
                     peer, ", ".join(xff) if xff else None, ", ".join(fwd) if fwd else None
@@ -70,10 +71,12 @@ class ClientAddress:
         return known
 
     def _make(self, peer: str, client: str, trusted: bool) -> Forwarding:
+        parsed = self.parsed(client)
         return Forwarding(
             peer=peer.encode("ascii", "replace"),
             client_ip=client.encode("ascii", "replace"),
             trusted_peer=trusted,
             scheme=self._scheme,
-            client=self.parsed(client),
+            client=parsed,
+            client_key=ip_key(parsed),
         )

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("graylane.proxy")
 
 _METHODS: dict[bytes, str] = {}
+_FRAMING_LENGTHS = frozenset({4, 14, 17})
 _VERSIONS = {"1.1": (1, 1), "1.0": (1, 0)}
 LINGER_SECONDS = 2.0
 
@@ -75,6 +76,8 @@ class Connection(asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._hosts = 0
+        self._te: list[bytes] = []  # Transfer-Encoding values of the request being parsed
+        self._length: bytes | None = None  # its Content-Length
         self._head_bytes = 0
         self._in_head = False
         self._busy = False
@@ -153,6 +156,8 @@ class Connection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._hosts = 0
+        self._te = []
+        self._length = None
         self._head_bytes = 0
         self._arm(self._server.settings.header_timeout)
 
@@ -162,14 +167,23 @@ class Connection(asyncio.Protocol):
             raise Reject(431)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        limit = self._server.max_line
-        if len(name) > limit or len(value) > limit or len(self._headers) >= self._server.max_headers:
+        server = self._server
+        limit = server.max_line
+        if len(name) > limit or len(value) > limit or len(self._headers) >= server.max_headers:
             raise Reject(431)
-        if len(name) == 4 and name.lower() == b"host":
+        if len(name) in _FRAMING_LENGTHS:  # Host, Content-Length, Transfer-Encoding (by length first)
+            self._framing_header(name.lower(), value)
+        self._headers.append((name, value))
+
+    def _framing_header(self, lower: bytes, value: bytes) -> None:
+        if lower == b"host":
             self._hosts += 1
             if self._hosts > 1:
                 raise Reject(400)
-        self._headers.append((name, value))
+        elif lower == b"transfer-encoding":
+            self._te.append(value)
+        elif lower == b"content-length":
+            self._length = value  # llhttp accepts one, digits only
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -196,14 +210,10 @@ class Connection(asyncio.Protocol):
             if method_raw == b"CONNECT":
                 raise Reject(400)
             method = _METHODS.setdefault(method_raw, method_raw.decode("ascii"))
-        te = [v for n, v in self._headers if len(n) == 17 and n.lower() == b"transfer-encoding"]
+        te = self._te
         if te and (len(te) > 1 or te[0].strip().lower() != b"chunked"):
             raise Reject(400)
-        length = None
-        if not te:
-            for n, v in self._headers:
-                if len(n) == 14 and n.lower() == b"content-length":
-                    length = int(v)  # llhttp accepted it: digits only, one header
+        length = None if te or self._length is None else int(self._length)
         version = _VERSIONS.get(parser.get_http_version()) or (1, 0)
         return FastRequest(
             method=method, target=self._url, raw_headers=tuple(self._headers), version=version,

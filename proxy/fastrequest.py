@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 if TYPE_CHECKING:
     from graylane.proxy.upstream import UpstreamConnection
 
 RawHeaders = tuple[tuple[bytes, bytes], ...]
+_MISSING: Any = object()
 BODY_HIGH_WATER = 256 * 1024
 
 
@@ -106,6 +106,54 @@ class BodyOwner(Protocol):
     def resume_body(self) -> None: ...
 
 
+class _NoBody:
+    def pause_body(self) -> None:
+        return None
+
+    def resume_body(self) -> None:
+        return None
+
+
+NO_BODY = BodyStream(_NoBody())
+"""The ``content`` of every request without a body: at its end from the start, never fed."""
+NO_BODY.eof = True
+
+
+class HeaderMap(dict[str, str]):
+    """The request headers as routing reads them: lower-case name -> first value (``get`` is dict's own,
+    so callers pass lower-case names), and ``getall`` for every value of a name.
+
+    Names are decoded as Latin-1 and lower-cased, values as UTF-8 with surrogate escapes (as aiohttp does);
+    a cheaper stand-in for ``CIMultiDictProxy`` on the hot path.
+    """
+
+    _more: dict[str, list[str]] | None = None  # second and later values of repeated names
+
+    @classmethod
+    def of(cls, raw: RawHeaders) -> HeaderMap:
+        pairs = [(n.decode("latin-1").lower(), v.decode("utf-8", "surrogateescape")) for n, v in raw]
+        headers = cls(reversed(pairs))  # reversed: the first value of a repeated name wins
+        if len(headers) != len(pairs):
+            more: dict[str, list[str]] = {}
+            seen: set[str] = set()
+            for name, value in pairs:
+                if name in seen:
+                    more.setdefault(name, []).append(value)
+                seen.add(name)
+            headers._more = more
+        return headers
+
+    def getall(self, key: str, default: Any = _MISSING) -> Any:
+        """Every value of ``key`` (a lower-case name), in order; ``default`` (or KeyError) when absent."""
+        value = self.get(key)
+        if value is None:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        more = self._more.get(key) if self._more is not None else None
+        return [value, *more] if more else [value]
+
+
 class FastRequest:
     """One parsed client request (the head; the body arrives through ``content``)."""
 
@@ -135,26 +183,20 @@ class FastRequest:
         self.keep_alive = keep_alive
         self.content_length = content_length
         self.body_exists = chunked or bool(content_length)
-        self.content = BodyStream(conn)
-        if not self.body_exists:
-            self.content.eof = True
+        self.content = BodyStream(conn) if self.body_exists else NO_BODY
         self.transport: asyncio.Transport | None = transport
         self.remote = remote
-        self._headers: CIMultiDictProxy[str] | None = None
+        self._headers: HeaderMap | None = None
         self._rel_url: URL | None = None
         self.writer: StreamWriter | None = None
         self.path, self.query_string = _split_target(self.raw_path)
 
     @property
-    def headers(self) -> CIMultiDictProxy[str]:
-        if self._headers is None:
-            self._headers = CIMultiDictProxy(
-                CIMultiDict(
-                    (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-                    for n, v in self.raw_headers
-                )
-            )
-        return self._headers
+    def headers(self) -> HeaderMap:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = HeaderMap.of(self.raw_headers)
+        return headers
 
     @property
     def rel_url(self) -> URL:

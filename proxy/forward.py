@@ -73,7 +73,7 @@ def _request_line(request: ClientRequest) -> tuple[bytes, bytes]:
 
 def _continue(request: ClientRequest) -> None:
     """Answer ``Expect: 100-continue`` (aiohttp's low-level server does not) so the client sends its body."""
-    expect = request.headers.get("Expect")
+    expect = request.headers.get("expect")
     if expect is not None and expect.lower() == "100-continue" and request.version >= (1, 1):
         transport = request.transport
         if transport is not None and not transport.is_closing():

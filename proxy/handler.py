@@ -128,6 +128,7 @@ class ProxyHandler:
             client_ip=fwd.client,
             claims=self._claims.lazy(plan.verifier, headers),
             trusted_peer=fwd.trusted_peer,
+            client_key=fwd.client_key,
         )
         decision = core_decide.decide_route(route, view, self._random())
         self.metrics.decision(plan.label, decision.track, decision.reason)

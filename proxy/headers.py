@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from ipaddress import IPv4Address, IPv6Address
 
+from graylane.request import IpKey
+
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -76,6 +78,7 @@ class Forwarding:
     trusted_peer: bool
     scheme: bytes  # b"http" or b"https" (the listener's)
     client: IPAddress | str  # the client IP parsed once per distinct address (routing uses this)
+    client_key: IpKey | None  # ``graylane.request.ip_key(client)``, also once per address
 
 
 def build_request_head(
