@@ -21,6 +21,7 @@ from graylane.proxy.headers import (
     build_request_head,
     response_head,
     response_headers,
+    response_length,
 )
 from graylane.proxy.pool import UpstreamPool
 from graylane.proxy.upstream import UpstreamConnection, UpstreamError
@@ -200,7 +201,7 @@ async def stream(
     if isinstance(request, FastRequest):
         return await _stream_fast(request, conn, target)
     pool = target.pool
-    headers, length = response_headers(conn.headers)
+    headers, length = response_headers(conn.head)
     resp = web.StreamResponse(status=conn.status, headers=headers)
     if length is not None:
         resp.content_length = length
@@ -226,11 +227,11 @@ async def _stream_fast(
     request: FastRequest, conn: UpstreamConnection, target: Target
 ) -> tuple[Streamed, bool]:
     status, minor = conn.status, 1 if request.version >= (1, 1) else 0
-    _, length = response_headers(conn.headers)
+    length = response_length(conn.head)
     no_body = request.method == "HEAD" or status in (204, 304)
     chunked = length is None and not no_body and minor == 1
     keep_alive = request.keep_alive and (length is not None or chunked or no_body)
-    head = response_head(minor=minor, status=status, raw=conn.headers, length=length, keep_alive=keep_alive)
+    head = response_head(minor=minor, status=status, head=conn.head, length=length, keep_alive=keep_alive)
     if chunked:
         head = head[:-2] + b"Transfer-Encoding: chunked\r\n\r\n"
     try:
@@ -257,7 +258,7 @@ def whole(request: ClientRequest, conn: UpstreamConnection, pool: UpstreamPool) 
     head = response_head(
         minor=1 if request.version >= (1, 1) else 0,
         status=status,
-        raw=conn.headers,
+        head=conn.head,
         length=None if no_body else len(body),
         keep_alive=keep_alive,
     )

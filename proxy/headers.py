@@ -133,51 +133,61 @@ def _proxy_headers(parts: list[bytes], fwd: Forwarding, xff: list[bytes], proto:
     parts += (b"X-Real-IP: ", fwd.client_ip, b"\r\n")
 
 
-def response_headers(raw: RawHeaders) -> tuple[list[tuple[str, str]], int | None]:
+class UpstreamHead:
+    """An upstream response's headers as the client will get them, sorted once as they arrive.
+
+    ``lines`` are the client-bound ``Name: value\\r\\n`` lines in order; hop-by-hop and framing headers go
+    to :meth:`drop` instead (which notes the upstream's length, whether the body is framed, and the
+    names a ``Connection`` header lists, whose lines are then left out as well).
+    """
+
+    __slots__ = ("framed", "length", "lines", "named")
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.length = b""  # the upstream's Content-Length value, if any
+        self.framed = False  # Content-Length or Transfer-Encoding: the body does not end at close
+        self.named: set[bytes] | None = None
+
+    def drop(self, lower: bytes, value: bytes) -> None:
+        if lower == b"content-length":
+            self.length, self.framed = value.strip(), True
+        elif lower == b"transfer-encoding":
+            self.framed = True
+        elif lower == b"connection" and value.strip().lower() not in _PLAIN_CONNECTION:
+            self.named = (self.named or set()) | connection_tokens(value)
+
+    def kept(self) -> list[bytes]:
+        """The client-bound lines (without those a ``Connection`` header named)."""
+        named = self.named
+        if named is None:
+            return self.lines
+        return [line for line in self.lines if line.partition(b":")[0].lower() not in named]
+
+
+def response_headers(head: UpstreamHead) -> tuple[list[tuple[str, str]], int | None]:
     """Client-bound headers (hop-by-hop and framing removed) and the upstream's Content-Length, if any."""
-    named: set[bytes] | None = None
-    length: int | None = None
-    out: list[tuple[bytes, bytes, bytes]] = []
-    for name, value in raw:
-        lower = name.lower()
-        if lower in RESPONSE_DROP:
-            if lower == b"connection" and value.lower() not in _PLAIN_CONNECTION:
-                named = (named or set()) | connection_tokens(value)
-            elif lower == b"content-length" and value.isdigit():
-                length = int(value)
-            continue
-        out.append((lower, name, value))
-    return [
-        (name.decode("latin-1"), value.decode("utf-8", "replace"))
-        for lower, name, value in out
-        if named is None or lower not in named
-    ], length
+    pairs = []
+    for line in head.kept():
+        name, _, value = line[:-2].partition(b": ")
+        pairs.append((name.decode("latin-1"), value.decode("utf-8", "replace")))
+    return pairs, response_length(head)
 
 
-def response_head(*, minor: int, status: int, raw: RawHeaders, length: int | None, keep_alive: bool) -> bytes:
+def response_length(head: UpstreamHead) -> int | None:
+    return int(head.length) if head.length.isdigit() else None
+
+
+def response_head(
+    *, minor: int, status: int, head: UpstreamHead, length: int | None, keep_alive: bool
+) -> bytes:
     """A complete client response head (status line, filtered upstream headers, framing, connection)."""
     parts = [_STATUS_LINES[minor].get(status) or b"HTTP/1.%d %d \r\n" % (minor, status)]
-    upstream_length = b""
-    named: set[bytes] | None = None
-    for name, value in raw:  # one pass; a Connection header that names others is rare: filter after
-        lower = name.lower()
-        if lower in RESPONSE_DROP:
-            if lower == b"connection" and value.lower() not in _PLAIN_CONNECTION:
-                named = (named or set()) | connection_tokens(value)
-            elif lower == b"content-length":
-                upstream_length = value
-            continue
-        parts += (name, b": ", value, b"\r\n")
-    if named is not None:
-        del parts[1:]
-        for name, value in raw:
-            lower = name.lower()
-            if lower not in RESPONSE_DROP and lower not in named:
-                parts += (name, b": ", value, b"\r\n")
+    parts += head.lines if head.named is None else head.kept()
     if length is not None:
         parts.append(b"Content-Length: %d\r\n" % length)
-    elif upstream_length:  # HEAD, 204, 304: the upstream's length describes a body that is not sent
-        parts += (b"Content-Length: ", upstream_length, b"\r\n")
+    elif head.length:  # HEAD, 204, 304: the upstream's length describes a body that is not sent
+        parts += (b"Content-Length: ", head.length, b"\r\n")
     if not keep_alive:
         parts.append(b"Connection: close\r\n")
     elif minor == 0:

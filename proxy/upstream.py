@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import httptools
 from graylane.proxy.deadlines import NEVER
+from graylane.proxy.headers import RESPONSE_DROP, UpstreamHead
 
 if TYPE_CHECKING:
     from graylane.proxy.pool import UpstreamPool
@@ -24,8 +25,7 @@ ErrorReason = Literal["connect", "reset", "timeout", "overflow", "protocol"]
 
 BODY_HIGH_WATER = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
-_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
-_FRAMING_LENGTHS = frozenset(len(n) for n in _FRAMING)
+_DROP_LENGTHS = frozenset(len(name) for name in RESPONSE_DROP)
 
 
 class UpstreamError(Exception):
@@ -57,7 +57,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.head = UpstreamHead()  # the response headers, sorted as they arrive (see on_header)
         self.chunks: list[bytes] = []
         self.buffered = 0
         self.complete = False
@@ -69,7 +69,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.reusable = True  # False when the request was not sent whole (answered early)
         self._headers_done = False
         self._informational = False
-        self._framed = False
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._paused = False
@@ -120,15 +119,16 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- httptools callbacks --
     def on_header(self, name: bytes, value: bytes | None) -> None:
-        self.headers.append((name, value or b""))
-        if len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING:
-            self._framed = True
+        # Sorted here, once per header: client-bound lines, or hop-by-hop / framing (length test first).
+        if len(name) in _DROP_LENGTHS and (lower := name.lower()) in RESPONSE_DROP:
+            self.head.drop(lower, value or b"")
+        else:
+            self.head.lines.append(name + b": " + (value or b"") + b"\r\n")
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # 1xx: drop it and wait for the final response (101 is never requested)
-            self.headers = []
-            self._framed = False
+            self.head = UpstreamHead()
             self._informational = True
             return
         self.status = status
@@ -138,7 +138,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.complete = True
             self.keep_alive = False
         else:
-            self.read_to_close = not self._framed
+            self.read_to_close = not self.head.framed
         if self._waiter is not None:
             self._wake()
 
@@ -167,7 +167,7 @@ class UpstreamConnection(asyncio.Protocol):
     def start(self, *, head_only: bool) -> None:
         """Reset per-request state before sending a new request on this connection."""
         self.status = 0
-        self.headers = []
+        self.head = UpstreamHead()
         self.chunks = []
         self.buffered = 0
         self.complete = False
@@ -179,7 +179,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.reusable = True
         self._headers_done = False
         self._informational = False
-        self._framed = False
 
     def write(self, data: bytes) -> None:
         assert self.transport is not None
