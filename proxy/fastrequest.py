@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from aiohttp import web
+from graylane.proxy.server import ClientGone
 from yarl import URL
 
 if TYPE_CHECKING:
@@ -22,10 +24,6 @@ if TYPE_CHECKING:
 RawHeaders = tuple[tuple[bytes, bytes], ...]
 _MISSING: Any = object()
 BODY_HIGH_WATER = 256 * 1024
-
-
-class ClientGone(ConnectionResetError):
-    """The client connection closed while its request was being handled."""
 
 
 class BodyStream:
@@ -127,7 +125,9 @@ class HeaderMap(dict[str, str]):
     a cheaper stand-in for ``CIMultiDictProxy`` on the hot path.
     """
 
-    _more: dict[str, list[str]] | None = None  # second and later values of repeated names
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(pairs)
+        self._more: dict[str, list[str]] | None = None  # second and later values of repeated names
 
     @classmethod
     def of(cls, raw: RawHeaders) -> HeaderMap:
@@ -285,3 +285,6 @@ async def stream(
 
 
 ClientRequest: TypeAlias = web.BaseRequest | FastRequest
+
+
+__all__ = ["ClientGone", "ClientRequest", "FastRequest", "HeaderMap", "StreamWriter", "Streamed", "stream"]

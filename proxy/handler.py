@@ -181,8 +181,8 @@ class ProxyHandler:
             if failed is not None and not forward.retryable(failed, prepared, reused=True):
                 raise failed
             conn = await forward.send(request, prepared, target, fresh=failed is not None)
-        except (forward.BodyTooLarge, forward.BadRequestBody) as exc:
-            refused = plain_error(413 if isinstance(exc, forward.BodyTooLarge) else 400)
+        except (forward.BodyTooLarge, forward.BadRequestBody) as bad:
+            refused = plain_error(413 if isinstance(bad, forward.BodyTooLarge) else 400)
             refused.force_close()
             return self._answer(refused, label, track, start)
         except UpstreamError as exc:

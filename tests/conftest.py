@@ -38,6 +38,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the `cluster` helper package
 
 from cluster import build, tools
+
+_NATIVE = Path(__file__).resolve().parents[1] / "deploy" / "native" / "build.py"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test stale compiled modules (a ``.so`` built from older sources shadows the ``.py``)."""
+    import subprocess
+
+    if subprocess.run([sys.executable, str(_NATIVE), "--check"], check=False).returncode != 0:
+        pytest.exit("the mypyc-compiled modules are older than their sources: run `make native`", returncode=4)
 from cluster.kubectl import Kubectl
 from cluster.launcher import ControlPlane, ControlPlaneError
 
