@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -164,11 +165,22 @@ async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
             settings.listen_host, app[DATA_PLANE].port, settings.admin_host, _bound_port(site),
             "kube" if settings.kube else settings.config_dir, ",".join(settings.trusted_proxies) or "-",
         )  # fmt: skip
+        _freeze_startup_heap()
         await stop.wait()
         log.info("draining")
         await app[DATA_PLANE].stop()
     finally:
         await runner.cleanup()
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything alive after startup (modules, the first route table) out of the collector's reach.
+
+    Per-request garbage is freed by reference counting; what the cyclic collector would otherwise rescan
+    on every full collection is this startup heap, a pause of milliseconds that lands in the latency tail.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _countries(settings: Settings) -> geo.CountryResolver:

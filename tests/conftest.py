@@ -38,6 +38,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the `cluster` helper package
 
 from cluster import build, tools
+from cluster.kubectl import Kubectl
+from cluster.launcher import ControlPlane, ControlPlaneError
+
+CLUSTER_FIXTURES = {"kubeconfig", "kubectl", "k8s_namespace"}
 
 _NATIVE = Path(__file__).resolve().parents[1] / "deploy" / "native" / "build.py"
 
@@ -47,11 +51,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     import subprocess
 
     if subprocess.run([sys.executable, str(_NATIVE), "--check"], check=False).returncode != 0:
-        pytest.exit("the mypyc-compiled modules are older than their sources: run `make native`", returncode=4)
-from cluster.kubectl import Kubectl
-from cluster.launcher import ControlPlane, ControlPlaneError
-
-CLUSTER_FIXTURES = {"kubeconfig", "kubectl", "k8s_namespace"}
+        pytest.exit("compiled modules older than their sources: run `make native`", returncode=4)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -38,7 +38,7 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "graylane.proxy",
         (
             "claims", "clientaddr", "deadlines", "fastconn", "fastrequest", "forward", "handler",
-            "headers", "metrics", "pool", "upstream",
+            "headers", "metrics", "pool", "routestate", "upstream",
         ),
     ),
 )  # fmt: skip
