@@ -53,9 +53,10 @@ class CompiledRoute:
     sticky_keys: tuple[tuple[str, sticky.KeyExtractor], ...] = ()
     threshold: int = 0  # canary buckets: round(weight * 100)
     salt_prefix: bytes = b""
-    stable_decision: Decision = None  # type: ignore[assignment]
-    sticky_decisions: tuple[Decision, Decision] = None  # type: ignore[assignment]  # (stable, canary)
-    random_decisions: tuple[Decision, Decision] = None  # type: ignore[assignment]
+    # Set by compile_route right after construction (a Decision refers to its route):
+    stable_decision: Decision = field(init=False)
+    sticky_decisions: tuple[Decision, Decision] = field(init=False)  # (stable, canary)
+    random_decisions: tuple[Decision, Decision] = field(init=False)
 
     def matches_path(self, path: str) -> bool:
         prefix = self.prefix

@@ -32,7 +32,7 @@ GROUP = "graylane._native"
 
 # (package directory in the repository, package name, modules) compiled together as one group.
 COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("graylane", "graylane", ("decide", "matchers", "request", "sticky")),
+    ("graylane", "graylane", ("decide", "matchers", "request", "routetable", "sticky")),
     (
         "proxy",
         "graylane.proxy",
