@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.fastconn import Connection
@@ -43,8 +43,9 @@ class FastServer:
 
     async def start(self, host: str, port: int, *, reuse_port: bool) -> int:
         loop = asyncio.get_running_loop()
+        factory: Any = lambda: Connection(self)  # noqa: E731 -- a protocol by duck typing (see fastconn)
         self._server = await loop.create_server(
-            lambda: Connection(self), host, port, reuse_port=reuse_port or None, backlog=1024
+            factory, host, port, reuse_port=reuse_port or None, backlog=1024
         )
         return int(self._server.sockets[0].getsockname()[1])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 
 from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.upstream import UpstreamConnection, UpstreamError
@@ -58,8 +59,8 @@ class UpstreamPool:
         self.size += 1
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, conn = await self.loop.create_connection(
-                    lambda: UpstreamConnection(self),
+                _, protocol = await self.loop.create_connection(
+                    self._protocol_factory(),
                     self.host,
                     self.port,
                     ssl=self.ssl,
@@ -74,7 +75,13 @@ class UpstreamPool:
         except BaseException:
             self.size -= 1
             raise
+        conn: UpstreamConnection = protocol
         return conn
+
+    def _protocol_factory(self) -> Any:
+        """``UpstreamConnection`` is an asyncio protocol by duck typing (no base class, so it compiles to a
+        native class); the event loop's stubs want a ``BaseProtocol``."""
+        return lambda: UpstreamConnection(self)
 
     def release(self, conn: UpstreamConnection) -> None:
         """Give back a connection after its response was read to the end (or drop it)."""

@@ -78,8 +78,12 @@ def is_current() -> bool:
 
 
 def remove() -> None:
-    for path in [*built_files(), stamp_path()]:
-        path.unlink(missing_ok=True)
+    """Every extension in the two source folders (also of modules no longer compiled) and the stamp."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    for folder in {folder for folder, _, _ in COMPILED}:
+        for path in (ROOT / folder).glob(f"*{suffix}"):
+            path.unlink()
+    stamp_path().unlink(missing_ok=True)
 
 
 def build() -> None:
