@@ -26,6 +26,7 @@ ErrorReason = Literal["connect", "reset", "timeout", "overflow", "protocol"]
 BODY_HIGH_WATER = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 _DROP_LENGTHS = frozenset(len(name) for name in RESPONSE_DROP)
+MAX_RESPONSE_HEAD = 64 * 1024  # header bytes of one response (1xx included); more is a protocol error
 
 
 class UpstreamError(Exception):
@@ -58,6 +59,7 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (compiled native
         self.closed = False
         self.status = 0
         self.head = UpstreamHead()  # the response headers, sorted as they arrive (see on_header)
+        self.head_bytes = 0
         self.chunks: list[bytes] = []
         self.buffered = 0
         self.complete = False
@@ -119,6 +121,9 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (compiled native
 
     # -- httptools callbacks --
     def on_header(self, name: bytes, value: bytes | None) -> None:
+        self.head_bytes += len(name) + len(value or b"")
+        if self.head_bytes > MAX_RESPONSE_HEAD:
+            raise ValueError("response head too large")  # httptools turns it into a parser error: protocol
         # Sorted here, once per header: client-bound lines, or hop-by-hop / framing (length test first).
         if len(name) in _DROP_LENGTHS and (lower := name.lower()) in RESPONSE_DROP:
             self.head.drop(lower, value or b"")
@@ -168,6 +173,7 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (compiled native
         """Reset per-request state before sending a new request on this connection."""
         self.status = 0
         self.head = UpstreamHead()
+        self.head_bytes = 0
         self.chunks = []
         self.buffered = 0
         self.complete = False
