@@ -47,7 +47,7 @@ class ClaimsSource:
 
 def _repeated(headers: Any, name: str) -> bool:
     if isinstance(headers, HeaderMap):  # the fast server's headers know their repeated names
-        return headers._more is not None and name in headers._more
+        return bool(headers.repeated(name))
     return len(headers.getall(name, ())) > 1
 
 

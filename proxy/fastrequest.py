@@ -143,6 +143,10 @@ class HeaderMap(dict[str, str]):
             headers._more = more
         return headers
 
+    def repeated(self, key: str) -> bool:
+        """Whether ``key`` (a lower-case name) was sent more than once."""
+        return self._more is not None and key in self._more
+
     def getall(self, key: str, default: Any = _MISSING) -> Any:
         """Every value of ``key`` (a lower-case name), in order; ``default`` (or KeyError) when absent."""
         value = self.get(key)
@@ -269,13 +273,10 @@ async def stream(
     assert writer is not None
     writer.write(head)
     while True:
-        conn.arm(limit)
         try:
-            data = await conn.read_body()
+            data = await conn.read_body(within=limit)
         except Exception:
             return False
-        finally:
-            conn.disarm()
         if not data:
             if chunked:
                 writer.write(b"0\r\n\r\n")

@@ -293,13 +293,10 @@ class RawResponse:
 
 async def _stream_body(resp: web.StreamResponse, conn: UpstreamConnection, limit: float) -> bool:
     while True:
-        conn.arm(limit)
         try:
-            data = await conn.read_body()
+            data = await conn.read_body(within=limit)
         except UpstreamError:
             return False
-        finally:
-            conn.disarm()
         if not data:
             return True
         await resp.write(data)

@@ -210,8 +210,16 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (compiled native
         self._waiter = fut
         return fut
 
-    async def read_body(self) -> bytes:
-        """The next piece of body (all that is buffered), or b"" at the end of the response."""
+    async def read_body(self, *, within: float) -> bytes:
+        """The next piece of body (all that is buffered), or b"" at the end of the response; the request
+        timeout (``within`` seconds) runs while waiting for it."""
+        self.arm(within)
+        try:
+            return await self._next_piece()
+        finally:
+            self.disarm()
+
+    async def _next_piece(self) -> bytes:
         while True:
             if self.chunks:
                 data = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
