@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -23,14 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import kubebench
+from cluster.ports import free_port
 
 BAR_SECONDS = 1.0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def proxy_weight(admin: str, key: str) -> float | None:

@@ -46,15 +46,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graylane.routeconfig import canonical_json, seal
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from cluster.ports import free_port
+
 HERE = Path(__file__).resolve().parent
 PROXY_CPU = "1"
 LOAD_CPU = "0"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:

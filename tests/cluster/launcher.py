@@ -31,7 +31,6 @@ import ctypes
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +41,7 @@ if not __package__:  # run as a script: make the `cluster` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster import build, flags, pki
+from cluster.ports import free_port
 from cluster.processes import Proc, alive, read_rss, stop_procs
 from cluster.readiness import ControlPlaneError, get_json, log_tail, wait_for
 
@@ -49,11 +49,6 @@ ORDER = ("etcd", "kube-apiserver", "kube-controller-manager")
 _PR_SET_PDEATHSIG = 1
 
 
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def die_with_parent() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 from cluster.kubectl import Kubectl
+from cluster.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "deploy" / "crds"
@@ -92,10 +92,6 @@ def route_document(configmap: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(configmap["data"]["route.json"]))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ProxyProcess:

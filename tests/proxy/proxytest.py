@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cluster.ports import free_port
 from graylane.proxy.app import DATA_PLANE, STATE, create_app
 from graylane.proxy.settings import Settings
 
@@ -33,10 +34,6 @@ SERVER = {"kind": "aiohttp"}  # the data-plane server under test; conftest's ``s
 PROXY_BIN = Path(sys.executable).parent / "graylane-proxy"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def route_doc(
@@ -221,15 +218,15 @@ class LocalProxy:
 
 
 async def start_local_proxy(conf_dir: Path | None, **settings: Any) -> LocalProxy:
-    admin_port = free_port()
     settings.setdefault("server", SERVER["kind"])
-    s = Settings(listen_host="127.0.0.1", listen_port=0, admin_host="127.0.0.1", admin_port=admin_port,
+    s = Settings(listen_host="127.0.0.1", listen_port=0, admin_host="127.0.0.1", admin_port=0,
                  config_dir=conf_dir, poll_interval=0.05, **settings)  # fmt: skip
     app = create_app(s)
-    server = TestServer(app, host="127.0.0.1", port=admin_port)  # aiohttp's test server runs the admin app
+    server = TestServer(app, host="127.0.0.1")  # runs the admin app; binds port 0 itself, so no race
     await server.start_server()
+    assert server.port is not None
     session = aiohttp.ClientSession(auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar())
-    return LocalProxy(conf_dir, app, server, admin_port, session)
+    return LocalProxy(conf_dir, app, server, server.port, session)
 
 
 def write_atomic(path: Path, text: str) -> None:

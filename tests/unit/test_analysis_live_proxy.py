@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -30,6 +29,7 @@ from graylane.rollout import ROLLED_BACK, RolloutStatus, parse_rollout_spec, ste
 from graylane.routemodel import canonical_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cluster.ports import free_port
 from upstream_app import UpstreamSettings, create_app
 
 VENV_BIN = Path(sys.executable).parent
@@ -37,11 +37,6 @@ NS, NAME = "shop", "checkout"
 ROUTE_KEY = f"{NS}/{NAME}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Rig:

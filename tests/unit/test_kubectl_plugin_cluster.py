@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from cluster.kubectl import Kubectl
+from cluster.ports import free_port
 
 from graylane.analysis import Figures, TrackFigures
 from graylane.rollout import RolloutStatus, parse_rollout_spec, step
@@ -201,11 +201,6 @@ def test_resume_hands_a_manual_weight_back(plugin: Any, kubectl: Kubectl, k8s_na
     assert (resumed.phase, resumed.canary_weight) == ("Progressing", 5)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
