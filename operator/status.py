@@ -13,6 +13,7 @@ UPSTREAM_NOT_FOUND = "UpstreamNotFound"
 CONFLICT = "Conflict"
 SECRET_NOT_FOUND = "SecretNotFound"
 SECRET_MIRRORING_DISABLED = "SecretMirroringDisabled"
+INVALID_ROLLOUT = "InvalidRollout"
 OWNED_FIELDS = ("phase", "canaryWeight", "observedGeneration", "configMap", "checksum", "conditions")
 
 
@@ -54,7 +55,14 @@ def desired_status(
     now: datetime.datetime,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The operator-owned status fields; ``extra`` lets later loops (rollout) add theirs."""
+    """The operator-owned status fields; ``extra`` lets later loops (rollout) add theirs.
+
+    A route that compiles but whose rollout is invalid (``extra`` says phase Invalid) is not Ready either: its
+    ConfigMap still serves (all to stable), and the Ready condition carries the rollout's field paths.
+    """
+    extra = dict(extra or {})
+    if verdict.ready and extra.get("phase") == INVALID:
+        verdict = Verdict(False, INVALID_ROLLOUT, str(extra.get("message") or "spec.rollout: invalid"))
     out: dict[str, Any] = {
         "phase": "Ready" if verdict.ready else "Invalid",
         "canaryWeight": weight,
@@ -65,7 +73,6 @@ def desired_status(
             ready_condition(verdict, generation=generation, previous=current.get("conditions"), now=now)
         ],
     }
-    extra = dict(extra or {})
     more = extra.pop("conditions", None) or []
     if not verdict.ready:
         extra.pop("phase", None)  # a route that does not compile is Invalid, whatever its rollout says

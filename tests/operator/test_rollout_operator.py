@@ -347,9 +347,13 @@ def test_an_invalid_rollout_sends_nothing_to_the_canary_and_removing_it_restores
     rig.start({"steps": [{"weight": 50}, {"weight": 10}], "interval": "1s"}, weight=5)  # decreasing
     status = rig.until(lambda s: s.get("phase") == "Invalid", "phase Invalid")
     assert "spec.rollout.steps[1].weight" in status["message"], status["message"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidRollout"), ready
+    assert "spec.rollout.steps[1].weight" in ready["message"], ready
     rig.served_weight(0)
     rig.kubectl("patch", "canaryroute", "checkout", "-n", rig.ns, "--type=json",
                 "-p", '[{"op":"remove","path":"/spec/rollout"}]')  # fmt: skip
     status = rig.until(lambda s: s.get("phase") == "Ready", "phase Ready without a rollout")
     assert "message" not in status and "currentStep" not in status
+    assert next(c for c in status["conditions"] if c["type"] == "Ready")["status"] == "True"
     rig.served_weight(5)
