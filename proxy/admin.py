@@ -16,6 +16,7 @@ from aiohttp import web
 from graylane.proxy.claims import ClaimsSource
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routestate import RouteState
+from graylane.proxy.workers import Siblings, SiblingUnavailable, WorkerView, merged, snapshot
 
 from graylane import decide as core_decide
 from graylane.request import Headers, RequestView, normalize_host
@@ -23,6 +24,7 @@ from graylane.request import Headers, RequestView, normalize_host
 STATE = web.AppKey("state", RouteState)
 METRICS = web.AppKey("metrics", Metrics)
 CLAIMS = web.AppKey("claims", ClaimsSource)
+SIBLINGS = web.AppKey("siblings", Siblings)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -30,18 +32,48 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    if state.ready:
-        return web.Response(text="ready\n")
-    why = "draining" if state.draining else "no route table loaded yet"
+    """Ready when this worker and (with ``--workers N``) every sibling is: the kernel feeds them all."""
+    mine = worker_view(request.app)
+    if not mine.ready:
+        return _not_ready(mine.why)
+    siblings = request.app.get(SIBLINGS)
+    if siblings is not None:
+        try:
+            views = await siblings.views()
+        except SiblingUnavailable as exc:
+            return _not_ready(str(exc))
+        for view in views:
+            if not view.ready:
+                return _not_ready(f"worker {view.index}: {view.why}")
+    return web.Response(text="ready\n")
+
+
+def _not_ready(why: str) -> web.Response:
     return web.Response(status=503, text=f"not ready: {why}\n")
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """This worker's metrics, or with ``--workers N`` the pod's (merged; 503 if a sibling is silent)."""
     m = request.app[METRICS]
     m.ready = int(request.app[STATE].ready)
+    siblings = request.app.get(SIBLINGS)
+    if siblings is not None:
+        try:
+            views = await siblings.views()
+        except SiblingUnavailable as exc:
+            return web.Response(status=503, text=f"metrics unavailable: {exc}\n")
+        m = merged([snapshot(m), *(view.metrics for view in views)])
     return web.Response(text=m.render(), content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})  # fmt: skip
+
+
+def worker_view(app: web.Application) -> WorkerView:
+    """This worker's readiness and metrics (what its siblings ask for over its Unix socket)."""
+    state, m = app[STATE], app[METRICS]
+    m.ready = int(state.ready)
+    why = "" if state.ready else ("draining" if state.draining else "no route table loaded yet")
+    siblings = app.get(SIBLINGS)
+    return WorkerView(siblings.index if siblings else 0, state.ready, why, snapshot(m))
 
 
 async def routes(request: web.Request) -> web.Response:

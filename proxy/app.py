@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from graylane.proxy.admin import CLAIMS, METRICS, STATE, create_admin_app
+from graylane.proxy.admin import CLAIMS, METRICS, SIBLINGS, STATE, create_admin_app, worker_view
 from graylane.proxy.claims import ClaimsSource, Verifiers
 from graylane.proxy.clientaddr import ClientAddress
 from graylane.proxy.deadlines import Deadlines
@@ -28,6 +28,7 @@ from graylane.proxy.routestate import PoolRegistry, RouteState
 from graylane.proxy.secrets import SecretStore
 from graylane.proxy.server import GuardedServer
 from graylane.proxy.settings import Settings
+from graylane.proxy.workers import Siblings, create_self_app, socket_path
 
 from graylane import geo, geofile
 
@@ -140,6 +141,10 @@ def create_app(settings: Settings) -> web.Application:
     claims = ClaimsSource()
     app: web.Application = create_admin_app(state=state, metrics_=metrics, claims=claims)
     app[DATA_PLANE] = DataPlane(settings, state, claims, jwks, deadlines)
+    if settings.worker_dir is not None:
+        count = max(settings.workers, settings.worker_index + 1)
+        app[SIBLINGS] = Siblings(settings.worker_dir, index=settings.worker_index, count=count)
+        app.cleanup_ctx.append(_worker_socket)
 
     async def data_plane(app: web.Application) -> AsyncIterator[None]:
         await app[DATA_PLANE].start()
@@ -171,6 +176,20 @@ async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
         await app[DATA_PLANE].stop()
     finally:
         await runner.cleanup()
+
+
+async def _worker_socket(app: web.Application) -> AsyncIterator[None]:
+    """This worker's private Unix socket, where its siblings ask for its readiness and metrics."""
+    siblings = app[SIBLINGS]
+    runner = web.AppRunner(create_self_app(lambda: worker_view(app)), handle_signals=False, access_log=None)
+    await runner.setup()
+    path = socket_path(siblings.directory, siblings.index)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a leftover of a crashed worker with the same index
+    await web.UnixSite(runner, str(path)).start()
+    yield
+    await siblings.close()
+    await runner.cleanup()
 
 
 def _freeze_startup_heap() -> None:

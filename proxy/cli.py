@@ -1,10 +1,10 @@
 """``graylane-proxy``: file mode (``--config-dir``) or kube mode (``--kube``); ``--workers N`` processes.
 
 With several workers every process binds the same listen and admin addresses with ``SO_REUSEPORT`` and the
-kernel spreads connections; each worker loads the routes itself. ``/metrics`` then describes the worker that
-answered the scrape (run one worker per pod and scale pods when exact per-pod figures matter). SIGTERM or
-SIGINT to the parent is passed to every worker; each drains (readiness fails at once, in-flight requests
-finish) and the parent exits when all have.
+kernel spreads connections; each worker loads the routes itself. The worker that answers ``/metrics`` or
+``/readyz`` asks its siblings over private Unix sockets and answers for the whole pod (``workers.py``).
+SIGTERM or SIGINT to the parent is passed to every worker; each drains (readiness fails at once, in-flight
+requests finish) and the parent exits when all have.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import gc
 import ipaddress
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", choices=("fast", "aiohttp"), default=Settings.server,
                    help="data-plane HTTP server (the admin port is always aiohttp)")  # fmt: skip
     p.add_argument("--log-level", default="INFO")
-    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
+    p.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)  # set by the supervisor for its workers
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     return p
 
 
@@ -80,7 +83,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         kubeconfig=args.kubeconfig,
         trusted_proxies=tuple(args.trusted_proxy),
         workers=args.workers,
-        reuse_port=args.reuse_port,
+        reuse_port=args.worker_dir is not None,
+        worker_dir=args.worker_dir,
+        worker_index=args.worker_index,
         drain_delay=args.drain_delay,
         drain_timeout=args.drain_timeout,
         header_timeout=args.header_timeout,
@@ -103,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_dir is not None and not args.config_dir.is_dir():
         print(f"graylane-proxy: --config-dir {args.config_dir}: not a directory", file=sys.stderr)
         return 2
-    if args.workers > 1:
+    if args.workers > 1 and args.worker_dir is None:
         return _supervise(argv, args.workers)
     return run_worker(settings_from_args(args))
 
@@ -132,14 +137,22 @@ def run_worker(settings: Settings) -> int:
 
 
 def _supervise(argv: list[str], workers: int) -> int:
-    """Start ``workers`` copies of this command with ``--reuse-port``; forward signals; wait for all.
+    """Start ``workers`` copies of this command sharing the ports; forward signals; wait for all.
 
-    A worker that exits on its own (a crash) stops the others and the supervisor exits 1, so the pod is
+    Each worker gets the supervisor's private directory for the Unix sockets its siblings ask it on. A
+    worker that exits on its own (a crash) stops the others and the supervisor exits 1, so the pod is
     restarted instead of running on with fewer workers than configured.
     """
-    child_argv = [*_without_workers(argv), "--reuse-port"]
-    cmd = [sys.executable, "-m", "graylane.proxy.cli", *child_argv]
-    children = [subprocess.Popen(cmd) for _ in range(workers)]
+    directory = tempfile.mkdtemp(prefix="graylane-workers-")  # mode 0700
+    try:
+        return _run_workers(argv, workers, directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _run_workers(argv: list[str], workers: int, directory: str) -> int:
+    cmd = [sys.executable, "-m", "graylane.proxy.cli", *argv, "--worker-dir", directory]
+    children = [subprocess.Popen([*cmd, "--worker-index", str(i)]) for i in range(workers)]
     stopping = False
 
     def forward(signum: int, _frame: object) -> None:
@@ -169,22 +182,6 @@ def _supervise(argv: list[str], workers: int) -> int:
     # a worker stopped by the signal we forwarded (before it installed its handler) stopped cleanly
     failed = [c for c in codes if c not in (0, -signal.SIGTERM, -signal.SIGINT)]
     return 1 if failed or crashed else 0
-
-
-def _without_workers(argv: list[str]) -> list[str]:
-    out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg == "--workers":
-            skip = True
-            continue
-        if arg.startswith("--workers="):
-            continue
-        out.append(arg)
-    return out
 
 
 if __name__ == "__main__":

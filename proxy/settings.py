@@ -25,6 +25,9 @@ class Settings:
     """CIDRs whose ``X-Forwarded-For`` / ``Forwarded`` are believed."""
     workers: int = 1
     reuse_port: bool = False
+    worker_dir: Path | None = None
+    """With ``--workers N``: the supervisor's private directory of worker sockets (``proxy/workers.py``)."""
+    worker_index: int = 0
     poll_interval: float = 0.25
     connect_timeout: float = 5.0
     """Upstream TCP connect timeout (the request timeout is the upstream's ``timeoutSeconds``)."""

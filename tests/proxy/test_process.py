@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 from proxytest import PROXY_BIN, ProxyProcess, Upstream, dump, get_json, route_doc, spawn_proxy, write_atomic
 
+from graylane import promtext
+
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
@@ -192,7 +194,9 @@ async def test_workers_share_the_port(
     conf = tmp_path / "routes"
     conf.mkdir()
     write_atomic(conf / "route.json", dump(route_doc(stable.url, canary.url)))
-    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--workers", "2"])
+    run = tmp_path / "run"  # the supervisor makes its private socket directory here
+    run.mkdir()
+    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--workers", "2"], env={"TMPDIR": str(run)})
     try:
         deadline = time.monotonic() + 30
         while proc.output().count("data plane listening") < 2:
@@ -201,9 +205,27 @@ async def test_workers_share_the_port(
         for _ in range(20):
             async with aiohttp.ClientSession() as fresh:  # new connections spread over the workers
                 assert await svc(fresh, proc.url + "/") == "stable"
+        # every scrape, whichever worker the kernel hands it to, counts the pod's 20 requests
+        deadline = time.monotonic() + 10
+        while (seen := await pod_requests(proc)) != 20:
+            assert seen < 20 and time.monotonic() < deadline, seen
+            await asyncio.sleep(0.02)
+        assert [await pod_requests(proc) for _ in range(10)] == [20] * 10
+        async with aiohttp.ClientSession() as fresh, fresh.get(proc.admin + "/readyz") as resp:
+            assert resp.status == 200
+        sockets = await asyncio.to_thread(lambda: sorted(p.name for p in run.glob("graylane-workers-*/*")))
+        assert sockets == ["worker-0.sock", "worker-1.sock"]
     finally:
         assert proc.terminate() == 0, proc.output()
     assert proc.output().count("data plane listening") == 2
+    assert not any(run.iterdir())  # the supervisor removed the socket directory
+
+
+async def pod_requests(proc: ProxyProcess) -> float:
+    async with aiohttp.ClientSession() as fresh, fresh.get(proc.admin + "/metrics") as resp:
+        assert resp.status == 200, await resp.text()
+        samples = promtext.parse(await resp.text())
+    return sum(s.value for s in samples if s.name == "graylane_requests_total")
 
 
 async def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
