@@ -7,14 +7,16 @@ Counting (the contract with the proxy's metrics, ``route`` label ``namespace/nam
 
 - ``requests`` = the increase of ``graylane_requests_total`` over the window, every code (4xx and 499
   included: they are requests the track answered or the client gave up on).
-- ``errors`` = 5xx answers - ``overflow`` upstream errors + canary requests that fell back to stable.
+- ``errors`` = 5xx answers - ``overflow`` upstream errors + ``truncated`` upstream errors + canary requests
+  that fell back to stable.
   The proxy counts the code the client got, so its own 502 after a reset or connect failure and 504 after a
   timeout are 5xx answers (counted once, not again from ``graylane_upstream_errors_total``). ``overflow``
   (the proxy's own connection limit, answered 503 by the proxy) is the proxy's capacity, not the upstream's
   health. A canary request refused or reset before any byte came back is retried on stable and filed under
   stable; the proxy counts it in ``graylane_decisions_total{track="stable",reason="fallback"}``, and those
-  count as canary requests *and* canary errors. 4xx and 499 (client abort) never count. Not seen: a reset
-  or timeout after the response head was sent (the client got the upstream's status).
+  count as canary requests *and* canary errors. 4xx and 499 (client abort) never count. A response that
+  broke off after its head was sent (reset or timeout mid-body) is counted under the status the client got
+  and as ``graylane_upstream_errors_total{reason="truncated"}``: an error, not another request.
 - ``p99LatencyMs`` = ``histogram_quantile(0.99, increase(graylane_request_duration_seconds_bucket))`` with
   Prometheus's interpolation, in milliseconds.
 
@@ -268,6 +270,8 @@ def track_figures(deltas: Mapping[SeriesKey, float], route: str, track: str) -> 
                 errors += value
         elif kind == _ERROR and disc == "overflow":
             errors -= value
+        elif kind == _ERROR and disc == "truncated":
+            errors += value
         elif kind == _BUCKET:
             buckets.append((float(disc), value))
     errors = min(max(errors, 0.0), requests)

@@ -205,8 +205,8 @@ class ProxyHandler:
         label = routed.plan.label
         streamed = await forward.stream(request, conn, routed.plan.targets[(upstream, track)])
         resp, complete = streamed
-        if not complete:
-            self.metrics.upstream_error(label, track, conn.error.reason if conn.error else "reset")
+        if not complete:  # the client got the head and a cut-off body (its connection is aborted)
+            self.metrics.upstream_error(label, track, "truncated")
         self.metrics.request_done(
             label, track, _CODE.get(resp.status) or str(resp.status), self.loop.time() - routed.start
         )

@@ -159,6 +159,9 @@ async def test_broken_body_never_looks_complete(
         async with proxy.session.get(proxy.url + "/") as resp:
             assert resp.status == 200
             await resp.read()
+    text = await metrics(proxy)  # counted as the 200 the client got, and as a truncated answer
+    assert 'graylane_requests_total{route="shop/checkout",track="stable",code="200"} 1' in text, text
+    assert 'graylane_upstream_errors_total{route="shop/checkout",track="stable",reason="truncated"} 1' in text
 
 
 async def test_connection_limit_overflow_is_a_fast_503(

@@ -82,6 +82,8 @@ def figures_between(before: Snapshot, after: Snapshot, track: str = "canary") ->
         ({"200": 96}, {"connect": 4}, 4, 100, 4),  # refused, retried on stable: still the canary's failure
         ({}, {"connect": 60}, 60, 60, 60),  # a canary that refuses everything is judged, not ignored
         ({"200": 10, "5xx": 1, "50": 2}, {}, 0, 13, 0),  # only three-digit 5xx codes
+        ({"200": 100}, {"truncated": 7}, 0, 100, 7),  # broke off mid-body: the client's 200 was no success
+        ({"200": 98, "502": 2}, {"reset": 2, "truncated": 3}, 0, 100, 5),
     ],
 )
 def test_error_counting(
