@@ -1,5 +1,6 @@
-"""One client connection of the fast data-plane server (see ``fastserver.py``): httptools callbacks, the
-header/idle deadlines, flow control, and answering the connection's requests in order.
+"""One client connection of the fast data-plane server (see ``fastserver.py``): httptools callbacks (the
+head itself is collected and checked by ``fasthead.RequestHead``), the header/idle deadlines, flow control,
+and answering the connection's requests in order.
 
 No task per connection: after each read, :meth:`Connection._dispatch` hands the next queued request to
 ``handler.dispatch``, which answers at once, hands back a coroutine (run as a task), or starts an
@@ -13,12 +14,12 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Awaitable
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import httptools
 from aiohttp import web
 from graylane.proxy.deadlines import NEVER
+from graylane.proxy.fasthead import BadBody, Reject, RequestHead, error_bytes
 from graylane.proxy.fastrequest import ClientGone, FastRequest, Streamed, StreamWriter
 from graylane.proxy.forward import RawResponse
 
@@ -28,34 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("graylane.proxy")
 
-_METHODS: dict[bytes, str] = {}
-_FRAMING_LENGTHS = frozenset({4, 14, 17})
-_VERSIONS = {"1.1": (1, 1), "1.0": (1, 0)}
 LINGER_SECONDS = 2.0
-
-
-class Reject(Exception):
-    """A request the proxy refuses while parsing its head: answered with ``status``, then closed."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-class BadBody(Exception):
-    """The request body broke its framing."""
-
-
-def error_bytes(status: int, *, head_only: bool = False, keep_alive: bool = False) -> bytes:
-    """A proxy-generated answer: the status line as the body, nothing else."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    body = f"{status} {phrase}\n".encode()
-    close = "" if keep_alive else "Connection: close\r\n"
-    head = (
-        f"HTTP/1.1 {status} {phrase}\r\nServer: graylane\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n{close}\r\n"
-    ).encode()
-    return head if head_only else head + body
 
 
 class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc compiles it native
@@ -73,12 +47,7 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         self.exchange: Exchange | None = None  # the request on the callback path, if any
         self.deadline = NEVER
         self._current: FastRequest | None = None  # the request whose body is being parsed
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._hosts = 0
-        self._te: list[bytes] = []  # Transfer-Encoding values of the request being parsed
-        self._length: bytes | None = None  # its Content-Length
-        self._head_bytes = 0
+        self._head = RequestHead(max_line=server.max_line, max_headers=server.max_headers)
         self._in_head = False
         self._busy = False
         self._broken = False  # a parse error: no more requests from this connection
@@ -135,8 +104,9 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         try:
             self._parser.feed_data(data)
             if self._in_head:
-                self._head_bytes += len(data)
-                if self._head_bytes > self._server.max_head:
+                head = self._head
+                head.size += len(data)
+                if head.size > self._server.max_head:
                     raise self._reject(431)
         except httptools.HttpParserUpgrade:
             self._fail(None)  # the request itself is answered; nothing after it is read
@@ -153,44 +123,28 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
 
     def on_message_begin(self) -> None:
         self._in_head = True
-        self._url = b""
-        self._headers = []
-        self._hosts = 0
-        self._te = []
-        self._length = None
-        self._head_bytes = 0
+        self._head.begin()
         self._arm(self._server.settings.header_timeout)
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
-        if len(self._url) > self._server.max_line:
-            raise self._reject(431)
+        refused = self._head.add_url(url)
+        if refused:
+            raise self._reject(refused)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        server = self._server
-        limit = server.max_line
-        if len(name) > limit or len(value) > limit or len(self._headers) >= server.max_headers:
-            raise self._reject(431)
-        if len(name) in _FRAMING_LENGTHS:  # Host, Content-Length, Transfer-Encoding (by length first)
-            self._framing_header(name.lower(), value)
-        self._headers.append((name, value))
-
-    def _framing_header(self, lower: bytes, value: bytes) -> None:
-        if lower == b"host":
-            self._hosts += 1
-            if self._hosts > 1:
-                raise self._reject(400)
-        elif lower == b"transfer-encoding":
-            self._te.append(value)
-        elif lower == b"content-length":
-            self._length = value  # llhttp accepts one, digits only
+        refused = self._head.add_header(name, value)
+        if refused:
+            raise self._reject(refused)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         if not self._busy:
             self._disarm()
         assert self._transport is not None
-        request = self._request(self._parser, self._transport)
+        request = self._head.request(self._parser, keep_alive=not self._server.closing, conn=self,
+                                     transport=self._transport, remote=self._remote)  # fmt: skip
+        if isinstance(request, int):
+            raise self._reject(request)
         self._current = request if request.body_exists else None
         self._queue.append(request)
 
@@ -202,24 +156,6 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         if self._current is not None:
             self._current.content.finish()
             self._current = None
-
-    def _request(self, parser: Any, transport: asyncio.Transport) -> FastRequest:
-        method_raw: bytes = parser.get_method()
-        method = _METHODS.get(method_raw)
-        if method is None:
-            if method_raw == b"CONNECT":
-                raise self._reject(400)
-            method = _METHODS.setdefault(method_raw, method_raw.decode("ascii"))
-        te = self._te
-        if te and (len(te) > 1 or te[0].strip().lower() != b"chunked"):
-            raise self._reject(400)
-        length = None if te or self._length is None else int(self._length)
-        version = _VERSIONS.get(parser.get_http_version()) or (1, 0)
-        return FastRequest(
-            method=method, target=self._url, raw_headers=tuple(self._headers), version=version,
-            keep_alive=parser.should_keep_alive() and not self._server.closing,
-            content_length=length, chunked=bool(te), conn=self, transport=transport, remote=self._remote,
-        )  # fmt: skip
 
     def _reject(self, status: int) -> Reject:
         """The refusal to raise from a parser callback (noted here: httptools wraps what callbacks raise)."""

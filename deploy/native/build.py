@@ -37,7 +37,7 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "proxy",
         "graylane.proxy",
         (
-            "claims", "clientaddr", "deadlines", "fastconn", "fastrequest", "forward", "handler",
+            "claims", "clientaddr", "deadlines", "fastconn", "fasthead", "fastrequest", "forward", "handler",
             "headers", "metrics", "pool", "routestate", "upstream",
         ),
     ),
