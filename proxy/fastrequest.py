@@ -163,7 +163,8 @@ class FastRequest:
 
     __slots__ = (
         "_headers", "_rel_url", "body_exists", "content", "content_length", "keep_alive", "method",
-        "path", "query_string", "raw_headers", "raw_path", "remote", "transport", "version", "writer",
+        "path", "query_string", "raw_headers", "raw_path", "remote", "transport", "upgrade", "version",
+        "writer",
     )  # fmt: skip
 
     def __init__(
@@ -193,6 +194,7 @@ class FastRequest:
         self._headers: HeaderMap | None = None
         self._rel_url: URL | None = None
         self.writer: StreamWriter | None = None
+        self.upgrade = False  # a WebSocket upgrade the connection holds for the tunnel (tunnel.py)
         self.path, self.query_string = _split_target(self.raw_path)
 
     @property

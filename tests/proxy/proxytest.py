@@ -76,6 +76,7 @@ def dump(doc: dict[str, Any]) -> str:
 
 
 SEEN = web.AppKey("seen", list[dict[str, Any]])
+WS_ENDED = web.AppKey("ws_ended", list[dict[str, Any]])  # WebSockets whose upstream side has ended
 
 
 def echo_app(name: str) -> web.Application:
@@ -97,6 +98,7 @@ def echo_app(name: str) -> web.Application:
 
     app = web.Application(client_max_size=1 << 30)
     app[SEEN] = seen
+    app[WS_ENDED] = []
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 
@@ -150,9 +152,27 @@ async def _status(request: web.Request, info: dict[str, Any]) -> web.StreamRespo
     return web.json_response(info, status=int(request.query.get("code", "200")))
 
 
+async def _ws(request: web.Request, info: dict[str, Any]) -> web.StreamResponse:
+    """A WebSocket: first who it is and what it saw, then echo; ``close-me`` closes it from this side."""
+    if request.query.get("refuse"):
+        return web.json_response(info, status=int(request.query["refuse"]))
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    await ws.send_json(info)
+    async for msg in ws:
+        if msg.type == aiohttp.WSMsgType.TEXT and msg.data == "close-me":
+            await ws.close(code=4000, message=b"bye")
+        elif msg.type == aiohttp.WSMsgType.TEXT:
+            await ws.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await ws.send_bytes(msg.data)
+    request.app[WS_ENDED].append(info)
+    return ws
+
+
 SPECIAL: dict[str, Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]] = {
     "/sleep": _sleep, "/cookie": _cookie, "/redirect": _redirect, "/gzip": _gzip, "/hop": _hop,
-    "/big": _big, "/status": _status,
+    "/big": _big, "/status": _status, "/ws": _ws,
 }  # fmt: skip
 
 
@@ -166,6 +186,10 @@ class Upstream:
     @property
     def seen(self) -> list[dict[str, Any]]:
         return self.app[SEEN]
+
+    @property
+    def ws_ended(self) -> list[dict[str, Any]]:
+        return self.app[WS_ENDED]
 
 
 async def start_upstream(name: str) -> Upstream:
