@@ -54,7 +54,7 @@ class TunnelOwner(Protocol):
 
 def websocket_upgrade(request: FastRequest) -> bytes | None:
     """The client's ``Upgrade`` value when the request asks for a WebSocket, else None."""
-    if request.method != "GET" or request.version != (1, 1):
+    if request.method != "GET" or request.version != (1, 1) or request.body_exists:
         return None
     upgrade: bytes | None = None
     asked = False
@@ -118,7 +118,7 @@ class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstr
             self.tunnel.client.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.tunnel is not None:
+        if self.tunnel is not None and not self.tunnel.client.is_closing():
             self.tunnel.client.resume_reading()
 
     def on_header(self, name: bytes, value: bytes | None) -> None:
@@ -185,8 +185,12 @@ class Tunnel:
     def pause_upstream(self, paused: bool) -> None:
         """The client cannot keep up (its transport's buffer is full): stop reading from the upstream."""
         transport = self.upstream.transport
-        if transport is not None:
-            transport.pause_reading() if paused else transport.resume_reading()
+        if transport is None or transport.is_closing():
+            return
+        if paused:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
 
     def close(self) -> None:
         """Either side closed, or the idle deadline passed: close both (buffered bytes are flushed first)."""
