@@ -12,7 +12,7 @@ the client's ``Upgrade``, and waits for the answer within the upstream's ``timeo
 * any other answer (a refusal, ``426``, a redirect): forwarded to the client (body up to 1 MiB), and the
   connection is closed, since what the client sent after its head was meant for the new protocol.
 * refused / reset before answering: the canary falls back to stable once, as plain requests do; otherwise
-  502, or 504 on timeout.
+  502, or 504 on timeout. An open tunnel holds one of the upstream's ``maxConnections``: over it, 503.
 
 Other upgrades (``h2c``: request smuggling through proxies) are not tunnelled: the request goes on without
 ``Upgrade``, and the connection closes after the answer.
@@ -38,6 +38,7 @@ from graylane.proxy.upstream import MAX_RESPONSE_HEAD, ErrorReason, UpstreamErro
 
 if TYPE_CHECKING:
     from graylane.proxy.handler import Answer, ProxyHandler, Routed
+    from graylane.proxy.pool import UpstreamPool
 
 WEBSOCKET = b"websocket"
 REFUSAL_BODY_MAX = 1 << 20  # bytes of a non-101 answer to an upgrade request
@@ -70,7 +71,8 @@ def websocket_upgrade(request: FastRequest) -> bytes | None:
 
 
 class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstream half of the tunnel
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool: UpstreamPool) -> None:
+        self.pool = pool  # its size counts this connection while it is open
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.head = UpstreamHead()
@@ -109,6 +111,7 @@ class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstr
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.transport = None
+        self.pool.size -= 1
         self._answer("reset")
         if self.tunnel is not None:
             self.tunnel.close()
@@ -232,17 +235,25 @@ async def _ask(
 ) -> UpstreamSide:
     target = routed.plan.targets[(upstream, track)]
     pool, loop = target.pool, handler.loop
+    if pool.size >= pool.max_connections:  # open tunnels count against the upstream's maxConnections
+        raise UpstreamError("overflow", before_response=True)
+    pool.size += 1  # given back by UpstreamSide.connection_lost, or below if the connection never opens
     try:
         async with asyncio.timeout(pool.connect_timeout):
-            factory: Any = lambda: UpstreamSide(loop)  # noqa: E731 -- a protocol by duck typing
+            factory: Any = lambda: UpstreamSide(loop, pool)  # noqa: E731 -- a protocol by duck typing
             _, protocol = await loop.create_connection(
                 factory, pool.host, pool.port, ssl=pool.ssl,
                 server_hostname=pool.host if pool.ssl else None,
             )  # fmt: skip
     except TimeoutError:
+        pool.size -= 1
         raise UpstreamError("timeout", before_response=True) from None
     except OSError:
+        pool.size -= 1
         raise UpstreamError("connect", before_response=True) from None
+    except BaseException:
+        pool.size -= 1
+        raise
     side: UpstreamSide = protocol
     out = forward.bodiless(request, fwd=routed.fwd, max_body=0)
     upgrade = websocket_upgrade(request) or WEBSOCKET

@@ -183,6 +183,28 @@ async def test_an_upstream_that_never_answers_the_upgrade_gives_504(
         server.close()
 
 
+async def test_open_tunnels_count_against_max_connections(
+    wsproxy: LocalProxy, stable: Upstream, canary: Upstream
+) -> None:
+    await wsproxy.put(route_doc(stable.url, canary.url, max_connections=1))
+    async with wsproxy.session.ws_connect(wsproxy.url + "/ws") as first:
+        assert (await first.receive_json())["svc"] == "stable"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as over:
+            await wsproxy.session.ws_connect(wsproxy.url + "/ws")
+        assert over.value.status == 503
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:  # the slot comes back when the proxy sees the upstream side close
+        try:
+            async with wsproxy.session.ws_connect(wsproxy.url + "/ws") as again:
+                assert (await again.receive_json())["svc"] == "stable"
+            break
+        except aiohttp.WSServerHandshakeError as refused:
+            assert refused.status == 503 and asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.02)
+    overflow = 'graylane_upstream_errors_total{route="shop/checkout",track="stable",reason="overflow"}'
+    await counted(wsproxy, overflow)
+
+
 async def test_h2c_is_not_tunnelled(proxy: LocalProxy, stable: Upstream, canary: Upstream) -> None:
     """``Upgrade: h2c`` through a proxy smuggles requests past it: answered as plain HTTP/1.1, then closed."""
     await proxy.put(route_doc(stable.url, canary.url))
