@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drain-timeout", type=float, default=30.0, help="seconds in-flight requests may take")
     p.add_argument("--header-timeout", type=float, default=10.0, help="seconds to receive a request head")
     p.add_argument("--idle-timeout", type=float, default=60.0, help="keep-alive idle timeout, seconds")
+    p.add_argument("--no-websockets", dest="websockets", action="store_false",
+                   help="do not tunnel WebSocket upgrades (they go on as plain requests)")  # fmt: skip
     p.add_argument("--tunnel-idle-timeout", type=float, default=300.0,
                    help="seconds a WebSocket tunnel may pass without a byte either way")  # fmt: skip
     p.add_argument("--connect-timeout", type=float, default=5.0, help="upstream connect timeout, seconds")
@@ -93,6 +95,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         header_timeout=args.header_timeout,
         idle_timeout=args.idle_timeout,
         tunnel_idle_timeout=args.tunnel_idle_timeout,
+        websockets=args.websockets,
         connect_timeout=args.connect_timeout,
         max_body_bytes=args.max_body_bytes,
         geoip_db=args.geoip_db,

@@ -178,7 +178,11 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         """An upgrade head: a WebSocket waits for its upstream (holding what the client sends meanwhile);
         anything else (h2c) is answered as a plain request, and nothing after it is read."""
         request = self._queue[-1] if self._queue else None
-        if isinstance(request, FastRequest) and websocket_upgrade(request) is not None:
+        if (
+            isinstance(request, FastRequest)
+            and self._server.settings.websockets
+            and websocket_upgrade(request) is not None
+        ):
             request.upgrade = True
             self._early = []
             self._hold(rest)

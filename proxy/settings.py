@@ -36,6 +36,8 @@ class Settings:
     idle_timeout: float = 60.0
     """Keep-alive client connections idle longer than this are closed."""
     body_timeout: float = 30.0
+    websockets: bool = True
+    """Tunnel WebSocket upgrades (``tunnel.py``); off: an upgrade goes on as a plain request, then closes."""
     tunnel_idle_timeout: float = 300.0
     """A WebSocket tunnel with no bytes either way for this many seconds is closed."""
     max_body_bytes: int = 100 * 1024 * 1024

@@ -205,6 +205,20 @@ async def test_open_tunnels_count_against_max_connections(
     await counted(wsproxy, overflow)
 
 
+async def test_no_websockets_switches_tunnels_off(stable: Upstream, canary: Upstream, tmp_path: Path) -> None:
+    conf = tmp_path / "routes"
+    conf.mkdir()
+    p = await start_local_proxy(conf, websockets=False)
+    try:
+        await p.put(route_doc(stable.url, canary.url))
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await p.session.ws_connect(p.url + "/ws")
+        assert refused.value.status == 400  # the upstream saw a plain GET
+        assert "upgrade" not in {k.lower() for k, _ in stable.seen[-1]["headers"]}
+    finally:
+        await p.close()
+
+
 async def test_h2c_is_not_tunnelled(proxy: LocalProxy, stable: Upstream, canary: Upstream) -> None:
     """``Upgrade: h2c`` through a proxy smuggles requests past it: answered as plain HTTP/1.1, then closed."""
     await proxy.put(route_doc(stable.url, canary.url))
