@@ -67,7 +67,6 @@ class DataPlane:
             claims=self.claims,
             max_body=s.max_body_bytes,
             body_timeout=s.body_timeout,
-            tunnel_idle=s.tunnel_idle_timeout,
         )
         if s.server == "fast":
             self._fast = FastServer(handler, s, deadlines=self.deadlines)

@@ -22,17 +22,15 @@ from graylane.proxy.deadlines import NEVER
 from graylane.proxy.fasthead import BadBody, Reject, RequestHead, error_bytes
 from graylane.proxy.fastrequest import ClientGone, FastRequest, Streamed, StreamWriter
 from graylane.proxy.forward import RawResponse
-from graylane.proxy.tunnel import websocket_upgrade
+from graylane.proxy.tunnel import Tunnel, websocket_upgrade
 
 if TYPE_CHECKING:
     from graylane.proxy.fastserver import FastServer
     from graylane.proxy.handler import Answer, Exchange
-    from graylane.proxy.tunnel import Tunnel
 
 log = logging.getLogger("graylane.proxy")
 
 LINGER_SECONDS = 2.0
-EARLY_MAX = 64 * 1024  # client bytes held after a WebSocket upgrade head while the upstream answers
 
 
 class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc compiles it native
@@ -48,8 +46,7 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         self._queue: deque[FastRequest | int] = deque()
         self._task: asyncio.Task[None] | None = None  # the request on the coroutine path, if any
         self.exchange: Exchange | None = None  # the request on the callback path, if any
-        self.tunnel: Tunnel | None = None  # a spliced WebSocket (tunnel.py): raw bytes from now on
-        self._early: list[bytes] | None = None  # client bytes after an upgrade head, held until the 101
+        self.tunnel: Tunnel | None = None  # a WebSocket upgrade (tunnel.py): raw bytes from now on
         self.deadline = NEVER
         self._current: FastRequest | None = None  # the request whose body is being parsed
         self._head = RequestHead(max_line=server.max_line, max_headers=server.max_headers)
@@ -110,9 +107,6 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
             self.tunnel.from_client(data)
-            return
-        if self._early is not None:
-            self._hold(data)
             return
         if self._broken:
             return
@@ -175,35 +169,21 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
             self._current = None
 
     def _upgrade(self, rest: bytes) -> None:
-        """An upgrade head: a WebSocket waits for its upstream (holding what the client sends meanwhile);
-        anything else (h2c) is answered as a plain request, and nothing after it is read."""
+        """An upgrade head: a WebSocket's bytes go to its tunnel from now on (held until the upstream says
+        101); anything else (h2c) is answered as a plain request, and nothing after it is read."""
         request = self._queue[-1] if self._queue else None
+        settings = self._server.settings
         if (
             isinstance(request, FastRequest)
-            and self._server.settings.websockets
+            and settings.websockets
+            and self._transport is not None
             and websocket_upgrade(request) is not None
         ):
             request.upgrade = True
-            self._early = []
-            self._hold(rest)
+            self.tunnel = Tunnel(self, self._transport, settings.tunnel_idle_timeout)
+            self.tunnel.from_client(rest)
         else:
             self._fail(None)
-
-    def _hold(self, data: bytes) -> None:
-        early = self._early
-        if early is not None and data:
-            early.append(data)
-            if sum(map(len, early)) > EARLY_MAX and self._transport is not None:
-                self._transport.pause_reading()
-
-    def attach_tunnel(self, tunnel: Tunnel) -> list[bytes]:
-        """The upstream said 101: raw bytes from now on. Returns the client bytes held until now."""
-        self.tunnel = tunnel
-        early, self._early = self._early or [], None
-        self._arm(tunnel.idle)
-        if self._transport is not None:
-            self._transport.resume_reading()
-        return early
 
     def _reject(self, status: int) -> Reject:
         """The refusal to raise from a parser callback (noted here: httptools wraps what callbacks raise)."""

@@ -28,7 +28,8 @@ from graylane.proxy.headers import Forwarding
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routestate import RoutePlan, RouteState
 from graylane.proxy.server import plain_error
-from graylane.proxy.tunnel import Tunnel, open_tunnel
+from graylane.proxy.tunnel import Tunnel
+from graylane.proxy.upgrade import open_tunnel
 from graylane.proxy.upstream import UpstreamConnection, UpstreamError
 
 from graylane import decide as core_decide
@@ -57,13 +58,12 @@ class ExchangeOwner(Protocol):
     """The client connection of an :class:`Exchange` (``fastconn.Connection``)."""
 
     exchange: Exchange | None
+    tunnel: Tunnel | None  # a WebSocket upgrade's (see upgrade.py)
     deadline: float
 
     def exchange_done(self, request: FastRequest, answer: Answer) -> None: ...
 
     def exchange_continues(self, request: FastRequest, rest: Awaitable[Answer]) -> None: ...
-
-    def attach_tunnel(self, tunnel: Tunnel) -> list[bytes]: ...
 
 
 class ProxyHandler:
@@ -76,7 +76,6 @@ class ProxyHandler:
         claims: ClaimsSource,
         max_body: int,
         body_timeout: float,
-        tunnel_idle: float = 300.0,
     ) -> None:
         self._state = state
         self.metrics = metrics
@@ -84,7 +83,6 @@ class ProxyHandler:
         self._claims = claims
         self._max_body = max_body
         self._body_timeout = body_timeout
-        self._tunnel_idle = tunnel_idle
         self.loop = asyncio.get_running_loop()
         self._random = random.random
         self._hosts: dict[str | None, str] = {}
@@ -104,7 +102,7 @@ class ProxyHandler:
         if request.body_exists:
             return self.proceed(request, routed)
         if request.upgrade:
-            return open_tunnel(self, request, routed, owner, idle=self._tunnel_idle)
+            return open_tunnel(self, request, routed, owner)
         prepared = forward.bodiless(request, fwd=routed.fwd, max_body=self._max_body)
         target = routed.plan.targets[(routed.upstream, routed.track)]
         conn = target.pool.take_idle()
