@@ -51,7 +51,8 @@ def websocket_upgrade(request: FastRequest) -> bytes | None:
 
 class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstream half of the tunnel
     def __init__(self, loop: asyncio.AbstractEventLoop, pool: UpstreamPool) -> None:
-        self.pool = pool  # its size counts this connection while it is open
+        self.pool = pool  # one of its maxConnections is reserved for this connection (see upgrade._ask)
+        self.connected = False
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.head = UpstreamHead()
@@ -68,6 +69,7 @@ class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstr
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.connected = True  # from now on connection_lost gives back the pool slot
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:

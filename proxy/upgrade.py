@@ -67,24 +67,24 @@ async def _ask(
     pool, loop = target.pool, handler.loop
     if pool.size >= pool.max_connections:  # open tunnels count against the upstream's maxConnections
         raise UpstreamError("overflow", before_response=True)
-    pool.size += 1  # given back by UpstreamSide.connection_lost, or below if the connection never opens
+    pool.size += 1  # reserved now; given back by connection_lost, or below if it never connected
+    side = UpstreamSide(loop, pool)
     try:
         async with asyncio.timeout(pool.connect_timeout):
-            factory: Any = lambda: UpstreamSide(loop, pool)  # noqa: E731 -- a protocol by duck typing
-            _, protocol = await loop.create_connection(
-                factory, pool.host, pool.port, ssl=pool.ssl,
-                server_hostname=pool.host if pool.ssl else None,
-            )  # fmt: skip
-    except TimeoutError:
-        pool.size -= 1
-        raise UpstreamError("timeout", before_response=True) from None
-    except OSError:
-        pool.size -= 1
-        raise UpstreamError("connect", before_response=True) from None
-    except BaseException:
-        pool.size -= 1
+            factory: Any = lambda: side  # noqa: E731 -- a protocol by duck typing
+            await loop.create_connection(
+                factory, pool.host, pool.port, ssl=pool.ssl, server_hostname=pool.host if pool.ssl else None
+            )
+    except BaseException as exc:
+        if side.connected:
+            side.close()  # connection_lost gives the slot back
+        else:
+            pool.size -= 1
+        if isinstance(exc, TimeoutError):
+            raise UpstreamError("timeout", before_response=True) from None
+        if isinstance(exc, OSError):
+            raise UpstreamError("connect", before_response=True) from None
         raise
-    side: UpstreamSide = protocol
     out = forward.bodiless(request, fwd=routed.fwd, max_body=0)
     upgrade = websocket_upgrade(request) or WEBSOCKET
     head = build_request_head(
@@ -92,7 +92,8 @@ async def _ask(
         raw_headers=request.raw_headers, plan=target.plan, fwd=routed.fwd,
         framing=b"Connection: Upgrade\r\nUpgrade: " + upgrade + b"\r\n",
     )  # fmt: skip
-    assert side.transport is not None
+    if side.transport is None:  # closed by the upstream before the head could be sent
+        raise UpstreamError("reset", before_response=True)
     side.transport.write(head)
     try:
         async with asyncio.timeout(target.timeout):

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from graylane.proxy.app import DATA_PLANE
+from graylane.proxy.app import DATA_PLANE, STATE
 from proxytest import (
     SERVER,
     LocalProxy,
@@ -45,6 +45,13 @@ async def wsproxy(tmp_path: Path) -> AsyncIterator[LocalProxy]:
     p = await start_local_proxy(conf, tunnel_idle_timeout=1.0)
     yield p
     await p.close()
+
+
+def pool_slots_taken(p: LocalProxy) -> int:
+    """Upstream connections the route's pools count (tunnels included): 0 once every tunnel has closed."""
+    table = p.app[STATE].table
+    assert table is not None
+    return sum(target.pool.size for target in table.plans["shop/checkout"].targets.values())
 
 
 def open_connections(p: LocalProxy) -> int:
@@ -101,6 +108,7 @@ async def test_a_socket_goes_where_its_requests_go_and_echoes_both_ways(
         lambda: len(stable.ws_ended) == len(canary.ws_ended) == 1, what="both upstream sockets end"
     )
     await wait_for(lambda: open_connections(wsproxy) == 0, what="the proxy holds no connection")
+    await wait_for(lambda: pool_slots_taken(wsproxy) == 0, what="the pools give back every slot")
 
 
 async def test_the_upstream_closing_closes_the_client(
@@ -163,6 +171,7 @@ async def test_a_refusing_canary_falls_back_to_stable(wsproxy: LocalProxy, stabl
         wsproxy, 'graylane_decisions_total{route="shop/checkout",track="stable",reason="fallback"} 1'
     )
     assert 'graylane_upstream_errors_total{route="shop/checkout",track="canary",reason="connect"} 1' in text
+    await wait_for(lambda: pool_slots_taken(wsproxy) == 0, what="no slot kept by the refused connect")
 
 
 async def test_an_upstream_that_never_answers_the_upgrade_gives_504(
