@@ -68,6 +68,11 @@ def route_doc(
     return seal(doc)
 
 
+def rule(name: str, to: str, **match: Any) -> dict[str, Any]:
+    """One entry of a route document's ``rules``."""
+    return {"name": name, "to": to, "match": match}
+
+
 def dump(doc: dict[str, Any]) -> str:
     return canonical_json(doc)
 

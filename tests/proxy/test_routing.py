@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from proxytest import LocalProxy, Upstream, get_json, route_doc, start_local_proxy
+from proxytest import LocalProxy, Upstream, get_json, route_doc, rule, start_local_proxy
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PEM = (
@@ -33,9 +33,6 @@ async def svc(proxy: LocalProxy, path: str = "/", **kw: Any) -> str:
         assert resp.status == 200, await resp.text()
         return str((await resp.json())["svc"])
 
-
-def rule(name: str, to: str, **match: Any) -> dict[str, Any]:
-    return {"name": name, "to": to, "match": match}
 
 
 # -- one table, one row per rule type --------------------------------------------------------------------

@@ -9,7 +9,6 @@ import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -21,6 +20,7 @@ from proxytest import (
     free_port,
     raw_exchange,
     route_doc,
+    rule,
     start_local_proxy,
     status_codes,
     wait_for,
@@ -31,9 +31,6 @@ HANDSHAKE = (
     b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 )
 
-
-def rule(name: str, to: str, **match: Any) -> dict[str, Any]:
-    return {"name": name, "to": to, "match": match}
 
 
 @pytest.fixture
