@@ -22,7 +22,7 @@ from graylane.proxy.deadlines import NEVER
 from graylane.proxy.fasthead import BadBody, Reject, RequestHead, error_bytes
 from graylane.proxy.fastrequest import ClientGone, FastRequest, Streamed, StreamWriter
 from graylane.proxy.forward import RawResponse
-from graylane.proxy.tunnel import Tunnel, websocket_upgrade
+from graylane.proxy.tunnel import Tunnel, asks_for_websocket
 
 if TYPE_CHECKING:
     from graylane.proxy.fastserver import FastServer
@@ -177,7 +177,7 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
             isinstance(request, FastRequest)
             and settings.websockets
             and self._transport is not None
-            and websocket_upgrade(request) is not None
+            and asks_for_websocket(request)
         ):
             request.upgrade = True
             self.tunnel = Tunnel(self, self._transport, settings.tunnel_idle_timeout)

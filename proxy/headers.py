@@ -43,6 +43,7 @@ REQUEST_OWNED = frozenset(
     }
 )
 RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
+_DROP_LENGTHS = frozenset(len(name) for name in RESPONSE_DROP)
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})  # name no header that is not dropped anyway
 TRACK_HEADER = b"X-Graylane-Track"
 
@@ -148,6 +149,13 @@ class UpstreamHead:
         self.length = b""  # the upstream's Content-Length value, if any
         self.framed = False  # Content-Length or Transfer-Encoding: the body does not end at close
         self.named: set[bytes] | None = None
+
+    def add(self, name: bytes, value: bytes) -> None:
+        """Sort one upstream header as it arrives: a client-bound line, or hop-by-hop / framing."""
+        if len(name) in _DROP_LENGTHS and (lower := name.lower()) in RESPONSE_DROP:
+            self.drop(lower, value)
+        else:
+            self.lines.append(name + b": " + value + b"\r\n")
 
     def drop(self, lower: bytes, value: bytes) -> None:
         if lower == b"content-length":

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import httptools
 from graylane.proxy.fastrequest import FastRequest
-from graylane.proxy.headers import RESPONSE_DROP, UpstreamHead, connection_tokens
+from graylane.proxy.headers import UpstreamHead, connection_tokens
 from graylane.proxy.upstream import MAX_RESPONSE_HEAD, ErrorReason
 
 if TYPE_CHECKING:
@@ -32,21 +32,21 @@ class TunnelOwner(Protocol):
     tunnel: Tunnel | None
 
 
-def websocket_upgrade(request: FastRequest) -> bytes | None:
-    """The client's ``Upgrade`` value when the request asks for a WebSocket, else None."""
+def asks_for_websocket(request: FastRequest) -> bool:
+    """Whether the request head asks to upgrade to a WebSocket (and nothing else)."""
     if request.method != "GET" or request.version != (1, 1) or request.body_exists:
-        return None
+        return False
     upgrade: bytes | None = None
     asked = False
     for name, value in request.raw_headers:
         lower = name.lower()
         if lower == b"upgrade":
             if upgrade is not None:
-                return None  # two Upgrade headers: ambiguous, not tunnelled
+                return False  # two Upgrade headers: ambiguous, not tunnelled
             upgrade = value.strip()
         elif lower == b"connection":
             asked = asked or b"upgrade" in connection_tokens(value)
-    return upgrade if asked and upgrade is not None and upgrade.lower() == WEBSOCKET else None
+    return asked and upgrade is not None and upgrade.lower() == WEBSOCKET
 
 
 class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstream half of the tunnel
@@ -110,13 +110,9 @@ class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstr
         self.head_bytes += len(name) + len(value)
         if self.head_bytes > MAX_RESPONSE_HEAD:
             raise ValueError("response head too large")  # a parser error: protocol
-        lower = name.lower()
-        if lower == b"upgrade":
+        if len(name) == len(b"upgrade") and name.lower() == b"upgrade":
             self.upgrade = value.strip()
-        if lower in RESPONSE_DROP:
-            self.head.drop(lower, value)
-        else:
-            self.head.lines.append(name + b": " + value + b"\r\n")
+        self.head.add(name, value)
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -207,4 +203,4 @@ class Tunnel:
             self.done.set_result(None)
 
 
-__all__ = ["HELD_MAX", "WEBSOCKET", "Tunnel", "TunnelOwner", "UpstreamSide", "websocket_upgrade"]
+__all__ = ["HELD_MAX", "WEBSOCKET", "Tunnel", "TunnelOwner", "UpstreamSide", "asks_for_websocket"]

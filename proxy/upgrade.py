@@ -25,7 +25,7 @@ from graylane.proxy import forward
 from graylane.proxy.fastrequest import ClientGone, FastRequest, Streamed
 from graylane.proxy.headers import build_request_head, response_head
 from graylane.proxy.server import plain_error
-from graylane.proxy.tunnel import WEBSOCKET, TunnelOwner, UpstreamSide, websocket_upgrade
+from graylane.proxy.tunnel import WEBSOCKET, TunnelOwner, UpstreamSide
 from graylane.proxy.upstream import UpstreamError
 
 if TYPE_CHECKING:
@@ -86,11 +86,10 @@ async def _ask(
             raise UpstreamError("connect", before_response=True) from None
         raise
     out = forward.bodiless(request, fwd=routed.fwd, max_body=0)
-    upgrade = websocket_upgrade(request) or WEBSOCKET
     head = build_request_head(
         method=b"GET", target=target.base_path + out.target, authority=pool.authority,
         raw_headers=request.raw_headers, plan=target.plan, fwd=routed.fwd,
-        framing=b"Connection: Upgrade\r\nUpgrade: " + upgrade + b"\r\n",
+        framing=b"Connection: Upgrade\r\nUpgrade: websocket\r\n",
     )  # fmt: skip
     if side.transport is None:  # closed by the upstream before the head could be sent
         raise UpstreamError("reset", before_response=True)

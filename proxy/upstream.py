@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import httptools
 from graylane.proxy.deadlines import NEVER
-from graylane.proxy.headers import RESPONSE_DROP, UpstreamHead
+from graylane.proxy.headers import UpstreamHead
 
 if TYPE_CHECKING:
     from graylane.proxy.pool import UpstreamPool
@@ -25,7 +25,6 @@ ErrorReason = Literal["connect", "reset", "timeout", "overflow", "protocol"]
 
 BODY_HIGH_WATER = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
-_DROP_LENGTHS = frozenset(len(name) for name in RESPONSE_DROP)
 MAX_RESPONSE_HEAD = 64 * 1024  # header bytes of one response (1xx included); more is a protocol error
 
 
@@ -124,11 +123,7 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (compiled native
         self.head_bytes += len(name) + len(value or b"")
         if self.head_bytes > MAX_RESPONSE_HEAD:
             raise ValueError("response head too large")  # httptools turns it into a parser error: protocol
-        # Sorted here, once per header: client-bound lines, or hop-by-hop / framing (length test first).
-        if len(name) in _DROP_LENGTHS and (lower := name.lower()) in RESPONSE_DROP:
-            self.head.drop(lower, value or b"")
-        else:
-            self.head.lines.append(name + b": " + (value or b"") + b"\r\n")
+        self.head.add(name, value or b"")  # sorted once, as it arrives
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,11 +127,11 @@ class Siblings:
         self._sessions.clear()
 
 
-def create_self_app(view: Any) -> web.Application:
+def create_self_app(view: Callable[[], WorkerView]) -> web.Application:
     """The private app on this worker's Unix socket: ``GET /self`` answers ``view()`` (a ``WorkerView``)."""
 
     async def self_view(request: web.Request) -> web.Response:
-        mine: WorkerView = view()
+        mine = view()
         return web.json_response({"ready": mine.ready, "why": mine.why, "metrics": mine.metrics})
 
     app = web.Application()
