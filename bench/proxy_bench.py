@@ -3,8 +3,8 @@
 Targets (each behind the same nginx upstream, which answers a fixed 13-byte body):
   direct        wrk -> upstream nginx
   nginx-proxy   wrk -> nginx (1 worker, proxy_pass with upstream keepalive) -> upstream
-  graylane      wrk -> graylane-proxy (1 worker, file mode, --server fast) -> upstream
-  gl-aiohttp    the same with --server aiohttp (aiohttp's web.Server on the client side)
+  graylane      wrk -> graylane-proxy as shipped (file mode, no --server: the chart's defaults) -> upstream
+  gl-aiohttp    the reference server: the same plus --server aiohttp (aiohttp's web.Server on the client side)
   aiohttp-floor wrk -> aiohttp web.Server on uvloop with a fixed answer (no upstream): the ceiling of any
                 proxy on aiohttp's server, so the report separates graylane's own cost from aiohttp's
 Scenarios:
@@ -176,20 +176,25 @@ def route_doc(upstream: int, *, full: bool, pem: str) -> str:
 
 
 def graylane_cmd(
-    conf_dir: Path, port: int, admin: int, profile: Path | None, server: str = "fast"
+    conf_dir: Path, port: int, admin: int, profile: Path | None, server: str | None = None
 ) -> list[str]:
+    """The command as the chart runs it (file mode instead of --kube); ``server`` only for the extra row."""
     base = ["--config-dir", str(conf_dir), "--listen", f"127.0.0.1:{port}",
-            "--admin-listen", f"127.0.0.1:{admin}", "--log-level", "WARNING", "--server", server]  # fmt: skip
+            "--admin-listen", f"127.0.0.1:{admin}", "--log-level", "WARNING"]  # fmt: skip
+    if server is not None:
+        base += ["--server", server]
     if profile is not None:
         return [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "graylane.proxy.cli", *base]
     return [sys.executable, "-m", "graylane.proxy.cli", *base]
 
 
-def check_routes(admin: int) -> None:
+def check_routes(admin: int, server: str) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{admin}/routes", timeout=5) as resp:
         body = json.loads(resp.read())
     if not body["routes"] or body["rejected"]:
         raise RuntimeError(f"graylane did not load the bench route: {body}")
+    if body["server"] != server:
+        raise RuntimeError(f"expected the {server} server, the proxy runs {body['server']}")
 
 
 def main() -> int:
@@ -232,7 +237,7 @@ def main() -> int:
     }
     results: dict[str, dict[str, dict[str, float]]] = {}
     run = {"seconds": args.seconds, "connections": args.connections}
-    env = {**os.environ, "PYTHONOPTIMIZE": "1"}
+    env = dict(os.environ)  # as shipped: no interpreter flags the image does not set
     with process(["nginx", "-c", str(up_conf)], cpu=LOAD_CPU, port=up):
         direct = median_of([wrk(f"http://127.0.0.1:{up}/", headers=[], **run) for _ in range(args.rounds)])
         for scenario, (headers, doc) in scenarios.items():
@@ -254,8 +259,8 @@ def main() -> int:
                     [sys.executable, str(HERE / "aiohttp_fixed.py"), str(floor)], cpu=PROXY_CPU, port=floor
                 ),
             ):
-                check_routes(admin)
-                check_routes(admin_a)
+                check_routes(admin, "fast")  # what the chart runs
+                check_routes(admin_a, "aiohttp")
                 for url in targets.values():  # warm up: pools filled, caches hot
                     wrk(url, headers=headers, seconds=2, connections=args.connections)
                 for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits both alike

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -38,8 +39,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--priority-from-pod-ip", action="store_true", help="derive a unique priority from POD_IP"
     )
     p.add_argument("--liveness", help="Kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
-    p.add_argument("--resync-seconds", type=float, default=30.0, help="retry period for routes not Ready")
-    p.add_argument("--sweep-seconds", type=float, default=300.0, help="orphan sweep and full resync period")
+    defaults = {f.name: f.default for f in dataclasses.fields(OperatorConfig)}  # one source of defaults
+    p.add_argument("--resync-seconds", type=float, default=defaults["resync_seconds"],
+                   help="retry period for routes not Ready")  # fmt: skip
+    p.add_argument("--sweep-seconds", type=float, default=defaults["sweep_seconds"],
+                   help="orphan sweep and full resync period")  # fmt: skip
     add_rollout_arguments(p)
     p.add_argument(
         "--scan-cluster", action="store_true", help="watch Namespaces and CRDs (cluster-wide list/watch)"

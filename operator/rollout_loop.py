@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a proxy's /metrics URL for the rollout analysis (repeatable)")  # fmt: skip
     parser.add_argument("--proxy-service", metavar="NAME",
                         help="find the proxies from this admin Service's EndpointSlices")  # fmt: skip
-    parser.add_argument("--scrape-timeout", type=float, default=2.0, help="seconds per proxy scrape")
+    parser.add_argument("--scrape-timeout", type=float, default=RolloutSettings().scrape_timeout,
+                        help="seconds per proxy scrape")  # fmt: skip
 
 
 def settings_from(args: argparse.Namespace) -> RolloutSettings:

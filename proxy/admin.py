@@ -102,6 +102,7 @@ async def routes(request: web.Request) -> web.Response:
         if e.rejection is not None
     ]
     body = {
+        "server": request.app[METRICS].info.get("server"),
         "ready": state.ready,
         "tableSerial": table.serial if table else 0,
         "routes": loaded,

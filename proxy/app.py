@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
 
@@ -127,9 +128,16 @@ class DataPlane:
 DATA_PLANE = web.AppKey("data_plane", DataPlane)
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("graylane")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def create_app(settings: Settings) -> web.Application:
     """The admin application; starting it starts the data plane (``app[DATA_PLANE]``)."""
-    metrics = Metrics()
+    metrics = Metrics({"server": settings.server, "version": _version()})
     deadlines = Deadlines()
     jwks = JwksFetcher(min_interval=settings.jwks_min_interval)
     state = RouteState(

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from graylane.proxy.settings import Settings
+from graylane.proxy.settings import SERVERS, Settings
 
 log = logging.getLogger("graylane.proxy")
 
@@ -44,30 +44,47 @@ def _cidr(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Every default is read off one Settings *instance*: the values a bare command runs with are the values
+    # Settings documents (a slots dataclass's class attribute is a member descriptor, not the default).
+    d = Settings()
     p = argparse.ArgumentParser(prog="graylane-proxy", description="Graylane canary proxy (data plane).")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--config-dir", type=Path, help="file mode: one route document per *.json file")
     mode.add_argument("--kube", action="store_true", help="watch route ConfigMaps through the Kubernetes API")
     p.add_argument("--namespace", action="append", default=[], help="kube mode: namespace to watch (repeat)")
     p.add_argument("--kubeconfig", help="kube mode: kubeconfig path (default $KUBECONFIG, then in-cluster)")
-    p.add_argument("--listen", type=_host_port, default=("0.0.0.0", 8080), metavar="HOST:PORT")
-    p.add_argument("--admin-listen", type=_host_port, default=("0.0.0.0", 9901), metavar="HOST:PORT")
+    p.add_argument("--listen", type=_host_port, default=(d.listen_host, d.listen_port), metavar="HOST:PORT")
+    p.add_argument(
+        "--admin-listen", type=_host_port, default=(d.admin_host, d.admin_port), metavar="HOST:PORT"
+    )
     p.add_argument("--trusted-proxy", type=_cidr, action="append", default=[], metavar="CIDR")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the ports (SO_REUSEPORT)")
-    p.add_argument("--drain-delay", type=float, default=0.0, help="seconds to keep accepting after SIGTERM")
-    p.add_argument("--drain-timeout", type=float, default=30.0, help="seconds in-flight requests may take")
-    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds to receive a request head")
-    p.add_argument("--idle-timeout", type=float, default=60.0, help="keep-alive idle timeout, seconds")
+    p.add_argument(
+        "--workers", type=int, default=d.workers, help="processes sharing the ports (SO_REUSEPORT)"
+    )
+    p.add_argument(
+        "--drain-delay", type=float, default=d.drain_delay, help="seconds to keep accepting after SIGTERM"
+    )
+    p.add_argument(
+        "--drain-timeout", type=float, default=d.drain_timeout, help="seconds in-flight requests may take"
+    )
+    p.add_argument(
+        "--header-timeout", type=float, default=d.header_timeout, help="seconds to receive a request head"
+    )
+    p.add_argument(
+        "--idle-timeout", type=float, default=d.idle_timeout, help="keep-alive idle timeout, seconds"
+    )
     p.add_argument("--no-websockets", dest="websockets", action="store_false",
                    help="do not tunnel WebSocket upgrades (they go on as plain requests)")  # fmt: skip
-    p.add_argument("--tunnel-idle-timeout", type=float, default=300.0,
+    p.add_argument("--tunnel-idle-timeout", type=float, default=d.tunnel_idle_timeout,
                    help="seconds a WebSocket tunnel may pass without a byte either way")  # fmt: skip
-    p.add_argument("--connect-timeout", type=float, default=5.0, help="upstream connect timeout, seconds")
-    p.add_argument("--max-body-bytes", type=int, default=100 * 1024 * 1024)
+    p.add_argument(
+        "--connect-timeout", type=float, default=d.connect_timeout, help="upstream connect timeout, seconds"
+    )
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
     p.add_argument("--geoip-db", type=Path, help="MaxMind-format .mmdb for sourceCountries (default: iptocc)")
     p.add_argument("--country-header", help="CDN country header (e.g. CF-IPCountry), trusted proxies only")
     p.add_argument("--jwt-secret-dir", type=Path, help="file mode: HS* secrets as DIR/<secret>/<key>")
-    p.add_argument("--server", choices=("fast", "aiohttp"), default=Settings.server,
+    p.add_argument("--server", choices=SERVERS, default=d.server,
                    help="data-plane HTTP server (the admin port is always aiohttp)")  # fmt: skip
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)  # set by the supervisor for its workers

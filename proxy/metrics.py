@@ -23,6 +23,7 @@ _HELP = {
     "graylane_config_reloads_total": ("counter", "Route tables swapped in."),
     "graylane_ready": ("gauge", "1 when a route table is loaded and the proxy is not draining."),
     "graylane_control_plane_connected": ("gauge", "1 while the Kubernetes watch is connected (kube mode)."),
+    "graylane_proxy_info": ("gauge", "Always 1; the labels name the data-plane server and the version."),
 }
 
 
@@ -41,7 +42,9 @@ class Histogram:
 class Metrics:
     """All proxy metrics of one worker process."""
 
-    def __init__(self) -> None:
+    def __init__(self, info: dict[str, str] | None = None) -> None:
+        self.info: dict[str, str] = dict(info or {})
+        """Constant labels of ``graylane_proxy_info`` (``server``, ``version``)."""
         self.requests: dict[tuple[str, str, str], int] = {}
         self.decisions: dict[tuple[str, str, str], int] = {}
         self.upstream_errors: dict[tuple[str, str, str], int] = {}
@@ -88,6 +91,9 @@ class Metrics:
         _family(out, "graylane_config_generation", ("route",), _single(self.generation))
         _family(out, "graylane_config_reloads_total", (), [((), self.reloads)])
         _family(out, "graylane_ready", (), [((), self.ready)])
+        if self.info:
+            names = tuple(sorted(self.info))
+            _family(out, "graylane_proxy_info", names, [(tuple(self.info[n] for n in names), 1)])
         if self.control_plane_connected is not None:
             _family(out, "graylane_control_plane_connected", (), [((), self.control_plane_connected)])
         self._render_durations(out)

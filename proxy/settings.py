@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
+
+ServerKind = Literal["fast", "aiohttp"]
+SERVERS: tuple[ServerKind, ...] = get_args(ServerKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,11 @@ class Settings:
     """A MaxMind-format ``.mmdb`` for ``sourceCountries`` (default: the data bundled in ``iptocc``)."""
     jwt_secret_dir: Path | None = None
     """File mode: HS* secrets for ``jwt.secretRef`` as ``DIR/<secret name>/<key>`` (a mounted Secret)."""
-    server: str = "fast"
+    server: ServerKind = "fast"
     """Data-plane HTTP server: ``fast`` (asyncio protocol + httptools) or ``aiohttp`` (``web.Server``)."""
     country_header: str | None = None
     """A CDN's country header (``CF-IPCountry``), believed only from a trusted proxy."""
+
+    def __post_init__(self) -> None:
+        if self.server not in SERVERS:
+            raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {self.server!r}")

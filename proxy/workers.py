@@ -64,12 +64,13 @@ def snapshot(m: Metrics) -> dict[str, Any]:
         "reloads": m.reloads,
         "ready": m.ready,
         "control_plane_connected": m.control_plane_connected,
+        "info": m.info,
     }
 
 
 def merged(snapshots: Sequence[Mapping[str, Any]]) -> Metrics:
     """The pod's metrics from every worker's snapshot (rules in the module docstring)."""
-    out = Metrics()
+    out = Metrics(snapshots[0]["info"] if snapshots else None)  # every worker runs the same command
     for snap in snapshots:
         _sum_into(out.requests, snap["requests"])
         _sum_into(out.decisions, snap["decisions"])

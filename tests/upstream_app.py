@@ -4,7 +4,8 @@ Every path answers ``200 <name>\\n`` (``X-Upstream-Version: <name>``), except:
 
 - ``GET /__control`` → the current knobs as JSON; ``POST /__control`` with any of
   ``{"errorRate": 0.5, "delayMs": 200, "errorStatus": 503}`` changes them (unknown keys or bad values: 400);
-- ``/echo`` → ``{"version", "method", "path", "query", "headers"}`` as JSON (the request as seen here).
+- ``/echo`` → ``{"version", "method", "path", "query", "headers"}`` as JSON (the request as seen here);
+- ``GET /ws`` with a WebSocket upgrade → a WebSocket that answers each text message ``<name>: <message>``.
 
 With ``errorRate`` r, a fraction r of requests (drawn from a seeded ``random.Random``) answers ``errorStatus``
 (default 500); ``delayMs`` delays every answer but ``/__control``. Counters of answers by status are in
@@ -103,12 +104,25 @@ async def answer(request: web.Request) -> web.StreamResponse:
     return web.Response(status=status, text=f"{settings.name}\n", headers=headers)
 
 
+async def websocket(request: web.Request) -> web.StreamResponse:
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        return await answer(request)
+    name = request.app[SETTINGS].name
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        if message.type == web.WSMsgType.TEXT:
+            await ws.send_str(f"{name}: {message.data}")
+    return ws
+
+
 def create_app(settings: UpstreamSettings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app[RNG] = random.Random(settings.seed)
     app.router.add_route("GET", "/__control", control)
     app.router.add_route("POST", "/__control", control)
+    app.router.add_route("GET", "/ws", websocket)
     app.router.add_route("*", "/{tail:.*}", answer)
     return app
 

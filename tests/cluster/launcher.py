@@ -49,8 +49,6 @@ ORDER = ("etcd", "kube-apiserver", "kube-controller-manager")
 _PR_SET_PDEATHSIG = 1
 
 
-
-
 def die_with_parent() -> None:
     """``preexec_fn`` for subprocess.Popen: the child gets SIGKILL when the spawning thread dies (Linux)."""
     if _LIBC is not None:

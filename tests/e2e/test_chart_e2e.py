@@ -7,12 +7,14 @@ Two upstreams (v1, v2) run on loopback; the README's example route is applied an
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from cluster.kubectl import Kubectl
 from cluster.stack import LocalStack, http_get, route_manifest, upstream_manifest, wait_until
@@ -68,6 +70,23 @@ def test_traffic_splits_as_configured(running: dict[str, int]) -> None:
     seen = split(running["port"], 400)
     assert set(seen) == {"v1", "v2"}
     assert 0.12 <= seen["v2"] / 400 <= 0.28, seen
+
+
+def test_the_chart_runs_the_fast_server(running: dict[str, int]) -> None:
+    """The proxy as the chart starts it (no --server) is the fast server: named so, and it tunnels."""
+    status, body = http_get(f"http://127.0.0.1:{running['admin']}/routes")
+    assert status == 200 and json.loads(body)["server"] == "fast"
+    status, metrics = http_get(f"http://127.0.0.1:{running['admin']}/metrics")
+    assert 'graylane_proxy_info{server="fast",version="' in metrics.decode()
+
+    async def echo() -> str:
+        headers = {"Host": HOST, "X-Canary": "true"}
+        url = f"http://127.0.0.1:{running['port']}/ws"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url, headers=headers) as ws:
+            await ws.send_str("hello")
+            return str(await ws.receive_str(timeout=10))
+
+    assert asyncio.run(echo()) == "v2: hello"
 
 
 def test_patch_moves_the_split(stack: LocalStack, running: dict[str, int]) -> None:

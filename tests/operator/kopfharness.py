@@ -92,8 +92,6 @@ def route_document(configmap: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(configmap["data"]["route.json"]))
 
 
-
-
 class ProxyProcess:
     """``graylane-proxy --kube`` as a subprocess watching the route ConfigMaps of one namespace."""
 

@@ -34,8 +34,6 @@ SERVER = {"kind": "aiohttp"}  # the data-plane server under test; conftest's ``s
 PROXY_BIN = Path(sys.executable).parent / "graylane-proxy"
 
 
-
-
 def route_doc(
     stable: str,
     canary: str,
@@ -305,12 +303,20 @@ class ProxyProcess:
 
 
 def spawn_proxy(
-    conf_dir: Path, log: Path, *, env: dict[str, str] | None = None, extra: list[str] | None = None
+    conf_dir: Path,
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    extra: list[str] | None = None,
+    bare: bool = False,
 ) -> ProxyProcess:
+    """The real command; ``bare``: only the addresses, every other flag at its shipped default."""
     port, admin = free_port(), free_port()
     cmd = [str(PROXY_BIN), "--config-dir", str(conf_dir), "--listen", f"127.0.0.1:{port}",
-           "--admin-listen", f"127.0.0.1:{admin}", "--trusted-proxy", "10.99.0.0/16",
-           "--server", SERVER["kind"], *(extra or [])]  # fmt: skip
+           "--admin-listen", f"127.0.0.1:{admin}"]  # fmt: skip
+    if not bare:
+        cmd += ["--trusted-proxy", "10.99.0.0/16", "--server", SERVER["kind"]]
+    cmd += extra or []
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     pp = ProxyProcess(proc, port, admin, conf_dir, log)

@@ -262,3 +262,23 @@ def _children(pid: int) -> list[int]:
 def _gone(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status")
     return not status.exists() or "zombie" in status.read_text()
+
+
+async def test_the_bare_command_runs_the_fast_server(
+    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession
+) -> None:
+    """No ``--server``: the fast server, named on ``/routes`` and ``/metrics``, tunnels a WebSocket."""
+    conf = tmp_path / "routes"
+    conf.mkdir()
+    write_atomic(conf / "checkout.json", dump(route_doc(stable.url, canary.url, weight=100)))
+    proc = spawn_proxy(conf, tmp_path / "proxy.log", bare=True)
+    try:
+        assert (await get_json(session, proc.admin + "/routes"))["server"] == "fast"
+        async with session.get(proc.admin + "/metrics") as resp:
+            assert 'graylane_proxy_info{server="fast",version="' in await resp.text()
+        async with session.ws_connect(proc.url + "/ws") as ws:
+            assert (await ws.receive_json(timeout=10))["svc"] == "canary"
+            await ws.send_str("hello")
+            assert (await ws.receive(timeout=10)).data == "hello"
+    finally:
+        assert proc.terminate() == 0, proc.output()

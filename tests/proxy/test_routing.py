@@ -34,7 +34,6 @@ async def svc(proxy: LocalProxy, path: str = "/", **kw: Any) -> str:
         return str((await resp.json())["svc"])
 
 
-
 # -- one table, one row per rule type --------------------------------------------------------------------
 RULE_CASES = [
     # header

@@ -32,7 +32,6 @@ HANDSHAKE = (
 )
 
 
-
 @pytest.fixture
 async def wsproxy(tmp_path: Path) -> AsyncIterator[LocalProxy]:
     if SERVER["kind"] != "fast":

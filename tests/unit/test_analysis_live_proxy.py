@@ -37,8 +37,6 @@ NS, NAME = "shop", "checkout"
 ROUTE_KEY = f"{NS}/{NAME}"
 
 
-
-
 class Rig:
     """Two upstream apps, one proxy process reading ``config_dir``, and helpers to talk to them."""
 

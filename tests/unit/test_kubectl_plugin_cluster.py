@@ -201,8 +201,6 @@ def test_resume_hands_a_manual_weight_back(plugin: Any, kubectl: Kubectl, k8s_na
     assert (resumed.phase, resumed.canary_weight) == ("Progressing", 5)
 
 
-
-
 @pytest.fixture
 def proxy_for(tmp_path: Path) -> Iterator[Any]:
     procs: list[subprocess.Popen[bytes]] = []
