@@ -109,6 +109,8 @@ class DataPlane:
             return
         self._stopped = True
         self.state.draining = True
+        if self._fast is not None:
+            self._fast.drain()
         if self.settings.drain_delay > 0:
             await asyncio.sleep(self.settings.drain_delay)
         if self._runner is not None:

@@ -152,7 +152,7 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         if not self._busy:
             self._disarm()
         assert self._transport is not None
-        request = self._head.request(self._parser, keep_alive=not self._server.closing, conn=self,
+        request = self._head.request(self._parser, keep_alive=not self._server.draining, conn=self,
                                      transport=self._transport, remote=self._remote)  # fmt: skip
         if isinstance(request, int):
             raise self._reject(request)

@@ -38,6 +38,8 @@ class FastServer:
         self.max_head = (settings.max_headers + 2) * (settings.max_header_line + 4)
         self.connections: set[Connection] = set()
         self.closing = False
+        self.draining = False
+        """Set by ``drain``: answers carry ``Connection: close`` while the listener still accepts."""
         self.all_closed = asyncio.Event()
         self._server: asyncio.Server | None = None
 
@@ -49,9 +51,15 @@ class FastServer:
         )
         return int(self._server.sockets[0].getsockname()[1])
 
+    def drain(self) -> None:
+        """From now on every answer closes its connection, so keep-alive clients reconnect (to another
+        endpoint, once this one has left the Service) before the listener closes, instead of meeting a
+        connection closed under a request they were sending."""
+        self.draining = True
+
     async def shutdown(self, grace: float) -> None:
         """Stop accepting, close idle connections, give busy ones ``grace`` seconds, then abort."""
-        self.closing = True
+        self.closing = self.draining = True
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):

@@ -12,7 +12,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from proxytest import PROXY_BIN, ProxyProcess, Upstream, dump, get_json, route_doc, spawn_proxy, write_atomic
+from proxytest import (
+    PROXY_BIN,
+    SERVER,
+    ProxyProcess,
+    Upstream,
+    dump,
+    get_json,
+    route_doc,
+    spawn_proxy,
+    write_atomic,
+)
 
 from graylane import promtext
 
@@ -186,6 +196,41 @@ async def test_sigterm_drains_in_flight_requests_and_fails_readiness_at_once(
     assert resp.status == 200
     assert (await resp.json())["svc"] == "stable"
     assert await asyncio.to_thread(proc.proc.wait, 20) == 0
+
+
+async def test_answers_close_keep_alive_connections_while_draining(
+    tmp_path: Path, stable: Upstream, canary: Upstream
+) -> None:
+    """During the drain delay the listener still accepts, but every answer says ``Connection: close``: a
+    keep-alive client moves to a fresh connection instead of meeting the listener's close mid-request."""
+    if SERVER["kind"] != "fast":
+        pytest.skip("the aiohttp reference server keeps connections until its listener closes")
+    conf = tmp_path / "routes"
+    conf.mkdir()
+    write_atomic(conf / "route.json", dump(route_doc(stable.url, canary.url)))
+    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--drain-delay", "30"])
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", proc.port)
+    try:
+        writer.write(request)
+        before = await reader.readuntil(b"\r\n\r\n")
+        assert b"connection: close" not in before.lower()
+        await reader.readexactly(int(before.lower().split(b"content-length: ")[1].split(b"\r\n")[0]))
+        proc.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        async with aiohttp.ClientSession() as session:
+            while True:  # readiness fails at once: the drain has begun
+                async with session.get(proc.admin + "/readyz") as resp:
+                    if resp.status == 503:
+                        break
+                assert time.monotonic() < deadline, "readiness did not fail on SIGTERM"
+        writer.write(request)
+        after = await reader.readuntil(b"\r\n\r\n")
+        assert after.startswith(b"HTTP/1.1 200") and b"connection: close" in after.lower()
+    finally:
+        writer.close()
+        proc.proc.kill()
+        proc.proc.wait()
 
 
 async def test_workers_share_the_port(
