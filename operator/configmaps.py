@@ -15,8 +15,8 @@ from typing import Any
 
 from graylane.operator.kubeapi import Conflict, KubeAPI, NotFound, configmaps_path
 
-from graylane import routenames
-from graylane.routeconfig import canonical_json
+from graylane.compile import names as routenames
+from graylane.config.document import canonical_json
 
 CHECKSUM_ANNOTATION = "graylane.io/checksum"
 WEIGHT_ANNOTATION = "graylane.io/weight"

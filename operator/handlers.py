@@ -19,8 +19,8 @@ from graylane.operator.kubeapi import APIError, KubeAPI, NotFound, custom_path
 from graylane.operator.reconcile import reconcile_route
 from graylane.operator.state import OperatorState
 
-from graylane import claims
-from graylane.compile import upstream_url
+from graylane.compile import conflicts as claims
+from graylane.compile.route import upstream_url
 
 GROUP, VERSION = "graylane.io", "v1alpha1"
 Logger = logging.Logger | logging.LoggerAdapter[Any]

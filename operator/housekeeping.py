@@ -15,7 +15,7 @@ from typing import Any
 from graylane.operator.kubeapi import APIError, Conflict, KubeAPI, configmaps_path, custom_path, secrets_path
 from graylane.operator.state import OperatorState
 
-from graylane import routenames
+from graylane.compile import names as routenames
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 Reconcile = Callable[..., Awaitable[None]]

@@ -17,8 +17,9 @@ from graylane.operator.configmaps import NameTaken, apply_configmap, delete_rout
 from graylane.operator.kubeapi import NotFound, custom_path, secrets_path
 from graylane.operator.state import OperatorState
 
-from graylane import claims, routenames
-from graylane.compile import CompileError, compile_route
+from graylane.compile import conflicts as claims
+from graylane.compile import names as routenames
+from graylane.compile.route import CompileError, compile_route
 
 Route = Mapping[str, Any]
 LOG = logging.getLogger(__name__)

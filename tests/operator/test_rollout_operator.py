@@ -27,7 +27,7 @@ from rolloutrig import (
     upstreams,
 )
 
-from graylane import kubectl_plugin
+from graylane.cli import kubectl as kubectl_plugin
 
 DEADLINE = 60
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from proxytest import PROXY_BIN, ProxyProcess, Upstream, dump, get_json, route_doc, spawn_proxy, write_atomic
 
-from graylane import promtext
+from graylane.rollout import promtext
 
 
 @pytest.fixture

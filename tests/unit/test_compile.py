@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from graylane import claims, routenames
-from graylane.compile import CompileError, compile_route
-from graylane.routeconfig import canonical_json, load_route_document
-from graylane.selectors import selector_matches
+from graylane.compile import conflicts as claims
+from graylane.compile import names as routenames
+from graylane.compile.route import CompileError, compile_route
+from graylane.compile.selectors import selector_matches
+from graylane.config.document import canonical_json, load_route_document
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout"
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from graylane import kubectl_plugin, kubectl_views
-from graylane.kubectl_views import CommandError
+from graylane.cli import kubectl as kubectl_plugin
+from graylane.cli import kubectl_views
+from graylane.cli.kubectl_views import CommandError
 
 ROLLOUT = {"steps": [{"weight": 1, "pause": "1m"}, {"weight": 10}], "analysis": {"minRequests": 50}}
 

@@ -29,7 +29,9 @@ def imports_any(path: Path, prefixes: set[str]) -> list[str]:
     return sorted(m for m in imported_modules(path) if any(m == p or m.startswith(p + ".") for p in prefixes))
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "graylane").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "graylane").rglob("*.py")), ids=lambda p: str(p.relative_to(REPO))
+)
 def test_the_core_imports_no_shell(path: Path) -> None:
     assert imports_any(path, set(SHELLS)) == []
 
@@ -38,7 +40,7 @@ def test_the_core_imports_no_shell(path: Path) -> None:
     ("shell", "other"), [("graylane.proxy", "graylane.operator"), ("graylane.operator", "graylane.proxy")]
 )
 def test_the_shells_do_not_import_each_other(shell: str, other: str) -> None:
-    offenders = {p.name: imports_any(p, {other}) for p in SHELLS[shell].glob("*.py")}
+    offenders = {str(p.relative_to(REPO)): imports_any(p, {other}) for p in SHELLS[shell].rglob("*.py")}
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
