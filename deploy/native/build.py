@@ -41,9 +41,9 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "proxy",
         "graylane.proxy",
         (
-            "deadlines", "metrics",
+            "deadlines", "metrics", "request",
             "routing.clientaddr", "routing.handler", "routing.jwtclaims", "routing.state",
-            "server.connection", "server.head", "server.request",
+            "server.connection", "server.head",
             "upstream.client", "upstream.forward", "upstream.headers", "upstream.pool",
         ),
     ),

@@ -26,8 +26,8 @@ from graylane.config.model import (
     VersionRouting,
     document_checksum,
 )
-from graylane.config.strictjson import StrictJsonError, loads_strict
 from graylane.config.upstreamblock import K8S_NAME, METADATA_KEY, parse_request_headers, parse_upstreams
+from graylane.strictjson import StrictJsonError, loads_strict
 
 TOP_REQUIRED: tuple[str, ...] = ("schemaVersion", "route", "hosts", "pathPrefix", "stable", "canary")
 TOP_REQUIRED += ("upstreams", "weight", "salt", "checksum")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from graylane.config.strictjson import StrictJsonError, loads_strict
 from graylane.jwt import algorithms as jwtkeys
+from graylane.strictjson import StrictJsonError, loads_strict
 
 MAX_JWKS_BYTES = 512 * 1024
 MAX_KEYS = 100

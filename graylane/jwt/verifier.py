@@ -22,13 +22,15 @@ import binascii
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
-from graylane.config.model import JwtSettings
-from graylane.config.strictjson import StrictJsonError, loads_strict
 from graylane.jwt import algorithms as jwtkeys
 from graylane.jwt.keyset import JwkSet
+from graylane.strictjson import StrictJsonError, loads_strict
+
+if TYPE_CHECKING:
+    from graylane.config.model import JwtSettings
 
 __all__ = ["JwkSet", "JwtVerifier", "bearer_token"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from graylane.proxy.server.request import ClientRequest
+from graylane.proxy.request import ClientRequest
 from graylane.proxy.upstream.headers import Forwarding, IPAddress
 
 from graylane.routing.clientip import ClientIpResolver

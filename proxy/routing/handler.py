@@ -21,11 +21,11 @@ from typing import Protocol, TypeAlias
 
 from aiohttp import web
 from graylane.proxy.metrics import Metrics
+from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.jwtclaims import ClaimsSource
 from graylane.proxy.routing.state import RoutePlan, RouteState
 from graylane.proxy.server.aiohttp_server import plain_error
-from graylane.proxy.server.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.upstream import forward
 from graylane.proxy.upstream.client import UpstreamConnection, UpstreamError
 from graylane.proxy.upstream.headers import Forwarding
@@ -55,7 +55,7 @@ class Routed:
 
 
 class ExchangeOwner(Protocol):
-    """The client connection of an :class:`Exchange` (``fastconn.Connection``)."""
+    """The client connection of an :class:`Exchange` (``server.connection.Connection``)."""
 
     exchange: Exchange | None
     tunnel: Tunnel | None  # a WebSocket upgrade's (see upgrade.py)

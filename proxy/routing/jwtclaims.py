@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from graylane.proxy.metrics import Metrics
-from graylane.proxy.server.request import HeaderMap
+from graylane.proxy.request import HeaderMap
 from graylane.proxy.sources.jwks import JwksFetcher
 from graylane.proxy.sources.secrets import SecretStore
 

@@ -24,10 +24,6 @@ log = logging.getLogger("graylane.proxy")
 Handler = Callable[[web.BaseRequest], Awaitable[Any]]
 
 
-class ClientGone(ConnectionResetError):
-    """The client connection closed while its request was being handled."""
-
-
 def plain_error(status: int) -> web.Response:
     """A response with a fixed body that says nothing but the status."""
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"

@@ -1,5 +1,5 @@
 """One client connection of the fast data-plane server (see ``server/protocol.py``): httptools callbacks (the
-head itself is collected and checked by ``fasthead.RequestHead``), the header/idle deadlines, flow control,
+head itself is collected and checked by ``head.RequestHead``), the header/idle deadlines, flow control,
 and answering the connection's requests in order.
 
 No task per connection: after each read, :meth:`Connection._dispatch` hands the next queued request to
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, cast
 import httptools
 from aiohttp import web
 from graylane.proxy.deadlines import NEVER
+from graylane.proxy.request import ClientGone, FastRequest, Streamed, StreamWriter
 from graylane.proxy.server.head import BadBody, Reject, RequestHead, error_bytes
-from graylane.proxy.server.request import ClientGone, FastRequest, Streamed, StreamWriter
 from graylane.proxy.upstream.forward import RawResponse
 from graylane.proxy.websocket.tunnel import Tunnel, asks_for_websocket
 

@@ -9,7 +9,7 @@ import asyncio
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from graylane.proxy.server.request import FastRequest
+from graylane.proxy.request import FastRequest
 
 if TYPE_CHECKING:
     from graylane.proxy.server.connection import Connection

@@ -4,7 +4,7 @@
 
 Each connection answers its requests in order (pipelining), driven by protocol callbacks (see
 ``server/connection.py``); request bodies reach the handler through a
-:class:`~graylane.proxy.server.request.BodyStream` that pauses reading above a high-water mark. The
+:class:`~graylane.proxy.request.BodyStream` that pauses reading above a high-water mark. The
 guards the aiohttp server has are here too: header-read deadline and idle timeout (close without an
 answer), 431 for a request line or header field over the limit, more headers than allowed or a head over
 the total limit, 400 for anything llhttp rejects plus what it accepts but a proxy must not (a second
@@ -43,7 +43,7 @@ class FastServer:
 
     async def start(self, host: str, port: int, *, reuse_port: bool) -> int:
         loop = asyncio.get_running_loop()
-        factory: Any = lambda: Connection(self)  # noqa: E731 -- a protocol by duck typing (see fastconn)
+        factory: Any = lambda: Connection(self)  # noqa: E731 -- a protocol by duck typing (see connection.py)
         self._server = await loop.create_server(
             factory, host, port, reuse_port=reuse_port or None, backlog=1024
         )

@@ -12,10 +12,12 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-
-from graylane.proxy.routing.state import RouteState
+from typing import TYPE_CHECKING
 
 from graylane.config.document import MAX_DOCUMENT_BYTES
+
+if TYPE_CHECKING:
+    from graylane.proxy.routing.state import RouteState
 
 log = logging.getLogger("graylane.proxy")
 

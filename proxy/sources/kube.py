@@ -18,13 +18,15 @@ import json
 import logging
 import os
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from graylane.proxy.routing.state import RouteState
 from graylane.proxy.settings import Settings
 from graylane.proxy.sources.kubeconfig import ApiAccess, load
 from graylane.proxy.sources.secrets import KubeSecrets
+
+if TYPE_CHECKING:
+    from graylane.proxy.routing.state import RouteState
 
 log = logging.getLogger("graylane.proxy")
 

@@ -41,7 +41,7 @@ class UpstreamError(Exception):
         self.before_response = before_response
 
 
-class UpstreamConnection:  # an asyncio protocol by duck typing (compiled native: see fastconn.Connection)
+class UpstreamConnection:  # an asyncio protocol by duck typing (native: see server/connection.py)
     """One keep-alive connection; serves one request at a time.
 
     Two ways to wait for the answer: ``await conn.future()`` (the coroutine path), or a ``listener``

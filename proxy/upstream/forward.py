@@ -13,8 +13,8 @@ import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
-from graylane.proxy.server import request as fastrequest
-from graylane.proxy.server.request import ClientRequest, FastRequest, Streamed
+from graylane.proxy import request as client_request
+from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.upstream.client import UpstreamConnection, UpstreamError
 from graylane.proxy.upstream.headers import (
     Forwarding,
@@ -235,7 +235,7 @@ async def _stream_fast(
     if chunked:
         head = head[:-2] + b"Transfer-Encoding: chunked\r\n\r\n"
     try:
-        ok = await fastrequest.stream(request, conn, head, chunked=chunked, limit=target.timeout)
+        ok = await client_request.stream(request, conn, head, chunked=chunked, limit=target.timeout)
     except BaseException:
         conn.abort()
         raise

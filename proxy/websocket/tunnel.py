@@ -1,6 +1,6 @@
 """WebSocket tunnels (``--server fast``): the two halves of an upgraded connection.
 
-``fastconn.Connection`` makes a :class:`Tunnel` when a request head asks for a WebSocket (``GET`` over
+``server/connection.py`` makes a :class:`Tunnel` when a request head asks for a WebSocket (``GET`` over
 HTTP/1.1, ``Connection: upgrade``, ``Upgrade: websocket``, no body) and hands every later byte to it;
 ``upgrade.py`` asks the upstream (an :class:`UpstreamSide`) and, on a ``101``, splices the two. Then bytes
 flow both ways untouched, with flow control (a side that cannot keep up pauses reading on the other), until
@@ -13,7 +13,7 @@ import asyncio
 from typing import TYPE_CHECKING, Protocol
 
 import httptools
-from graylane.proxy.server.request import FastRequest
+from graylane.proxy.request import FastRequest
 from graylane.proxy.upstream.client import MAX_RESPONSE_HEAD, ErrorReason
 from graylane.proxy.upstream.headers import UpstreamHead, connection_tokens
 
@@ -26,7 +26,7 @@ REFUSAL_BODY_MAX = 1 << 20  # bytes of a non-101 answer to an upgrade request
 
 
 class TunnelOwner(Protocol):
-    """The client connection (``fastconn.Connection``): its deadline is the tunnel's idle timeout."""
+    """The client connection (``server.connection.Connection``): its deadline is the tunnel's idle timeout."""
 
     deadline: float
     tunnel: Tunnel | None

@@ -12,8 +12,8 @@ Upgrade`` and the client's ``Upgrade``, and waits for the answer within the upst
 * refused / reset before answering: the canary falls back to stable once, as plain requests do; otherwise
   502, or 504 on timeout.
 
-Other upgrades (``h2c``: request smuggling through proxies) never get here: ``fastconn`` answers them as
-plain requests without ``Upgrade`` and closes the connection after.
+Other upgrades (``h2c``: request smuggling through proxies) never get here: the server answers them
+as plain requests without ``Upgrade`` and closes the connection after.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from graylane.proxy.request import ClientGone, FastRequest, Streamed
 from graylane.proxy.server.aiohttp_server import plain_error
-from graylane.proxy.server.request import ClientGone, FastRequest, Streamed
 from graylane.proxy.upstream import forward
 from graylane.proxy.upstream.client import UpstreamError
 from graylane.proxy.upstream.headers import build_request_head, response_head

@@ -1,10 +1,9 @@
-"""The request object of the fast data-plane server (``protocol.py``): what the handler and the forwarder
-read from a client request, built cheaply from httptools' callbacks, plus the client side of a streamed
-response.
+"""The client request as the routing, forwarding and WebSocket code read it, whichever server took it.
 
-It duck-types the part of aiohttp's ``web.BaseRequest`` that ``handler.py``, ``forward.py`` and
-``routing/clientaddr.py`` use (``ClientRequest`` is the union both servers satisfy), so the routing and
-forwarding code is shared by the two servers.
+:class:`FastRequest` is the fast server's request object (``server/protocol.py``), built cheaply from
+httptools' callbacks, plus the client side of a streamed response. It duck-types the part of aiohttp's
+``web.BaseRequest`` that ``routing/``, ``upstream/`` and ``websocket/`` use (``ClientRequest`` is the union
+both servers satisfy), so that code is shared by the two servers and sits below both of them.
 """
 
 from __future__ import annotations
@@ -15,13 +14,15 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from aiohttp import web
-from graylane.proxy.server.aiohttp_server import ClientGone
+from graylane.proxy.errors import ClientGone
 from yarl import URL
 
 if TYPE_CHECKING:
     from graylane.proxy.upstream.client import UpstreamConnection
 
 RawHeaders = tuple[tuple[bytes, bytes], ...]
+
+
 _MISSING: Any = object()
 BODY_HIGH_WATER = 256 * 1024
 
