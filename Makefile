@@ -49,7 +49,7 @@ lint: install ## ruff, mypy and import-linter
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check graylane proxy operator
 	$(VENV)/bin/mypy
-	$(VENV)/bin/lint-imports
+	$(PY) deploy/lint_imports.py
 
 .PHONY: fmt
 fmt: install ## Format the code with ruff

@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from graylane.decide import RouteTable, decide
-from graylane.jwtpolicy import JwtVerifier, bearer_token
-from graylane.request import RequestView
-from graylane.routeconfig import canonical_json, load_route_document, seal
-from graylane.sticky import bucket
+from graylane.config.document import canonical_json, load_route_document, seal
+from graylane.jwt.verifier import JwtVerifier, bearer_token
+from graylane.routing.decide import RouteTable, decide
+from graylane.routing.request import RequestView
+from graylane.routing.sticky import bucket
 
 NOW = time.time()
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -44,7 +44,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from graylane.routeconfig import canonical_json, seal
+from graylane.config.document import canonical_json, seal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from cluster.ports import free_port

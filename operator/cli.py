@@ -16,8 +16,8 @@ from typing import Any, cast
 import kopf
 from graylane.operator.configmaps import ConfigMapStore
 from graylane.operator.handlers import registry
-from graylane.operator.rollout_loop import add_arguments as add_rollout_arguments
-from graylane.operator.rollout_loop import settings_from as rollout_settings_from
+from graylane.operator.rollout.loop import add_arguments as add_rollout_arguments
+from graylane.operator.rollout.loop import settings_from as rollout_settings_from
 from graylane.operator.state import OperatorConfig, OperatorState
 
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

@@ -15,12 +15,12 @@ from typing import Any
 
 from graylane.operator.kubeapi import Conflict, KubeAPI, NotFound, configmaps_path
 
-from graylane import routenames
-from graylane.routeconfig import canonical_json
+from graylane.compile import names
+from graylane.config.document import canonical_json
 
 CHECKSUM_ANNOTATION = "graylane.io/checksum"
 WEIGHT_ANNOTATION = "graylane.io/weight"
-SELECTOR = f"{routenames.ROUTE_CONFIG_LABEL}=true,{routenames.MANAGED_BY_LABEL}={routenames.MANAGED_BY}"
+SELECTOR = f"{names.ROUTE_CONFIG_LABEL}=true,{names.MANAGED_BY_LABEL}={names.MANAGED_BY}"
 
 
 class NameTaken(Exception):
@@ -45,15 +45,15 @@ class Written:
         meta = obj.get("metadata") or {}
         labels = meta.get("labels") or {}
         annotations = meta.get("annotations") or {}
-        route = str(annotations.get(routenames.ROUTE_ANNOTATION, "/")).split("/", 1)
+        route = str(annotations.get(names.ROUTE_ANNOTATION, "/")).split("/", 1)
         weight = annotations.get(WEIGHT_ANNOTATION)
         return cls(
             name=meta.get("name", ""),
             object_uid=meta.get("uid", ""),
             resource_version=meta.get("resourceVersion", ""),
-            route_namespace=labels.get(routenames.ROUTE_NAMESPACE_LABEL, route[0]),
+            route_namespace=labels.get(names.ROUTE_NAMESPACE_LABEL, route[0]),
             route_name=route[1] if len(route) > 1 else "",
-            route_uid=labels.get(routenames.ROUTE_UID_LABEL, ""),
+            route_uid=labels.get(names.ROUTE_UID_LABEL, ""),
             checksum=annotations.get(CHECKSUM_ANNOTATION, ""),
             weight=float(weight) if weight not in (None, "") else None,
         )
@@ -62,8 +62,8 @@ class Written:
 def is_ours(obj: Mapping[str, Any]) -> bool:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return (
-        labels.get(routenames.ROUTE_CONFIG_LABEL) == "true"
-        and labels.get(routenames.MANAGED_BY_LABEL) == routenames.MANAGED_BY
+        labels.get(names.ROUTE_CONFIG_LABEL) == "true"
+        and labels.get(names.MANAGED_BY_LABEL) == names.MANAGED_BY
     )
 
 
@@ -102,14 +102,14 @@ def configmap_body(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": routenames.route_labels(route_ns, route_name, uid),
+            "labels": names.route_labels(route_ns, route_name, uid),
             "annotations": {
-                routenames.ROUTE_ANNOTATION: f"{route_ns}/{route_name}",
+                names.ROUTE_ANNOTATION: f"{route_ns}/{route_name}",
                 CHECKSUM_ANNOTATION: document["checksum"],
                 WEIGHT_ANNOTATION: json.dumps(document["weight"]),
             },
         },
-        "data": {routenames.DATA_KEY: canonical_json(document)},
+        "data": {names.DATA_KEY: canonical_json(document)},
     }
 
 
@@ -119,8 +119,8 @@ def choose_name(store: ConfigMapStore, route: tuple[str, str, str]) -> str:
     if own:
         return own[0].name
     for name in (
-        routenames.route_configmap_name(route_ns, route_name),
-        routenames.hashed_configmap_name(route_ns, route_name),
+        names.route_configmap_name(route_ns, route_name),
+        names.hashed_configmap_name(route_ns, route_name),
     ):
         if _free_for(store.by_name.get(name), route):
             return name

@@ -9,7 +9,7 @@ from typing import Any
 from graylane.operator.kubeapi import APIError
 from graylane.operator.state import OperatorState
 
-from graylane.rolloutstatus import iso
+from graylane.rollout.status import iso
 
 COMPONENT = "graylane-operator"
 

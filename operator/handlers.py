@@ -19,8 +19,8 @@ from graylane.operator.kubeapi import APIError, KubeAPI, NotFound, custom_path
 from graylane.operator.reconcile import reconcile_route
 from graylane.operator.state import OperatorState
 
-from graylane import claims
-from graylane.compile import upstream_url
+from graylane.compile import conflicts
+from graylane.compile.route import upstream_url
 
 GROUP, VERSION = "graylane.io", "v1alpha1"
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -57,7 +57,7 @@ def routes_by_upstream(spec: kopf.Spec, namespace: str | None, name: str, **_: A
 
 @kopf.index(GROUP, VERSION, "canaryroutes", registry=registry)
 def routes_by_claim(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    claim = claims.route_claim(body)
+    claim = conflicts.route_claim(body)
     return {pair: claim for pair in claim.claims}
 
 
@@ -97,7 +97,7 @@ async def route_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, logger: 
         await _forget_route(state, key, uid, logger=logger)
         await _recheck_claims(state, before, logger=logger)
         return
-    now = claims.route_claim(body).claims
+    now = conflicts.route_claim(body).claims
     state.claims[uid] = now
     await reconcile_key(state, key, logger=logger)
     if before and before != now:
@@ -135,7 +135,7 @@ async def reconcile_key(state: OperatorState, key: tuple[str, str], *, logger: L
     upstreams = {u["metadata"]["name"]: u for u in state.indices["upstreams_by_namespace"].get(key[0], [])}
     rivals = {
         r.uid: r
-        for pair in claims.route_claim(route).claims
+        for pair in conflicts.route_claim(route).claims
         for r in state.indices["routes_by_claim"].get(pair, [])
     }
     try:

@@ -15,7 +15,7 @@ from typing import Any
 from graylane.operator.kubeapi import APIError, Conflict, KubeAPI, configmaps_path, custom_path, secrets_path
 from graylane.operator.state import OperatorState
 
-from graylane import routenames
+from graylane.compile import names
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 Reconcile = Callable[..., Awaitable[None]]
@@ -119,14 +119,14 @@ async def sweep(state: OperatorState, *, logger: Logger) -> list[str]:
 async def _sweep_secrets(state: OperatorState, live: set[str], *, logger: Logger) -> None:
     """Delete mirrored JWT Secrets whose route UID no longer exists."""
     api, namespace = state.require_api(), state.config.config_namespace
-    selector = f"{routenames.JWT_SECRET_LABEL}=true,{routenames.MANAGED_BY_LABEL}={routenames.MANAGED_BY}"
+    selector = f"{names.JWT_SECRET_LABEL}=true,{names.MANAGED_BY_LABEL}={names.MANAGED_BY}"
     listing = await api.get(secrets_path(namespace) + f"?labelSelector={selector}")
     for item in listing.get("items") or []:
         meta = item["metadata"]
         labels = meta.get("labels") or {}
-        if labels.get(routenames.ROUTE_UID_LABEL) in live:
+        if labels.get(names.ROUTE_UID_LABEL) in live:
             continue
-        if not _in_scope(labels.get(routenames.ROUTE_NAMESPACE_LABEL, ""), state.config.namespaces):
+        if not _in_scope(labels.get(names.ROUTE_NAMESPACE_LABEL, ""), state.config.namespaces):
             continue
         try:
             await api.delete(secrets_path(namespace, meta["name"]), uid=meta["uid"],
@@ -153,7 +153,7 @@ async def _live_route_uids(api: KubeAPI, namespaces: tuple[str, ...]) -> set[str
 async def delete_mirrored_secret(state: OperatorState, *, namespace: str, name: str, uid: str) -> None:
     if not state.config.mirror_jwt_secrets:
         return
-    secret = routenames.mirrored_secret_name(namespace, name)
+    secret = names.mirrored_secret_name(namespace, name)
     try:
         await state.require_api().delete(secrets_path(state.config.config_namespace, secret), uid=None)
     except (APIError, Conflict):

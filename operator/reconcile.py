@@ -17,8 +17,8 @@ from graylane.operator.configmaps import NameTaken, apply_configmap, delete_rout
 from graylane.operator.kubeapi import NotFound, custom_path, secrets_path
 from graylane.operator.state import OperatorState
 
-from graylane import claims, routenames
-from graylane.compile import CompileError, compile_route
+from graylane.compile import conflicts, names
+from graylane.compile.route import CompileError, compile_route
 
 Route = Mapping[str, Any]
 LOG = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ async def reconcile_route(
     route: Route,
     *,
     upstreams: Mapping[str, Mapping[str, Any]],
-    rivals: Iterable[claims.RouteClaim],
+    rivals: Iterable[conflicts.RouteClaim],
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> st.Verdict:
     """Bring the route's ConfigMap and status in line with its spec; returns the verdict."""
@@ -61,12 +61,12 @@ async def _decide(
     route: Route,
     *,
     upstreams: Mapping[str, Mapping[str, Any]],
-    rivals: Iterable[claims.RouteClaim],
+    rivals: Iterable[conflicts.RouteClaim],
 ) -> tuple[st.Verdict, dict[str, Any] | None]:
-    conflict = claims.find_conflict(claims.route_claim(route), rivals)
+    conflict = conflicts.find_conflict(conflicts.route_claim(route), rivals)
     if conflict is not None:
         other, host, prefix = conflict
-        where = "any host" if host == claims.ANY_HOST else f"host {host!r}"
+        where = "any host" if host == conflicts.ANY_HOST else f"host {host!r}"
         message = (
             f"spec.hosts/spec.pathPrefix: {where} with pathPrefix {prefix!r} is already claimed by the older "
             f"route {other.namespace}/{other.name}"
@@ -115,10 +115,10 @@ async def _mirror_secret(state: OperatorState, route: Route) -> st.Verdict | Non
 async def _write_mirror(state: OperatorState, route: Route, *, key: str, value: str) -> None:
     api, meta = state.require_api(), route["metadata"]
     namespace = state.config.config_namespace
-    name = routenames.mirrored_secret_name(meta["namespace"], meta["name"])
-    labels = routenames.route_labels(meta["namespace"], meta["name"], meta["uid"])
-    labels.pop(routenames.ROUTE_CONFIG_LABEL)
-    labels[routenames.JWT_SECRET_LABEL] = "true"
+    name = names.mirrored_secret_name(meta["namespace"], meta["name"])
+    labels = names.route_labels(meta["namespace"], meta["name"], meta["uid"])
+    labels.pop(names.ROUTE_CONFIG_LABEL)
+    labels[names.JWT_SECRET_LABEL] = "true"
     body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": {key: value},
             "metadata": {"name": name, "namespace": namespace, "labels": labels}}  # fmt: skip
     try:
@@ -127,7 +127,7 @@ async def _write_mirror(state: OperatorState, route: Route, *, key: str, value: 
         await api.create(secrets_path(namespace), body=body)
         return
     if current.get("data") != body["data"] or (current["metadata"].get("labels") or {}) != labels:
-        if (current["metadata"].get("labels") or {}).get(routenames.ROUTE_UID_LABEL) != meta["uid"]:
+        if (current["metadata"].get("labels") or {}).get(names.ROUTE_UID_LABEL) != meta["uid"]:
             raise NameTaken(f"Secret {namespace}/{name} exists and is not this route's")
         await api.merge_patch(secrets_path(namespace, name), patch={"data": body["data"]})
 

@@ -16,22 +16,23 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from graylane.proxy.admin import CLAIMS, METRICS, SIBLINGS, STATE, create_admin_app, worker_view
-from graylane.proxy.claims import ClaimsSource, Verifiers
-from graylane.proxy.clientaddr import ClientAddress
+from graylane.proxy.admin.pages import CLAIMS, METRICS, SIBLINGS, STATE, create_admin_app, worker_view
+from graylane.proxy.admin.workers import Siblings, create_self_app, socket_path
 from graylane.proxy.deadlines import Deadlines
-from graylane.proxy.fastserver import FastServer
-from graylane.proxy.filesource import DirectorySource
-from graylane.proxy.handler import ProxyHandler
-from graylane.proxy.jwksfetch import JwksFetcher
 from graylane.proxy.metrics import Metrics
-from graylane.proxy.routestate import PoolRegistry, RouteState
-from graylane.proxy.secrets import SecretStore
-from graylane.proxy.server import GuardedServer
+from graylane.proxy.routing.clientaddr import ClientAddress
+from graylane.proxy.routing.handler import ProxyHandler
+from graylane.proxy.routing.jwtclaims import ClaimsSource, Verifiers
+from graylane.proxy.routing.state import PoolRegistry, RouteState
+from graylane.proxy.server.aiohttp_server import GuardedServer
+from graylane.proxy.server.protocol import FastServer
 from graylane.proxy.settings import Settings
-from graylane.proxy.workers import Siblings, create_self_app, socket_path
+from graylane.proxy.sources import geofile
+from graylane.proxy.sources.files import DirectorySource
+from graylane.proxy.sources.jwks import JwksFetcher
+from graylane.proxy.sources.secrets import SecretStore
 
-from graylane import geo, geofile
+from graylane.routing import geo
 
 log = logging.getLogger("graylane.proxy")
 
@@ -98,7 +99,7 @@ class DataPlane:
             source.scan()  # the first table is there before the listener opens
             self._tasks.append(asyncio.create_task(source.run(), name="graylane-file-source"))
         if s.kube:
-            from graylane.proxy.kubesource import KubeSource
+            from graylane.proxy.sources.kube import KubeSource
 
             kube = KubeSource.from_settings(s, state=self.state)
             self._tasks.append(asyncio.create_task(kube.run(), name="graylane-kube-source"))

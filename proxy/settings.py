@@ -30,7 +30,7 @@ class Settings:
     workers: int = 1
     reuse_port: bool = False
     worker_dir: Path | None = None
-    """With ``--workers N``: the supervisor's private directory of worker sockets (``proxy/workers.py``)."""
+    """With ``--workers N``: the supervisor's private directory of worker sockets (``admin/workers.py``)."""
     worker_index: int = 0
     poll_interval: float = 0.25
     connect_timeout: float = 5.0

@@ -7,8 +7,8 @@ stay the same, and the proxy does the same work with about 45 % fewer CPU instru
 (see ``proxy/README.md``). Everything else (operator, CLIs, the rest of the core) stays interpreted.
 
 * ``graylane.proxy`` lives in ``proxy/`` through setuptools ``package-dir``, which mypyc cannot follow, so
-  the build runs in a staging tree (``build/native/stage/graylane/{*.py,proxy/*.py}``, symlinks) and the
-  resulting ``.so`` files are copied next to their sources (``graylane/``, ``proxy/``; git-ignored).
+  the build runs in a staging tree (``build/native/stage/graylane/{**/*.py,proxy/**/*.py}``, symlinks) and the
+  resulting ``.so`` files are copied next to their sources (under ``graylane/``, ``proxy/``; git-ignored).
 * A stamp (hash of the compiled sources, Python and mypy versions) skips the ~1 minute compile when
   nothing changed; ``tests/conftest.py`` refuses to run against stale extensions.
 * ``GRAYLANE_NATIVE=0`` (or ``--pure``) removes the extensions: the interpreted modules take over.
@@ -30,22 +30,32 @@ BUILD = ROOT / "build" / "native"
 STAMP_NAME = "native.stamp"
 GROUP = "graylane._native"
 
-# (package directory in the repository, package name, modules) compiled together as one group.
+# (package directory in the repository, package name, modules under it) compiled together as one group.
 COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("graylane", "graylane", ("decide", "matchers", "request", "routetable", "sticky")),
+    (
+        "graylane",
+        "graylane",
+        ("routing.decide", "routing.matchers", "routing.request", "routing.sticky", "routing.table"),
+    ),
     (
         "proxy",
         "graylane.proxy",
         (
-            "claims", "clientaddr", "deadlines", "fastconn", "fasthead", "fastrequest", "forward", "handler",
-            "headers", "metrics", "pool", "routestate", "upstream",
+            "deadlines", "metrics", "request",
+            "routing.clientaddr", "routing.handler", "routing.jwtclaims", "routing.state",
+            "server.connection", "server.head",
+            "upstream.client", "upstream.forward", "upstream.headers", "upstream.pool",
         ),
     ),
 )  # fmt: skip
 
 
 def sources() -> list[Path]:
-    return [ROOT / folder / f"{name}.py" for folder, _, names in COMPILED for name in names]
+    return [ROOT / folder / f"{_path(name)}.py" for folder, _, names in COMPILED for name in names]
+
+
+def _path(dotted: str) -> str:
+    return dotted.replace(".", "/")
 
 
 def fingerprint() -> str:
@@ -53,7 +63,7 @@ def fingerprint() -> str:
     digest.update(sys.version.encode())
     digest.update(_mypy_version().encode())
     for path in sources():
-        digest.update(path.name.encode())
+        digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -64,7 +74,7 @@ def stamp_path() -> Path:
 
 def built_files() -> list[Path]:
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    files = [ROOT / folder / f"{name}{suffix}" for folder, _, names in COMPILED for name in names]
+    files = [ROOT / folder / f"{_path(name)}{suffix}" for folder, _, names in COMPILED for name in names]
     return [*files, ROOT / "graylane" / f"_native__mypyc{suffix}"]
 
 
@@ -81,7 +91,7 @@ def remove() -> None:
     """Every extension in the two source folders (also of modules no longer compiled) and the stamp."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     for folder in {folder for folder, _, _ in COMPILED}:
-        for path in (ROOT / folder).glob(f"*{suffix}"):
+        for path in (ROOT / folder).rglob(f"*{suffix}"):
             path.unlink()
     stamp_path().unlink(missing_ok=True)
 
@@ -90,11 +100,12 @@ def build() -> None:
     stage = BUILD / "stage"
     shutil.rmtree(BUILD, ignore_errors=True)
     (stage / "graylane" / "proxy").mkdir(parents=True)
-    for folder, package, _ in COMPILED:  # the staging tree: every module of both packages, as symlinks
+    for folder, package, _ in COMPILED:  # the staging tree: real folders, every module as a symlink
         target = stage / Path(*package.split("."))
-        for path in (ROOT / folder).glob("*.py"):
-            (target / path.name).symlink_to(path)
-    paths = [f"{package.replace('.', '/')}/{name}.py" for _, package, names in COMPILED for name in names]
+        for path in (ROOT / folder).rglob("*.py"):
+            (target / path.relative_to(ROOT / folder)).parent.mkdir(parents=True, exist_ok=True)
+            (target / path.relative_to(ROOT / folder)).symlink_to(path)
+    paths = [f"{_path(package)}/{_path(name)}.py" for _, package, names in COMPILED for name in names]
     setup = (
         "from setuptools import setup\n"
         "from mypyc.build import mypycify\n"
@@ -112,7 +123,7 @@ def build() -> None:
     for folder, package, names in COMPILED:
         built = stage / Path(*package.split("."))
         for name in names:
-            shutil.copy2(built / f"{name}{suffix}", ROOT / folder / f"{name}{suffix}")
+            shutil.copy2(built / f"{_path(name)}{suffix}", ROOT / folder / f"{_path(name)}{suffix}")
     shutil.copy2(
         stage / "graylane" / f"_native__mypyc{suffix}", ROOT / "graylane" / f"_native__mypyc{suffix}"
     )

@@ -21,8 +21,8 @@ from kopfharness import (
     route_document,
 )
 
-from graylane.compile import compile_route
-from graylane.routeconfig import load_route_document
+from graylane.compile.route import compile_route
+from graylane.config.document import load_route_document
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout"
 StartOperator = Callable[..., OperatorProcess]

@@ -27,7 +27,7 @@ from rolloutrig import (
     upstreams,
 )
 
-from graylane import kubectl_plugin
+from graylane.cli import kubectl as kubectl_cli
 
 DEADLINE = 60
 
@@ -111,7 +111,7 @@ def test_healthy_canary_walks_every_step_to_promoted(
     out = io.StringIO()  # `kubectl graylane status` shows the operator's status as a table
     env = {"KUBECTL": str(rig.kubectl.binary), "PATH": ""}
     argv = ["status", "checkout", "-n", rig.ns, "--kubeconfig", str(rig.kubectl.kubeconfig)]
-    assert kubectl_plugin.main(argv, environ=env, out=out) == 0
+    assert kubectl_cli.main(argv, environ=env, out=out) == 0
     header, row = out.getvalue().splitlines()[:2]
     assert header.split()[:6] == ["NAME", "STABLE", "CANARY", "WEIGHT", "STEP", "PHASE"]
     assert row.split()[:6] == ["checkout", "checkout-v1", "checkout-v2", "100%", "3/3", "Promoted"], row
@@ -151,7 +151,7 @@ def test_canary_with_half_errors_is_rolled_back(
     # `kubectl graylane resume` retries (abort, wait for Aborted, clear abort): step 1 again
     env = {"KUBECTL": str(rig.kubectl.binary), "PATH": ""}
     argv = ["resume", "checkout", "-n", rig.ns, "--kubeconfig", str(rig.kubectl.kubeconfig)]
-    assert kubectl_plugin.main(argv, environ=env, out=io.StringIO()) == 0
+    assert kubectl_cli.main(argv, environ=env, out=io.StringIO()) == 0
     rig.until(lambda s: s.get("phase") == "Progressing" and s.get("currentStep") == 0, "the retry")
     rig.served_weight(30)
     assert "RolloutRetried" in event_reasons(rig.kubectl, rig.ns)

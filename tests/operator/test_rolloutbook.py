@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graylane.operator.rolloutbook import ROLLOUT_STATUS_FIELDS, RolloutBook
+from graylane.operator.rollout.book import ROLLOUT_STATUS_FIELDS, RolloutBook
 
 STEPS = {"steps": [{"weight": 10}, {"weight": 100}]}
 

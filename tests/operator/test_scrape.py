@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from graylane.operator import scrape
+from graylane.operator.rollout import scrape
 from kopfharness import free_port
 
 METRICS = '# TYPE graylane_config_generation gauge\ngraylane_config_generation{route="shop/checkout"} 3\n'

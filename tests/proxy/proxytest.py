@@ -26,7 +26,7 @@ from cluster.ports import free_port
 from graylane.proxy.app import DATA_PLANE, STATE, create_app
 from graylane.proxy.settings import Settings
 
-from graylane.routeconfig import canonical_json, seal
+from graylane.config.document import canonical_json, seal
 
 REPO = Path(__file__).resolve().parents[2]
 SERVERS = ("fast", "aiohttp")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from graylane.operator import cli as operator_cli
-from graylane.operator.rollout_loop import RolloutSettings
+from graylane.operator.rollout.loop import RolloutSettings
 from graylane.operator.state import OperatorConfig
 from graylane.proxy.cli import build_parser, settings_from_args
 from graylane.proxy.settings import Settings

@@ -24,7 +24,7 @@ from proxytest import (
     write_atomic,
 )
 
-from graylane import promtext
+from graylane.rollout import promtext
 
 
 @pytest.fixture

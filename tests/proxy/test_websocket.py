@@ -1,4 +1,4 @@
-"""WebSocket tunnels (``proxy/tunnel.py``): routed like requests, then spliced, both ways, until either side
+"""WebSocket tunnels (``proxy/websocket/``): routed like requests, then spliced, both ways, until either side
 closes. Real aiohttp WebSocket upstreams and clients on loopback; raw sockets for early data and h2c."""
 
 from __future__ import annotations

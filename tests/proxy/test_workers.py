@@ -13,7 +13,7 @@ import aiohttp
 from graylane.proxy.app import DATA_PLANE
 from proxytest import LocalProxy, Upstream, route_doc, start_local_proxy
 
-from graylane import promtext
+from graylane.rollout import promtext
 
 
 async def requests_total(p: LocalProxy) -> float:

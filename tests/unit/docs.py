@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from graylane.routeconfig import seal
+from graylane.config.document import seal
 
 
 def base_document(**overrides: Any) -> dict[str, Any]:

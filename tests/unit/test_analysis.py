@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graylane import analysis
-from graylane.analysis import Figures, MetricWindow, Snapshot, TrackFigures, histogram_quantile
-from graylane.promtext import PromTextError
+from graylane.rollout import analysis
+from graylane.rollout.analysis import Figures, MetricWindow, Snapshot, TrackFigures, histogram_quantile
+from graylane.rollout.promtext import PromTextError
 
 ROUTE = "shop/checkout"
 BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

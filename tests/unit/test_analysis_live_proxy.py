@@ -22,11 +22,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from graylane import analysis
-from graylane.analysis import MetricWindow
-from graylane.compile import compile_route
-from graylane.rollout import ROLLED_BACK, RolloutStatus, parse_rollout_spec, step
-from graylane.routemodel import canonical_json
+from graylane.compile.route import compile_route
+from graylane.config.model import canonical_json
+from graylane.rollout import analysis
+from graylane.rollout.analysis import MetricWindow
+from graylane.rollout.machine import ROLLED_BACK, RolloutStatus, parse_rollout_spec, step
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cluster.ports import free_port

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from graylane.proxy.metrics import Metrics
 
-from graylane import analysis
-from graylane.analysis import MetricWindow
+from graylane.rollout import analysis
+from graylane.rollout.analysis import MetricWindow
 
 ROUTE = "shop/checkout"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from graylane.routeconfig import ConfigError, canonical_json, load_route_document, seal
+from graylane.config.document import ConfigError, canonical_json, load_route_document, seal
 
 CASES = sorted((Path(__file__).parent.parent / "bad_inputs" / "configmaps").glob("*.txt"))
 

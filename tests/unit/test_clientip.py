@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graylane.clientip import ClientIpResolver, forwarded_for, parse_address
+from graylane.routing.clientip import ClientIpResolver, forwarded_for, parse_address
 
 RESOLVER = ClientIpResolver(["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"])
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from graylane import claims, routenames
-from graylane.compile import CompileError, compile_route
-from graylane.routeconfig import canonical_json, load_route_document
-from graylane.selectors import selector_matches
+from graylane.compile import conflicts, names
+from graylane.compile.route import CompileError, compile_route
+from graylane.compile.selectors import selector_matches
+from graylane.config.document import canonical_json, load_route_document
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout"
 
@@ -138,8 +138,8 @@ def test_a_bad_upstream_is_reported_on_the_upstream() -> None:
 
 
 def test_claims_and_the_older_route_wins() -> None:
-    def claim(name: str, created: str, hosts: list[str], prefix: str = "/") -> claims.RouteClaim:
-        return claims.route_claim({"metadata": {"name": name, "namespace": "n", "uid": name,
+    def claim(name: str, created: str, hosts: list[str], prefix: str = "/") -> conflicts.RouteClaim:
+        return conflicts.route_claim({"metadata": {"name": name, "namespace": "n", "uid": name,
                                                 "creationTimestamp": created},
                                    "spec": {"hosts": hosts, "pathPrefix": prefix}})  # fmt: skip
 
@@ -148,23 +148,28 @@ def test_claims_and_the_older_route_wins() -> None:
     other_path = claim("other", "2026-01-03T00:00:00Z", ["a.example.com"], "/api")
     anyhost1 = claim("any1", "2026-01-01T00:00:00Z", [])
     anyhost2 = claim("any2", "2026-01-01T00:00:00Z", [])
-    assert claims.find_conflict(young, [old, other_path]) == (old, "a.example.com", "/")
-    assert claims.find_conflict(old, [young, other_path]) is None
-    assert claims.find_conflict(other_path, [old, young]) is None
-    assert claims.find_conflict(anyhost2, [anyhost1]) == (anyhost1, claims.ANY_HOST, "/")  # tie: by name
-    assert claims.find_conflict(anyhost1, [anyhost2]) is None
+    assert conflicts.find_conflict(young, [old, other_path]) == (old, "a.example.com", "/")
+    assert conflicts.find_conflict(old, [young, other_path]) is None
+    assert conflicts.find_conflict(other_path, [old, young]) is None
+    # a tie: by name
+    assert conflicts.find_conflict(anyhost2, [anyhost1]) == (
+        anyhost1,
+        conflicts.ANY_HOST,
+        "/",
+    )  # tie: by name
+    assert conflicts.find_conflict(anyhost1, [anyhost2]) is None
 
 
 def test_object_names_fit_kubernetes_limits() -> None:
-    assert routenames.route_configmap_name("shop", "checkout") == "graylane-route-shop-checkout"
+    assert names.route_configmap_name("shop", "checkout") == "graylane-route-shop-checkout"
     long_ns, long_name = "n" * 63, "r" * 253
-    name = routenames.route_configmap_name(long_ns, long_name)
-    assert len(name) <= 253 and name != routenames.route_configmap_name(long_ns, long_name[:-1] + "x")
-    assert routenames.hashed_configmap_name("a-b", "c") != routenames.hashed_configmap_name("a", "b-c")
-    assert routenames.route_configmap_name("a-b", "c") == routenames.route_configmap_name("a", "b-c")
-    labels = routenames.route_labels(long_ns, long_name, "uid")
+    name = names.route_configmap_name(long_ns, long_name)
+    assert len(name) <= 253 and name != names.route_configmap_name(long_ns, long_name[:-1] + "x")
+    assert names.hashed_configmap_name("a-b", "c") != names.hashed_configmap_name("a", "b-c")
+    assert names.route_configmap_name("a-b", "c") == names.route_configmap_name("a", "b-c")
+    labels = names.route_labels(long_ns, long_name, "uid")
     assert all(len(v) <= 63 for v in labels.values())
-    assert len(routenames.mirrored_secret_name(long_ns, long_name)) <= 253
+    assert len(names.mirrored_secret_name(long_ns, long_name)) <= 253
 
 
 @pytest.mark.parametrize(

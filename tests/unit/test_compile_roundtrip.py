@@ -14,8 +14,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graylane.compile import compile_route
-from graylane.routeconfig import canonical_json, document_checksum, load_route_document
+from graylane.compile.route import compile_route
+from graylane.config.document import canonical_json, document_checksum, load_route_document
 
 LABEL = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=10)
 TOKEN = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=12).filter(

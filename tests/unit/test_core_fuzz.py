@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graylane.clientip import ClientIpResolver
-from graylane.decide import RouteTable, decide, explain
-from graylane.jwtpolicy import JwtVerifier
-from graylane.routeconfig import ConfigError, load_route_document, seal
-from graylane.routemodel import JwtSettings
+from graylane.config.document import ConfigError, load_route_document, seal
+from graylane.config.model import JwtSettings
+from graylane.jwt.verifier import JwtVerifier
+from graylane.routing.clientip import ClientIpResolver
+from graylane.routing.decide import RouteTable, decide, explain
 from tests.unit.docs import base_document
 from tests.unit.views import view
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from graylane.decide import RouteTable, decide, decide_route, explain
-from graylane.routeconfig import RouteConfig, load_route_document, seal
+from graylane.config.document import RouteConfig, load_route_document, seal
+from graylane.routing.decide import RouteTable, decide, decide_route, explain
 from tests.unit.docs import base_document
 from tests.unit.views import view
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from graylane.proxy.sources.geofile import open_mmdb
 
-from graylane.decide import RouteTable, decide
-from graylane.geo import CountryResolver, IptoccLookup, MmdbLookup, country_of_record
-from graylane.geofile import open_mmdb
-from graylane.routeconfig import load_route_document, seal
+from graylane.config.document import load_route_document, seal
+from graylane.routing.decide import RouteTable, decide
+from graylane.routing.geo import CountryResolver, IptoccLookup, MmdbLookup, country_of_record
 from tests.unit.docs import base_document
 from tests.unit.mmdbwrite import write_ipv4_db
 from tests.unit.views import view

@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from graylane.jwks import JwksError, JwkSet
-from graylane.jwtpolicy import JwtVerifier, bearer_token
-from graylane.routemodel import JwtSettings, SecretRef
+from graylane.config.model import JwtSettings, SecretRef
+from graylane.jwt.keyset import JwksError, JwkSet
+from graylane.jwt.verifier import JwtVerifier, bearer_token
 
 NOW = 1_800_000_000.0
 ISS = "https://auth.example.com"

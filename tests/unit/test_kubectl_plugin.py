@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from graylane import kubectl_plugin, kubectl_views
-from graylane.kubectl_views import CommandError
+from graylane.cli import kubectl as kubectl_cli
+from graylane.cli import kubectl_views
+from graylane.cli.kubectl_views import CommandError
 
 ROLLOUT = {"steps": [{"weight": 1, "pause": "1m"}, {"weight": 10}], "analysis": {"minRequests": 50}}
 
@@ -43,21 +44,21 @@ def test_headers(text: str, pair: tuple[str, str]) -> None:
 def test_bad_header_and_weight_exit_2_with_usage() -> None:
     for argv in (["explain", "r", "--header", "novalue"], ["set-weight", "r", "150"], ["status", "--bogus"]):
         with pytest.raises(SystemExit) as info:
-            kubectl_plugin.main(argv, environ={"KUBECTL": "/nonexistent"})
+            kubectl_cli.main(argv, environ={"KUBECTL": "/nonexistent"})
         assert info.value.code == 2
 
 
 def test_missing_kubectl_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert kubectl_plugin.main(["status"], environ={"PATH": "/nonexistent"}) == 1
+    assert kubectl_cli.main(["status"], environ={"PATH": "/nonexistent"}) == 1
     assert "kubectl not found" in capsys.readouterr().err
 
 
 def test_kubectl_argv_carries_scope_and_globals() -> None:
-    k = kubectl_plugin.Kubectl("kubectl", namespace="shop", kubeconfig="/k", context="dev")
+    k = kubectl_cli.Kubectl("kubectl", namespace="shop", kubeconfig="/k", context="dev")
     expected = ["kubectl", "--kubeconfig", "/k", "--context", "dev", "get", "x", "-n", "shop"]
     assert k.argv("get", "x") == expected
     assert k.argv("get", "x", all_namespaces=True)[-3:] == ["get", "x", "--all-namespaces"]
-    assert kubectl_plugin.Kubectl("k", namespace=None, kubeconfig=None, context=None).argv("v") == ["k", "v"]
+    assert kubectl_cli.Kubectl("k", namespace=None, kubeconfig=None, context=None).argv("v") == ["k", "v"]
 
 
 # ---------------------------------------------------------------- patches
@@ -164,10 +165,10 @@ def test_explain_summary() -> None:
 
 
 def test_post_json_refuses_non_http_urls() -> None:
-    with pytest.raises(kubectl_plugin.PluginError, match="http"):
-        kubectl_plugin.post_json("file:///etc/passwd", {})
+    with pytest.raises(kubectl_cli.PluginError, match="http"):
+        kubectl_cli.post_json("file:///etc/passwd", {})
 
 
 def test_post_json_reports_unreachable_proxy() -> None:
-    with pytest.raises(kubectl_plugin.PluginError, match=r"127\.0\.0\.1:9"):
-        kubectl_plugin.post_json("http://127.0.0.1:9/explain", {}, timeout=2)
+    with pytest.raises(kubectl_cli.PluginError, match=r"127\.0\.0\.1:9"):
+        kubectl_cli.post_json("http://127.0.0.1:9/explain", {}, timeout=2)

@@ -2,7 +2,8 @@
 
 The plugin is run the way users run it: ``kubectl graylane …``, found by kubectl on ``PATH`` as
 ``kubectl-graylane`` (the installed entry point). The rollout's operator side is played by the test with the
-pure core (``graylane.rollout.step``) writing ``status`` through the status subresource, as the operator will.
+pure core (``graylane.rollout.machine.step``) writing ``status`` through the status subresource, as the
+operator will.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import yaml
 from cluster.kubectl import Kubectl
 from cluster.ports import free_port
 
-from graylane.analysis import Figures, TrackFigures
-from graylane.rollout import RolloutStatus, parse_rollout_spec, step
+from graylane.rollout.analysis import Figures, TrackFigures
+from graylane.rollout.machine import RolloutStatus, parse_rollout_spec, step
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "deploy" / "crds"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from graylane import matchers
-from graylane.geo import CountryResolver
-from graylane.routemodel import StringMatch
+from graylane.config.model import StringMatch
+from graylane.routing import matchers
+from graylane.routing.geo import CountryResolver
 from tests.unit.views import view
 
 
@@ -179,7 +179,7 @@ def test_claims_are_asked_once_per_request() -> None:
         calls.append(1)
         return {"sub": "u"}
 
-    from graylane.request import Headers, RequestView
+    from graylane.routing.request import Headers, RequestView
 
     v = RequestView(method="GET", host="h", path="/", headers=Headers(), client_ip=None, claims=claims)
     for _ in range(3):

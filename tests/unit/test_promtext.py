@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graylane import promtext
-from graylane.promtext import PromTextError, Sample
+from graylane.rollout import promtext
+from graylane.rollout.promtext import PromTextError, Sample
 
 
 def one(line: str) -> Sample:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from graylane.cli import main
-from graylane.routeconfig import load_route_document
+from graylane.cli.render import main
+from graylane.config.document import load_route_document
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout"
 GRAYLANE = Path(sys.executable).with_name("graylane")

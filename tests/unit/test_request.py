@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graylane.request import Headers, RequestView, ip_key, normalize_host, parse_cookies, parse_query
+from graylane.routing.request import Headers, RequestView, ip_key, normalize_host, parse_cookies, parse_query
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from graylane.analysis import Figures, TrackFigures
-from graylane.rollout import (
+from graylane.rollout.analysis import Figures, TrackFigures
+from graylane.rollout.machine import (
     ABORTED,
     PAUSED,
     PROGRESSING,

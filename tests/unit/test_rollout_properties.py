@@ -14,8 +14,16 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graylane.analysis import Figures, TrackFigures
-from graylane.rollout import ABORTED, PROMOTED, ROLLED_BACK, RolloutStatus, judge, parse_rollout_spec, step
+from graylane.rollout.analysis import Figures, TrackFigures
+from graylane.rollout.machine import (
+    ABORTED,
+    PROMOTED,
+    ROLLED_BACK,
+    RolloutStatus,
+    judge,
+    parse_rollout_spec,
+    step,
+)
 
 SPEC = parse_rollout_spec(
     {

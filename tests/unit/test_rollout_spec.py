@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from graylane.rollout import AnalysisSpec, RolloutSpec, RolloutSpecError, Step, parse_rollout_spec
-from graylane.rolloutspec import parse_duration
+from graylane.rollout.machine import AnalysisSpec, RolloutSpec, RolloutSpecError, Step, parse_rollout_spec
+from graylane.rollout.spec import parse_duration
 
 ISSUE_EXAMPLE = {
     "steps": [

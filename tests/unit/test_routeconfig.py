@@ -10,14 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graylane.routeconfig import (
+from graylane.config.document import (
     ConfigError,
     canonical_json,
     document_checksum,
     load_route_document,
     seal,
 )
-from graylane.routedump import to_document
+from graylane.config.dump import to_document
 from tests.unit.docs import base_document, sealed_document
 
 # --- basics ---------------------------------------------------------------------------------------

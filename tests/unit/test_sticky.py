@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graylane import sticky
+from graylane.routing import sticky
 from tests.unit.views import view
 
 # Fixed vectors: xxh3_64(salt + "\x00" + key) (seed 0) and its bucket. If these change, every user of
@@ -32,7 +32,7 @@ def test_hash_vectors_are_fixed(salt: str, key: str, digest: int, bucket: int) -
 
 
 def test_same_answer_in_another_process_with_another_hash_seed() -> None:
-    code = "from graylane.sticky import bucket; print([bucket(s, k) for s, k in %r])" % [
+    code = "from graylane.routing.sticky import bucket; print([bucket(s, k) for s, k in %r])" % [
         v[:2] for v in VECTORS
     ]
     env = dict(os.environ, PYTHONHASHSEED="12345")

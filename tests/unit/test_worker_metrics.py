@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+from graylane.proxy.admin.workers import merged, snapshot
 from graylane.proxy.metrics import Metrics
-from graylane.proxy.workers import merged, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graylane import promtext
+from graylane.rollout import promtext
 
 
 def values(m: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

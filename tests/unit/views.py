@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from graylane.request import Headers, RequestView
+from graylane.routing.request import Headers, RequestView
 
 
 def view(

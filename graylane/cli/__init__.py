@@ -1,0 +1,1 @@
+"""The commands that do I/O: ``graylane render`` and the ``kubectl graylane`` plugin."""

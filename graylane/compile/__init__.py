@@ -1,0 +1,1 @@
+"""CanaryRoute + Upstream resources -> route documents: compile, object names, selectors, host claims."""

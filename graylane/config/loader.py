@@ -1,0 +1,247 @@
+"""Full validation of a route document into a :class:`RouteConfig` (see :mod:`graylane.config.document`)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, cast
+
+from graylane.config.fields import FieldChecker, join
+from graylane.config.jwtblock import parse_jwt
+from graylane.config.matchblock import HEADER_NAME, parse_match
+from graylane.config.model import (
+    MAX_DOCUMENT_BYTES,
+    SCHEMA_VERSION,
+    ConfigError,
+    FieldError,
+    RouteConfig,
+    RouteRef,
+    Rule,
+    StickySettings,
+    Track,
+    UpstreamSpec,
+    VersionRouting,
+    document_checksum,
+)
+from graylane.config.upstreamblock import K8S_NAME, METADATA_KEY, parse_request_headers, parse_upstreams
+from graylane.strictjson import StrictJsonError, loads_strict
+
+TOP_REQUIRED: tuple[str, ...] = ("schemaVersion", "route", "hosts", "pathPrefix", "stable", "canary")
+TOP_REQUIRED += ("upstreams", "weight", "salt", "checksum")
+TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders")
+RULE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+PATH_PREFIX = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]{0,1023}")
+STICKY_KEY = re.compile(
+    r"(jwt|cookie|query):[^\x00-\x1f\x7f]{1,256}|header:[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}|sourceIP"
+)
+
+
+def parse_document(raw: str | bytes | Mapping[str, Any]) -> RouteConfig:
+    """Validate ``raw`` completely; raise :class:`ConfigError` with every problem found."""
+    if isinstance(raw, Mapping):
+        try:  # detach from the caller's objects and prove the mapping is plain JSON
+            doc: Any = json.loads(json.dumps(raw, allow_nan=False))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ConfigError([FieldError("", f"not a JSON document ({type(exc).__name__})")]) from None
+    else:
+        try:
+            doc = loads_strict(raw, max_bytes=MAX_DOCUMENT_BYTES)
+        except StrictJsonError as exc:
+            raise ConfigError([FieldError("", str(exc))]) from None
+    c = FieldChecker()
+    top = c.obj(doc, "", required=TOP_REQUIRED, optional=TOP_OPTIONAL)
+    if top is None:
+        raise ConfigError(c.errors)
+    version = top.get("schemaVersion")
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
+        problem = "required field is missing" if "schemaVersion" not in top else "unsupported schema version"
+        raise ConfigError([FieldError("schemaVersion", f"{problem} (this proxy reads {SCHEMA_VERSION})")])
+    _check_checksum(c, top)
+    config = _parse_top(c, top)
+    if c.errors or config is None:
+        raise ConfigError(c.errors)
+    return config
+
+
+def _check_checksum(c: FieldChecker, top: Mapping[str, Any]) -> None:
+    given = c.string(
+        top.get("checksum"), "checksum", pattern=re.compile(r"sha256:[0-9a-f]{64}"), what="sha256:<64 hex>"
+    )
+    if given is None:
+        return
+    try:
+        expected = document_checksum(top)
+    except (TypeError, ValueError, UnicodeEncodeError):
+        c.error("", "document holds values that are not JSON")
+        return
+    if given != expected:
+        c.error("checksum", "does not match the document's content (partial or tampered write?)")
+
+
+def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
+    upstreams = parse_upstreams(c, top.get("upstreams"))
+    names = set(upstreams)
+    stable = _upstream_ref(c, top.get("stable"), "stable", names)
+    canary = _upstream_ref(c, top.get("canary"), "canary", names)
+    jwt = parse_jwt(c, top["jwt"]) if top.get("jwt") is not None else None
+    rules = _rules(c, top.get("rules", []), has_jwt=jwt is not None)
+    vr = top.get("versionRouting")
+    version_routing = _version_routing(c, vr, upstreams) if vr is not None else None
+    sticky = _sticky(c, top["sticky"], has_jwt=jwt is not None) if top.get("sticky") is not None else None
+    weight = c.number(top.get("weight"), "weight", lo=0, hi=100)
+    if weight is not None and abs(weight * 100 - round(weight * 100)) > 1e-6:
+        c.error("weight", "must have at most two decimals")
+    route = _route_ref(c, top.get("route"))
+    hosts = _hosts(c, top.get("hosts"))
+    path_prefix = _path_prefix(c, top.get("pathPrefix"))
+    salt = c.string(top.get("salt"), "salt", max_len=256)
+    request_headers = parse_request_headers(c, top.get("requestHeaders", {}))
+    if c.errors:
+        return None
+    return RouteConfig(
+        schema_version=SCHEMA_VERSION,
+        route=cast(RouteRef, route),
+        hosts=hosts,
+        path_prefix=cast(str, path_prefix),
+        stable=cast(str, stable),
+        canary=cast(str, canary),
+        upstreams=MappingProxyType(upstreams),
+        rules=rules,
+        version_routing=version_routing,
+        weight=cast(float, weight),
+        salt=cast(str, salt),
+        sticky=sticky,
+        jwt=jwt,
+        request_headers=MappingProxyType(request_headers),
+        checksum=top["checksum"],
+        document=MappingProxyType(dict(top)),
+    )
+
+
+def _route_ref(c: FieldChecker, value: Any) -> RouteRef | None:
+    obj = c.obj(value, "route", required=("namespace", "name", "uid", "generation"))
+    if obj is None:
+        return None
+    namespace = c.string(
+        obj.get("namespace"), "route.namespace", max_len=63, pattern=K8S_NAME, what="a DNS label"
+    )
+    name = c.string(obj.get("name"), "route.name", max_len=253, pattern=K8S_NAME, what="a DNS subdomain")
+    uid = c.string(obj.get("uid"), "route.uid", min_len=0, max_len=128)
+    generation = c.integer(obj.get("generation"), "route.generation", lo=0, hi=2**53)
+    if namespace is None or name is None or uid is None or generation is None:
+        return None
+    return RouteRef(namespace=namespace, name=name, uid=uid, generation=generation)
+
+
+def _hosts(c: FieldChecker, value: Any) -> tuple[str, ...]:
+    out: list[str] = []
+    for i, item in enumerate(c.array(value, "hosts", max_len=100)):
+        path = join("hosts", i)
+        host = c.string(item, path, max_len=253)
+        if host is None:
+            continue
+        if not _valid_host(host):
+            c.error(
+                path,
+                "must be a lower-case DNS name (optionally *.), an IP address, without port or trailing dot",
+            )
+        elif host in out:
+            c.error(path, f"duplicate host {host!r}")
+        else:
+            out.append(host)
+    return tuple(out)
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return ipaddress.ip_address(host[1:-1]).version == 6 and "%" not in host
+        except ValueError:
+            return False
+    return bool(HOST.fullmatch(host))
+
+
+def _path_prefix(c: FieldChecker, value: Any) -> str | None:
+    prefix = c.string(value, "pathPrefix", max_len=1024, pattern=PATH_PREFIX, what="a path starting with /")
+    if prefix is None:
+        return None
+    segments = prefix.split("/")[1:]
+    if "//" in prefix or any(s in (".", "..") for s in segments) or "%2e" in prefix.lower():
+        c.error("pathPrefix", "must be a normalised path (no //, . or .. segments)")
+        return None
+    return prefix
+
+
+def _upstream_ref(c: FieldChecker, value: Any, path: str, names: set[str]) -> str | None:
+    name = c.string(value, path, max_len=253)
+    if name is not None and name not in names:
+        c.error(path, f"names no upstream ({name!r} is not a key of upstreams)")
+        return None
+    return name
+
+
+def _rules(c: FieldChecker, value: Any, *, has_jwt: bool) -> tuple[Rule, ...]:
+    out: list[Rule] = []
+    seen: set[str] = set()
+    for i, item in enumerate(c.array(value, "rules", max_len=1000)):
+        path = join("rules", i)
+        obj = c.obj(item, path, required=("name", "to", "match"))
+        if obj is None:
+            continue
+        name = c.string(
+            obj.get("name"), join(path, "name"), max_len=63, pattern=RULE_NAME, what="a rule name"
+        )
+        if name is not None and name in seen:
+            c.error(join(path, "name"), f"duplicate rule name {name!r}")
+        to = obj.get("to")
+        if to not in ("stable", "canary"):
+            c.error(join(path, "to"), "must be 'stable' or 'canary'")
+        match = parse_match(c, obj.get("match"), join(path, "match"))
+        if match is not None and match.jwt_claims and not has_jwt:
+            c.error(join(path, "match.jwtClaims"), "claims need the route's jwt settings (jwt is null)")
+        if name is not None and match is not None and to in ("stable", "canary"):
+            seen.add(name)
+            out.append(Rule(name=name, to=cast(Track, to), match=match))
+    return tuple(out)
+
+
+def _version_routing(
+    c: FieldChecker, value: Any, upstreams: Mapping[str, UpstreamSpec]
+) -> VersionRouting | None:
+    obj = c.obj(value, "versionRouting", required=("header", "metadataKey", "candidates"))
+    if obj is None:
+        return None
+    header = c.string(obj.get("header"), "versionRouting.header", pattern=HEADER_NAME, what="a header name")
+    key = c.string(
+        obj.get("metadataKey"), "versionRouting.metadataKey", pattern=METADATA_KEY, what="a metadata key"
+    )
+    candidates = c.strings(obj.get("candidates"), "versionRouting.candidates", max_len=100)
+    owners: dict[str, str] = {}
+    for i, name in enumerate(candidates):
+        path = join("versionRouting.candidates", i)
+        if name not in upstreams:
+            c.error(path, f"names no upstream ({name!r} is not a key of upstreams)")
+        elif key is not None and key in upstreams[name].metadata:
+            tag = upstreams[name].metadata[key]
+            if tag in owners:
+                c.error(path, f"{key}={tag!r} is also the value of candidate {owners[tag]!r}")
+            owners[tag] = name
+    if header is None or key is None:
+        return None
+    return VersionRouting(header=header, metadata_key=key, candidates=candidates)
+
+
+def _sticky(c: FieldChecker, value: Any, *, has_jwt: bool) -> StickySettings | None:
+    obj = c.obj(value, "sticky", required=("keys",))
+    if obj is None:
+        return None
+    keys = c.strings(obj.get("keys"), "sticky.keys", min_len=1, max_len=16, pattern=STICKY_KEY,
+                     what="jwt:<claim>, header:<Name>, cookie:<name>, query:<name> or sourceIP")  # fmt: skip
+    for i, key in enumerate(keys):
+        if key.startswith("jwt:") and not has_jwt:
+            c.error(join("sticky.keys", i), "a jwt: key needs the route's jwt settings (jwt is null)")
+    return StickySettings(keys=keys)

@@ -1,0 +1,186 @@
+"""The frozen model of a compiled route document (docs/route-config.md), its canonical JSON and checksum.
+
+Import these names from :mod:`graylane.config.document`, the public facade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+MAX_DOCUMENT_BYTES = 1024 * 1024
+MAX_REGEX_LENGTH = 1024
+
+Track = Literal["stable", "canary"]
+StringOp = Literal["exact", "prefix", "suffix", "regex", "present", "in"]
+STRING_OPS: tuple[StringOp, ...] = ("exact", "prefix", "suffix", "regex", "present", "in")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem in a document: where (``rules[2].match.headers[0].regex``) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '<document>'}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """A route document was rejected; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = list(errors)
+        shown = "; ".join(str(e) for e in self.errors[:10])
+        more = f" (+{len(self.errors) - 10} more)" if len(self.errors) > 10 else ""
+        super().__init__(f"invalid route document: {shown}{more}")
+
+    @property
+    def reason(self) -> str:
+        """A short, low-cardinality label for ``graylane_config_rejected_total{reason}``."""
+        first = self.errors[0].path if self.errors else ""
+        if first in ("", "checksum", "schemaVersion"):
+            return {"": "malformed", "checksum": "checksum", "schemaVersion": "schema-version"}[first]
+        return "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRef:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+
+    @property
+    def key(self) -> str:
+        """``namespace/name`` — the route's identity in metrics and logs."""
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSpec:
+    name: str
+    url: str
+    scheme: Literal["http", "https"]
+    host: str  # as in the URL, IPv6 without brackets
+    port: int  # explicit or the scheme default
+    base_path: str  # "" or a path without a trailing slash, prefixed to the request path
+    metadata: Mapping[str, str]
+    timeout_seconds: float
+    max_connections: int
+
+
+@dataclass(frozen=True, slots=True)
+class StringMatch:
+    """One string matcher. ``value`` holds the operand of exact/prefix/suffix/regex, ``values`` of ``in``."""
+
+    op: StringOp
+    value: str = ""
+    values: tuple[str, ...] = ()
+    invert: bool = False
+    name: str | None = None  # header/query/cookie name or claim; None for ``path``
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    headers: tuple[StringMatch, ...] = ()
+    query: tuple[StringMatch, ...] = ()
+    cookies: tuple[StringMatch, ...] = ()
+    jwt_claims: tuple[StringMatch, ...] = ()
+    source_cidrs: tuple[str, ...] = ()
+    source_countries: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    path: StringMatch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    to: Track
+    match: Match
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRouting:
+    header: str
+    metadata_key: str
+    candidates: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StickySettings:
+    keys: tuple[str, ...]  # "jwt:<claim>", "header:<Name>", "cookie:<name>", "query:<name>", "sourceIP"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class JwtSettings:
+    issuer: str
+    audiences: tuple[str, ...]
+    algorithms: tuple[str, ...]
+    leeway_seconds: int
+    public_keys: tuple[str, ...]
+    jwks_url: str | None
+    secret_ref: SecretRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMutation:
+    set: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    schema_version: int
+    route: RouteRef
+    hosts: tuple[str, ...]
+    path_prefix: str
+    stable: str
+    canary: str
+    upstreams: Mapping[str, UpstreamSpec]
+    rules: tuple[Rule, ...]
+    version_routing: VersionRouting | None
+    weight: float
+    salt: str
+    sticky: StickySettings | None
+    jwt: JwtSettings | None
+    request_headers: Mapping[Track, HeaderMutation]
+    checksum: str
+    document: Mapping[str, Any] = field(compare=False, repr=False, hash=False)
+
+    @property
+    def weight_basis_points(self) -> int:
+        """The weight in hundredths of a percent: 5.25 % -> 525 (the sticky split's bucket threshold)."""
+        return round(self.weight * 100)
+
+    @property
+    def key(self) -> str:
+        return self.route.key
+
+
+def canonical_json(doc: Mapping[str, Any]) -> str:
+    """The one serialisation of a route document: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def document_checksum(doc: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``doc`` without its ``checksum`` key."""
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    return "sha256:" + hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def seal(doc: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``doc`` with its ``checksum`` set (any old checksum is replaced)."""
+    sealed = {k: v for k, v in doc.items() if k != "checksum"}
+    sealed["checksum"] = document_checksum(sealed)
+    return sealed

@@ -1,0 +1,1 @@
+"""JWT verification for routing: algorithm allow-list, key sets, the verifier and its cache."""

@@ -1,0 +1,1 @@
+"""Progressive rollout: spec, status, the pure state machine, analysis figures and verdicts."""

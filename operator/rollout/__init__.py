@@ -1,0 +1,1 @@
+"""The rollout loop: scrape the proxies each interval, step the state machine, write status."""

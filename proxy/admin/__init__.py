@@ -1,0 +1,1 @@
+"""The admin port: health, readiness, metrics, routes and explain, merged across workers."""

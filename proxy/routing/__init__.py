@@ -1,0 +1,1 @@
+"""Per request: the route table being served, client address, JWT claims, and the handler."""

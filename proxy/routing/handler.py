@@ -1,0 +1,302 @@
+"""The data-plane request handler: decide, forward, account.
+
+Per request: read the table once (a swap mid-request does not affect it), resolve the client IP, build the
+core's request view, ``decide``, send through the chosen upstream's pool (retrying once on stable when the
+canary refused or reset before answering), and record ``graylane_requests_total``,
+``graylane_request_duration_seconds``, ``graylane_decisions_total`` and ``graylane_upstream_errors_total``.
+
+Two ways through it. ``await handler(request)`` is the coroutine path (aiohttp's server, request bodies,
+new upstream connections, streamed responses, retries). :meth:`ProxyHandler.dispatch` is the fast server's
+entry: a request without a body that finds an idle upstream connection becomes an :class:`Exchange` driven
+by protocol callbacks alone (no task, no future, no timer of its own); whatever it cannot finish that way
+(an error to retry, a response to stream) continues on the coroutine path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable
+from typing import Protocol, TypeAlias
+
+from aiohttp import web
+from graylane.proxy.metrics import Metrics
+from graylane.proxy.request import ClientRequest, FastRequest, Streamed
+from graylane.proxy.routing.clientaddr import ClientAddress
+from graylane.proxy.routing.jwtclaims import ClaimsSource
+from graylane.proxy.routing.state import RoutePlan, RouteState
+from graylane.proxy.server.aiohttp_server import plain_error
+from graylane.proxy.upstream import forward
+from graylane.proxy.upstream.client import UpstreamConnection, UpstreamError
+from graylane.proxy.upstream.headers import Forwarding
+from graylane.proxy.websocket.tunnel import Tunnel
+from graylane.proxy.websocket.upgrade import open_tunnel
+
+from graylane.routing import decide as core_decide
+from graylane.routing.request import RequestView, normalize_host
+
+_ERROR_STATUS = {"overflow": 503, "timeout": 504, "connect": 502, "reset": 502, "protocol": 502}
+_NO_ROUTE = "-"
+_CODE = {code: str(code) for code in range(100, 600)}
+Answer: TypeAlias = web.StreamResponse | forward.RawResponse | Streamed
+
+
+class Routed:
+    """A decided request: its route's plan, the track and upstream, the client address facts."""
+
+    __slots__ = ("fwd", "plan", "start", "track", "upstream")
+
+    def __init__(self, plan: RoutePlan, track: str, upstream: str, fwd: Forwarding, start: float) -> None:
+        self.plan = plan
+        self.track = track
+        self.upstream = upstream
+        self.fwd = fwd
+        self.start = start
+
+
+class ExchangeOwner(Protocol):
+    """The client connection of an :class:`Exchange` (``server.connection.Connection``)."""
+
+    exchange: Exchange | None
+    tunnel: Tunnel | None  # a WebSocket upgrade's (see upgrade.py)
+    deadline: float
+
+    def exchange_done(self, request: FastRequest, answer: Answer) -> None: ...
+
+    def exchange_continues(self, request: FastRequest, rest: Awaitable[Answer]) -> None: ...
+
+
+class ProxyHandler:
+    def __init__(
+        self,
+        *,
+        state: RouteState,
+        metrics: Metrics,
+        addresses: ClientAddress,
+        claims: ClaimsSource,
+        max_body: int,
+        body_timeout: float,
+    ) -> None:
+        self._state = state
+        self.metrics = metrics
+        self._addresses = addresses
+        self._claims = claims
+        self._max_body = max_body
+        self._body_timeout = body_timeout
+        self.loop = asyncio.get_running_loop()
+        self._random = random.random
+        self._hosts: dict[str | None, str] = {}
+
+    async def __call__(self, request: ClientRequest) -> Answer:
+        routed = self.route(request)
+        if not isinstance(routed, Routed):
+            return routed
+        return await self.proceed(request, routed)
+
+    def dispatch(self, request: FastRequest, owner: ExchangeOwner) -> Answer | Awaitable[Answer] | None:
+        """The fast server's entry: an answer now, the rest of the work to await, or None when an
+        :class:`Exchange` took the request (it reports to ``owner``)."""
+        routed = self.route(request)
+        if not isinstance(routed, Routed):
+            return routed
+        if request.body_exists:
+            return self.proceed(request, routed)
+        if request.upgrade:
+            return open_tunnel(self, request, routed, owner)
+        prepared = forward.bodiless(request, fwd=routed.fwd, max_body=self._max_body)
+        target = routed.plan.targets[(routed.upstream, routed.track)]
+        conn = target.pool.take_idle()
+        if conn is None:
+            return self.proceed(request, routed, prepared=prepared)
+        Exchange(self, request, routed, prepared, target, owner).begin(conn)
+        return None
+
+    def route(self, request: ClientRequest) -> Routed | Answer:
+        """Find the route and decide the track (synchronous: everything the decision needs is at hand)."""
+        start = self.loop.time()
+        table = self._state.table
+        if table is None:
+            return self._answer(plain_error(503), _NO_ROUTE, _NO_ROUTE, start)
+        fwd = self._addresses.forwarding(request)
+        headers = request.headers
+        host = self._host(headers.get("host"))
+        path = request.path
+        route = table.core.lookup(host, path)
+        if route is None:
+            return self._answer(plain_error(404), _NO_ROUTE, _NO_ROUTE, start)
+        plan: RoutePlan = table.plans[route.key]
+        view = RequestView(
+            method=request.method,
+            host=host,
+            path=path,
+            query_string=request.query_string,
+            headers=headers,
+            client_ip=fwd.client,
+            claims=self._claims.lazy(plan.verifier, headers),
+            trusted_peer=fwd.trusted_peer,
+            client_key=fwd.client_key,
+        )
+        decision = core_decide.decide_route(route, view, self._random())
+        self.metrics.decision(plan.label, decision.track, decision.reason)
+        return Routed(plan, decision.track, decision.upstream, fwd, start)
+
+    async def proceed(
+        self,
+        request: ClientRequest,
+        routed: Routed,
+        *,
+        prepared: forward.Outgoing | None = None,
+        failed: UpstreamError | None = None,
+        conn: UpstreamConnection | None = None,
+    ) -> Answer:
+        """The coroutine path from wherever the request is: to prepare, after a failed attempt on a reused
+        connection (``failed``), or with the response head in (``conn``)."""
+        label = routed.plan.label
+        try:
+            if conn is not None:
+                return await self._respond(request, conn, routed, routed.track, routed.upstream)
+            if prepared is None:
+                ready = await forward.prepare(
+                    request, fwd=routed.fwd, max_body=self._max_body, body_timeout=self._body_timeout
+                )
+                if isinstance(ready, int):
+                    resp = plain_error(ready)
+                    resp.force_close()
+                    return self._answer(resp, label, routed.track, routed.start)
+                prepared = ready
+            return await self._forward(request, prepared, routed, failed)
+        except (asyncio.CancelledError, ConnectionError):  # the client went away
+            self.metrics.request_done(label, routed.track, "499", self.loop.time() - routed.start)
+            raise
+
+    def _host(self, raw_host: str | None) -> str:
+        host = self._hosts.get(raw_host)
+        if host is None:
+            host = normalize_host(raw_host)
+            if len(self._hosts) < 4096:  # bounded: Host is client-controlled
+                self._hosts[raw_host] = host
+        return host
+
+    async def _forward(
+        self, request: ClientRequest, prepared: forward.Outgoing, routed: Routed, failed: UpstreamError | None
+    ) -> Answer:
+        plan, track, upstream, start = routed.plan, routed.track, routed.upstream, routed.start
+        label = plan.label
+        target = plan.targets[(upstream, track)]
+        try:
+            if failed is not None and not forward.retryable(failed, prepared, reused=True):
+                raise failed
+            conn = await forward.send(request, prepared, target, fresh=failed is not None)
+        except (forward.BodyTooLarge, forward.BadRequestBody) as bad:
+            refused = plain_error(413 if isinstance(bad, forward.BodyTooLarge) else 400)
+            refused.force_close()
+            return self._answer(refused, label, track, start)
+        except UpstreamError as exc:
+            self.metrics.upstream_error(label, track, exc.reason)
+            if not (track == "canary" and exc.reason in ("connect", "reset") and exc.before_response
+                    and prepared.replayable):  # fmt: skip
+                return self._answer(plain_error(_ERROR_STATUS[exc.reason]), label, track, start)
+            track, upstream = "stable", plan.config.stable
+            fallback = await self._fallback(request, prepared, plan, start)
+            if not isinstance(fallback, UpstreamConnection):
+                return fallback
+            conn = fallback
+        return await self._respond(request, conn, routed, track, upstream)
+
+    async def _respond(
+        self, request: ClientRequest, conn: UpstreamConnection, routed: Routed, track: str, upstream: str
+    ) -> Answer:
+        if conn.complete:  # the usual case: the whole response arrived with its head
+            return self.whole(request, conn, routed, track, upstream)
+        label = routed.plan.label
+        streamed = await forward.stream(request, conn, routed.plan.targets[(upstream, track)])
+        resp, complete = streamed
+        if not complete:  # the client got the head and a cut-off body (its connection is aborted)
+            self.metrics.upstream_error(label, track, "truncated")
+        self.metrics.request_done(
+            label, track, _CODE.get(resp.status) or str(resp.status), self.loop.time() - routed.start
+        )
+        return resp
+
+    def whole(
+        self, request: ClientRequest, conn: UpstreamConnection, routed: Routed, track: str, upstream: str
+    ) -> forward.RawResponse:
+        """A response that arrived whole with its head: one write; its connection goes back to the pool."""
+        resp = forward.whole(request, conn, routed.plan.targets[(upstream, track)].pool)
+        code = _CODE.get(resp.status) or str(resp.status)
+        self.metrics.request_done(routed.plan.label, track, code, self.loop.time() - routed.start)
+        return resp
+
+    async def _fallback(
+        self, request: ClientRequest, prepared: forward.Outgoing, plan: RoutePlan, start: float
+    ) -> UpstreamConnection | Answer:
+        """The canary refused or reset before answering: once more, on stable."""
+        label, stable = plan.label, plan.config.stable
+        self.metrics.decision(label, "stable", "fallback")
+        try:
+            return await forward.send(request, prepared, plan.targets[(stable, "stable")])
+        except UpstreamError as again:
+            self.metrics.upstream_error(label, "stable", again.reason)
+            return self._answer(plain_error(_ERROR_STATUS[again.reason]), label, "stable", start)
+
+    def _answer(self, resp: Answer, label: str, track: str, start: float) -> Answer:
+        self.metrics.request_done(label, track, str(resp.status), self.loop.time() - start)
+        return resp
+
+
+class Exchange:
+    """A bodiless request on an idle keep-alive connection, driven by the upstream's protocol callbacks.
+
+    ``begin`` sends the head; the upstream connection calls :meth:`on_upstream` once the response head
+    (usually the whole response) is parsed, or the exchange failed. A whole response goes straight to the
+    client; an error (one retry on a fresh connection, the canary's fallback to stable) or a streamed body
+    continues as a coroutine. The client connection cancels it when the client goes away.
+    """
+
+    __slots__ = ("_conn", "_handler", "_owner", "_prepared", "_request", "_routed", "_target")
+
+    def __init__(
+        self,
+        handler: ProxyHandler,
+        request: FastRequest,
+        routed: Routed,
+        prepared: forward.Outgoing,
+        target: forward.Target,
+        owner: ExchangeOwner,
+    ) -> None:
+        self._handler = handler
+        self._request = request
+        self._routed = routed
+        self._prepared = prepared
+        self._target = target
+        self._owner = owner
+        self._conn: UpstreamConnection | None = None
+
+    def begin(self, conn: UpstreamConnection) -> None:
+        self._conn = conn
+        conn.listener = self.on_upstream
+        self._owner.exchange = self
+        forward.start_exchange(self._request, self._prepared, self._target, conn)
+
+    def on_upstream(self, conn: UpstreamConnection) -> None:
+        conn.disarm()
+        owner, request, routed, handler = self._owner, self._request, self._routed, self._handler
+        owner.exchange = None
+        if conn.error is not None:
+            owner.exchange_continues(request, handler.proceed(request, routed, prepared=self._prepared,
+                                                              failed=conn.error))  # fmt: skip
+        elif conn.complete:
+            owner.exchange_done(request, handler.whole(request, conn, routed, routed.track, routed.upstream))
+        else:
+            owner.exchange_continues(request, handler.proceed(request, routed, conn=conn))
+
+    def cancel(self) -> None:
+        """The client went away before the answer: drop the upstream connection and count a 499."""
+        conn = self._conn
+        if conn is not None:
+            conn.listener = None
+            conn.disarm()
+            conn.abort()
+        routed, handler = self._routed, self._handler
+        elapsed = handler.loop.time() - routed.start
+        handler.metrics.request_done(routed.plan.label, routed.track, "499", elapsed)

@@ -1,0 +1,1 @@
+"""Where the proxy's inputs come from: route files, route ConfigMaps, secrets, JWKS, GeoIP files."""

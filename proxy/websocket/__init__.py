@@ -1,0 +1,1 @@
+"""WebSocket upgrades and the tunnels that splice an upgraded connection to its upstream."""
