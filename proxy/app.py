@@ -27,7 +27,7 @@ from graylane.proxy.jwksfetch import JwksFetcher
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routestate import PoolRegistry, RouteState
 from graylane.proxy.secrets import SecretStore
-from graylane.proxy.server import GuardedServer
+from graylane.proxy.server import GuardedAppRunner, GuardedServer
 from graylane.proxy.settings import Settings
 from graylane.proxy.workers import Siblings, create_self_app, socket_path
 
@@ -64,7 +64,7 @@ class DataPlane:
         handler = ProxyHandler(
             state=self.state,
             metrics=self.state.metrics,
-            addresses=ClientAddress(s.trusted_proxies),
+            addresses=ClientAddress(s.trusted_proxies, header=s.client_ip_header),
             claims=self.claims,
             max_body=s.max_body_bytes,
             body_timeout=s.body_timeout,
@@ -81,6 +81,7 @@ class DataPlane:
             max_line_size=s.max_header_line,
             max_field_size=s.max_header_line,
             max_headers=s.max_headers,
+            max_head=s.max_head_bytes,
         )
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=s.drain_timeout)
         await self._runner.setup()
@@ -142,6 +143,7 @@ def create_app(settings: Settings) -> web.Application:
     jwks = JwksFetcher(min_interval=settings.jwks_min_interval)
     state = RouteState(
         countries=_countries(settings),
+        underscore_headers=settings.allow_underscore_headers,
         metrics=metrics,
         pools=PoolRegistry(connect_timeout=settings.connect_timeout, deadlines=deadlines),
         verifiers=Verifiers(metrics=metrics, jwks=jwks, secrets=SecretStore(settings.jwt_secret_dir)),
@@ -166,7 +168,11 @@ def create_app(settings: Settings) -> web.Application:
 async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
     """Run admin + data plane until ``stop`` is set, then drain and return."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = GuardedAppRunner(
+        app, header_timeout=settings.header_timeout, max_head=settings.max_head_bytes,
+        max_line_size=settings.max_header_line, max_field_size=settings.max_header_line,
+        max_headers=settings.max_headers,
+    )  # fmt: skip
     await runner.setup()
     try:
         site = web.TCPSite(
