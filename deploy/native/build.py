@@ -38,7 +38,7 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "graylane.proxy",
         (
             "claims", "clientaddr", "deadlines", "fastconn", "fasthead", "fastrequest", "forward", "handler",
-            "headers", "metrics", "pool", "routestate", "upstream",
+            "headers", "metrics", "pool", "routestate", "target", "upstream",
         ),
     ),
 )  # fmt: skip
