@@ -24,7 +24,7 @@ from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.handler import ProxyHandler
 from graylane.proxy.routing.jwtclaims import ClaimsSource, Verifiers
 from graylane.proxy.routing.state import PoolRegistry, RouteState
-from graylane.proxy.server.aiohttp_server import GuardedServer
+from graylane.proxy.server.aiohttp_server import GuardedAppRunner, GuardedServer
 from graylane.proxy.server.protocol import FastServer
 from graylane.proxy.settings import Settings
 from graylane.proxy.sources import geofile
@@ -65,7 +65,7 @@ class DataPlane:
         handler = ProxyHandler(
             state=self.state,
             metrics=self.state.metrics,
-            addresses=ClientAddress(s.trusted_proxies),
+            addresses=ClientAddress(s.trusted_proxies, header=s.client_ip_header),
             claims=self.claims,
             max_body=s.max_body_bytes,
             body_timeout=s.body_timeout,
@@ -82,6 +82,7 @@ class DataPlane:
             max_line_size=s.max_header_line,
             max_field_size=s.max_header_line,
             max_headers=s.max_headers,
+            max_head=s.max_head_bytes,
         )
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=s.drain_timeout)
         await self._runner.setup()
@@ -145,6 +146,7 @@ def create_app(settings: Settings) -> web.Application:
     jwks = JwksFetcher(min_interval=settings.jwks_min_interval)
     state = RouteState(
         countries=_countries(settings),
+        underscore_headers=settings.allow_underscore_headers,
         metrics=metrics,
         pools=PoolRegistry(connect_timeout=settings.connect_timeout, deadlines=deadlines),
         verifiers=Verifiers(metrics=metrics, jwks=jwks, secrets=SecretStore(settings.jwt_secret_dir)),
@@ -169,7 +171,11 @@ def create_app(settings: Settings) -> web.Application:
 async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
     """Run admin + data plane until ``stop`` is set, then drain and return."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = GuardedAppRunner(
+        app, header_timeout=settings.header_timeout, max_head=settings.max_head_bytes,
+        max_line_size=settings.max_header_line, max_field_size=settings.max_header_line,
+        max_headers=settings.max_headers,
+    )  # fmt: skip
     await runner.setup()
     try:
         site = web.TCPSite(

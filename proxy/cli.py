@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from graylane.proxy.settings import SERVERS, Settings
+from graylane.proxy.settings import CLIENT_IP_HEADERS, SERVERS, Settings
 
 log = logging.getLogger("graylane.proxy")
 
@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--admin-listen", type=_host_port, default=(d.admin_host, d.admin_port), metavar="HOST:PORT"
     )
     p.add_argument("--trusted-proxy", type=_cidr, action="append", default=[], metavar="CIDR")
+    p.add_argument("--client-ip-header", choices=CLIENT_IP_HEADERS, default=d.client_ip_header,
+                   help="the one header a trusted proxy's client chain is read from")  # fmt: skip
+    p.add_argument("--max-head-bytes", type=int, default=d.max_head_bytes,
+                   help="request line + headers over this many bytes: 431")  # fmt: skip
+    p.add_argument("--allow-underscore-headers", action="store_true", default=d.allow_underscore_headers,
+                   help="forward client headers whose names contain '_' (dropped by default)")  # fmt: skip
     p.add_argument(
         "--workers", type=int, default=d.workers, help="processes sharing the ports (SO_REUSEPORT)"
     )
@@ -103,6 +109,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         namespaces=tuple(args.namespace),
         kubeconfig=args.kubeconfig,
         trusted_proxies=tuple(args.trusted_proxy),
+        client_ip_header=args.client_ip_header,
+        max_head_bytes=args.max_head_bytes,
+        allow_underscore_headers=args.allow_underscore_headers,
         workers=args.workers,
         reuse_port=args.worker_dir is not None,
         worker_dir=args.worker_dir,

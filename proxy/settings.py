@@ -8,6 +8,8 @@ from typing import Literal, get_args
 
 ServerKind = Literal["fast", "aiohttp"]
 SERVERS: tuple[ServerKind, ...] = get_args(ServerKind)
+ClientIpHeader = Literal["x-forwarded-for", "forwarded"]
+CLIENT_IP_HEADERS: tuple[ClientIpHeader, ...] = get_args(ClientIpHeader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +28,9 @@ class Settings:
     kubeconfig: str | None = None
     """Kube mode: a kubeconfig path (default: ``$KUBECONFIG``, then the in-cluster service account)."""
     trusted_proxies: tuple[str, ...] = ()
-    """CIDRs whose ``X-Forwarded-For`` / ``Forwarded`` are believed."""
+    """CIDRs whose forwarding header (``client_ip_header``) is believed."""
+    client_ip_header: ClientIpHeader = "x-forwarded-for"
+    """The one header a trusted proxy's client chain is read from; the other is never believed."""
     workers: int = 1
     reuse_port: bool = False
     worker_dir: Path | None = None
@@ -47,6 +51,11 @@ class Settings:
     max_body_bytes: int = 100 * 1024 * 1024
     max_header_line: int = 8190
     max_headers: int = 100
+    max_head_bytes: int = 64 * 1024
+    """A whole request head (request line + headers) over this many bytes: 431 (``--max-head-bytes``)."""
+    allow_underscore_headers: bool = False
+    """Forward client headers whose names contain ``_`` (dropped by default, as nginx and Apache do);
+    names that fold onto a proxy-owned or framing header are dropped either way."""
     drain_delay: float = 0.0
     """After SIGTERM: seconds to keep accepting while readiness already fails (endpoints catch up)."""
     drain_timeout: float = 30.0
@@ -64,3 +73,5 @@ class Settings:
     def __post_init__(self) -> None:
         if self.server not in SERVERS:
             raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {self.server!r}")
+        if self.client_ip_header not in CLIENT_IP_HEADERS:
+            raise ValueError(f"client_ip_header must be one of {', '.join(CLIENT_IP_HEADERS)}")

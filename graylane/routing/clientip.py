@@ -2,9 +2,13 @@
 
 Rules (reliability.md §4.5, E3):
 - The TCP peer is the client unless the peer is inside a trusted CIDR.
-- From a trusted peer, ``X-Forwarded-For`` is read when present (several headers: the proxy joins them with
-  ", " in order), otherwise ``Forwarded: for=``. ``X-Forwarded-For`` wins over ``Forwarded`` because a
-  trusted proxy that only appends XFF would pass a client-forged ``Forwarded`` through untouched.
+- From a trusted peer, exactly one header is believed, the one the proxy is configured with
+  (``--client-ip-header``, as nginx's ``real_ip_header``): ``X-Forwarded-For`` (the default; several
+  headers are joined with ", " in order) or ``Forwarded`` (RFC 7239 ``for=``). The other one is never
+  read: a trusted proxy that appends only one of them passes a client-forged copy of the other through
+  untouched, so no "which one wins" rule is safe for both kinds of front proxy.
+- ``Forwarded`` is parsed strictly (``routing.forwarded``): an unbalanced quote or a repeated parameter
+  makes the whole header unparseable, and then the peer is the client (never a guessed hop).
 - The chain is walked from the right; the first hop that is not trusted is the client. If every hop is
   trusted, the left-most hop is.
 - Any malformed hop met on the walk (``unknown``, obfuscated ``0x7f.1``/``2130706433``/``010.0.0.1``,
@@ -19,10 +23,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from graylane.routing.forwarded import forwarded_for_hops
 from graylane.routing.matchers import CidrSet
 from graylane.routing.request import ip_key
 
 MAX_HOPS = 64
+CLIENT_IP_HEADERS = ("x-forwarded-for", "forwarded")
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -48,39 +54,19 @@ def parse_address(text: str) -> Address | None:
     return addr
 
 
-def forwarded_for(header: str) -> list[str]:
-    """The ``for=`` values of a ``Forwarded`` header, in order; a hop without ``for`` is ``""``."""
-    hops: list[str] = []
-    for element in _split_outside_quotes(header, ","):
-        found = ""
-        for pair in _split_outside_quotes(element, ";"):
-            name, sep, value = pair.partition("=")
-            if sep and name.strip().lower() == "for":
-                found = value.strip()
-        hops.append(found)
-    return hops
-
-
-def _split_outside_quotes(text: str, sep: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch == sep and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
-    return parts
+def forwarded_for(header: str) -> list[str] | None:
+    """The ``for=`` values of a ``Forwarded`` header, in order (``""`` for a hop without one); None when
+    the header does not parse (RFC 7239, strictly: see ``graylane.routing.forwarded``)."""
+    return forwarded_for_hops(header)
 
 
 class ClientIpResolver:
     """Built once from the proxy's ``--trusted-proxy`` CIDRs; :meth:`resolve` per request."""
 
-    def __init__(self, trusted_cidrs: Iterable[str]) -> None:
+    def __init__(self, trusted_cidrs: Iterable[str], *, header: str = "x-forwarded-for") -> None:
+        if header not in CLIENT_IP_HEADERS:
+            raise ValueError(f"header must be one of {', '.join(CLIENT_IP_HEADERS)}, not {header!r}")
+        self.header = header
         self.trusted_cidrs = tuple(trusted_cidrs)
         self._trusted = CidrSet(self.trusted_cidrs)
 
@@ -97,10 +83,15 @@ class ClientIpResolver:
         peer_text = str(peer_addr) if peer_addr is not None else peer
         if peer_addr is None or not self._trusted or ip_key(peer_addr) not in self._trusted:
             return peer_text
-        if xff is not None and xff.strip():
+        if self.header == "forwarded":
+            if forwarded is None or not forwarded.strip():
+                return peer_text
+            parsed = forwarded_for(forwarded)
+            if parsed is None:
+                return peer_text
+            hops = parsed
+        elif xff is not None and xff.strip():
             hops = xff.split(",")
-        elif forwarded is not None and forwarded.strip():
-            hops = forwarded_for(forwarded)
         else:
             return peer_text
         if len(hops) > MAX_HOPS:

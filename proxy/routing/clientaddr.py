@@ -1,8 +1,9 @@
 """The client's address as the proxy forwards and routes on it.
 
-``X-Forwarded-For`` / ``Forwarded`` count only when the TCP peer is a trusted proxy (``--trusted-proxy``);
-the core's :class:`graylane.routing.clientip.ClientIpResolver` then walks them right to left. From an
-untrusted peer the peer itself is the client and those headers are not even parsed.
+The forwarding header named by ``--client-ip-header`` (``X-Forwarded-For`` by default, or ``Forwarded``)
+counts only when the TCP peer is a trusted proxy (``--trusted-proxy``); the core's
+:class:`graylane.routing.clientip.ClientIpResolver` then walks it right to left. The other header is never
+read for the client IP. From an untrusted peer the peer itself is the client and no header is even parsed.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ _CACHE_MAX = 4096
 
 
 class ClientAddress:
-    def __init__(self, trusted_cidrs: Sequence[str], *, scheme: bytes = b"http") -> None:
+    def __init__(
+        self, trusted_cidrs: Sequence[str], *, scheme: bytes = b"http", header: str = "x-forwarded-for"
+    ) -> None:
         self._any_trusted = bool(trusted_cidrs)
-        self._resolver = ClientIpResolver(list(trusted_cidrs))
+        self._resolver = ClientIpResolver(list(trusted_cidrs), header=header)
+        self._header = header
         self._trusted: dict[str, bool] = {}
         self._parsed: dict[str, IPAddress | str] = {}
         self._by_peer: dict[str, Forwarding] = {}
@@ -55,13 +59,13 @@ class ClientAddress:
         peer = request.remote or ""
         trusted = self._any_trusted and self.is_trusted(peer)
         if trusted:
-            headers = request.headers
-            xff = headers.getall("x-forwarded-for", None)
-            fwd = headers.getall("forwarded", None)
-            if xff or fwd:
-                client = self._resolver.resolve(
-                    peer, ", ".join(xff) if xff else None, ", ".join(fwd) if fwd else None
-                )
+            chain = request.headers.getall(self._header, None)
+            if chain:
+                joined = ", ".join(chain)
+                if self._header == "forwarded":
+                    client = self._resolver.resolve(peer, None, joined)
+                else:
+                    client = self._resolver.resolve(peer, joined, None)
                 return self._make(peer, client, trusted)
         known = self._by_peer.get(peer)
         if known is None:

@@ -26,6 +26,8 @@ from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.jwtclaims import ClaimsSource
 from graylane.proxy.routing.state import RoutePlan, RouteState
 from graylane.proxy.server.aiohttp_server import plain_error
+from graylane.proxy.server.head import error_bytes
+from graylane.proxy.target import ClientTarget, check_target
 from graylane.proxy.upstream import forward
 from graylane.proxy.upstream.client import UpstreamConnection, UpstreamError
 from graylane.proxy.upstream.headers import Forwarding
@@ -42,16 +44,21 @@ Answer: TypeAlias = web.StreamResponse | forward.RawResponse | Streamed
 
 
 class Routed:
-    """A decided request: its route's plan, the track and upstream, the client address facts."""
+    """A decided request: its route's plan, the track and upstream, the client address facts, and the
+    normalised target when it is not sent on as it came (``target.py``)."""
 
-    __slots__ = ("fwd", "plan", "start", "track", "upstream")
+    __slots__ = ("fwd", "plan", "start", "track", "upstream", "where")
 
-    def __init__(self, plan: RoutePlan, track: str, upstream: str, fwd: Forwarding, start: float) -> None:
+    def __init__(
+        self, plan: RoutePlan, track: str, upstream: str, fwd: Forwarding, start: float,
+        where: ClientTarget | None,
+    ) -> None:  # fmt: skip
         self.plan = plan
         self.track = track
         self.upstream = upstream
         self.fwd = fwd
         self.start = start
+        self.where = where
 
 
 class ExchangeOwner(Protocol):
@@ -103,7 +110,7 @@ class ProxyHandler:
             return self.proceed(request, routed)
         if request.upgrade:
             return open_tunnel(self, request, routed, owner)
-        prepared = forward.bodiless(request, fwd=routed.fwd, max_body=self._max_body)
+        prepared = forward.bodiless(request, fwd=routed.fwd, max_body=self._max_body, where=routed.where)
         target = routed.plan.targets[(routed.upstream, routed.track)]
         conn = target.pool.take_idle()
         if conn is None:
@@ -117,10 +124,17 @@ class ProxyHandler:
         table = self._state.table
         if table is None:
             return self._answer(plain_error(503), _NO_ROUTE, _NO_ROUTE, start)
+        where = check_target(request)
+        if isinstance(where, int):  # raw: aiohttp would answer in the request's version (HTTP/0.9, 2.0)
+            data = error_bytes(where, head_only=request.method == "HEAD")
+            return self._answer(forward.RawResponse(where, data, False), _NO_ROUTE, _NO_ROUTE, start)
         fwd = self._addresses.forwarding(request)
         headers = request.headers
-        host = self._host(headers.get("host"))
-        path = request.path
+        if where is None:
+            host, path = self._host(headers.get("host")), request.path
+        else:
+            raw_host = where.authority.decode("ascii") if where.authority else headers.get("host")
+            host, path = self._host(raw_host), where.path
         route = table.core.lookup(host, path)
         if route is None:
             return self._answer(plain_error(404), _NO_ROUTE, _NO_ROUTE, start)
@@ -138,7 +152,7 @@ class ProxyHandler:
         )
         decision = core_decide.decide_route(route, view, self._random())
         self.metrics.decision(plan.label, decision.track, decision.reason)
-        return Routed(plan, decision.track, decision.upstream, fwd, start)
+        return Routed(plan, decision.track, decision.upstream, fwd, start, where)
 
     async def proceed(
         self,
@@ -157,8 +171,9 @@ class ProxyHandler:
                 return await self._respond(request, conn, routed, routed.track, routed.upstream)
             if prepared is None:
                 ready = await forward.prepare(
-                    request, fwd=routed.fwd, max_body=self._max_body, body_timeout=self._body_timeout
-                )
+                    request, fwd=routed.fwd, max_body=self._max_body, body_timeout=self._body_timeout,
+                    where=routed.where,
+                )  # fmt: skip
                 if isinstance(ready, int):
                     resp = plain_error(ready)
                     resp.force_close()

@@ -113,6 +113,7 @@ class RouteState:
     pools: PoolRegistry
     verifiers: Verifiers
     countries: Any = None
+    underscore_headers: bool = False  # forward client header names with "_" (see headers.TrackHeaders)
     table: ProxyTable | None = None
     synced: bool = False
     draining: bool = False
@@ -185,7 +186,7 @@ class RouteState:
             return False
         pools = self.pools.refresh([spec for c in configs for spec in c.upstreams.values()])
         verifiers = self.verifiers.refresh(configs)
-        plans = {c.key: _plan(c, pools, verifiers.get(c.key)) for c in configs}
+        plans = {c.key: _plan(c, pools, verifiers.get(c.key), self.underscore_headers) for c in configs}
         self._serial += 1
         self.table = ProxyTable(core=core, plans=plans, serial=self._serial)
         self.metrics.reloads += 1
@@ -194,12 +195,16 @@ class RouteState:
 
 
 def _plan(
-    config: RouteConfig, pools: Mapping[tuple[str, str, int], UpstreamPool], verifier: JwtVerifier | None
+    config: RouteConfig,
+    pools: Mapping[tuple[str, str, int], UpstreamPool],
+    verifier: JwtVerifier | None,
+    underscores: bool,
 ) -> RoutePlan:
     targets: dict[tuple[str, str], Target] = {}
     for track in TRACKS:
         mutation = config.request_headers.get(track)  # type: ignore[call-overload]
-        headers = TrackHeaders.compile(track, dict(mutation.set) if mutation is not None else {})
+        set_headers = dict(mutation.set) if mutation is not None else {}
+        headers = TrackHeaders.compile(track, set_headers, underscores=underscores)
         for name, spec in config.upstreams.items():
             targets[(name, track)] = Target(
                 pool=pools[(spec.scheme, spec.host, spec.port)],

@@ -4,6 +4,12 @@
   within ``header_timeout`` seconds is closed (slowloris).
 * Idle keep-alive timeout: aiohttp's ``keepalive_timeout``.
 * Oversized request line / header field / too many headers: 431 (aiohttp answers 400).
+* A whole request head over ``max_head`` bytes (``--max-head-bytes``): 431 and closed. aiohttp limits each
+  line but not their sum, and holds an unfinished head in its parser: bytes that arrive while no body is
+  being read and no new head completes are counted (a big read is fed in 16 KiB slices), so an unfinished
+  head holds at most the limit plus one slice.
+* A request asking for an upgrade (``h2c``, and WebSockets, which only the fast server tunnels) is answered
+  as a plain request, then the connection closes (aiohttp would stop parsing after it and leave it open).
 * Error bodies carry the status line only: no parser message that echoes input, no traceback.
 """
 
@@ -13,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
@@ -22,6 +28,8 @@ from aiohttp.web_protocol import RequestHandler
 log = logging.getLogger("graylane.proxy")
 
 Handler = Callable[[web.BaseRequest], Awaitable[Any]]
+LINGER_SECONDS = 2.0
+HEAD_SLICE = 16 * 1024
 
 
 def plain_error(status: int) -> web.Response:
@@ -33,19 +41,61 @@ def plain_error(status: int) -> web.Response:
 class GuardedRequestHandler(RequestHandler):
     """aiohttp's connection handler plus a header-read deadline and neutral error answers."""
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, *, header_timeout: float, max_head: int, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
         self._header_timer: asyncio.TimerHandle | None = None
+        self._max_head = max_head
+        self._head_bytes = 0  # bytes of the unfinished head (reads that carried nothing else)
+        self._body: Any = None  # the payload of the last request parsed
 
     def data_received(self, data: bytes) -> None:
+        if len(data) <= HEAD_SLICE or self._reading_body():
+            self._received(data)
+        else:  # in slices, so that a head which begins in a big read is measured from the next slice on
+            for start in range(0, len(data), HEAD_SLICE):
+                self._received(data[start : start + HEAD_SLICE])
+
+    def _received(self, data: bytes) -> None:
+        if self._force_close:
+            return  # refused (or closing): input is discarded
+        in_body = self._reading_body()
+        queued = self._request_count
         super().data_received(data)
+        if self._request_count != queued:
+            if self._messages:
+                self._body = self._messages[-1][1]
+            if any(getattr(msg, "upgrade", False) for msg, _ in self._messages):
+                self.close()  # an upgrade (h2c; this server tunnels nothing): answer it, then close
+        if self._request_count != queued or self._upgraded:
+            self._head_bytes = 0  # a head completed (what follows it in this read is not counted)
+        elif not in_body and data:
+            self._head_bytes += len(data)
+            if self._head_bytes > self._max_head:
+                self._head_too_large()
+                return
         if self._request_in_progress or self._messages:
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None
         elif data and self._header_timer is None:
             self._header_timer = self._loop.call_later(self._header_timeout, self._header_deadline)
+
+    def _reading_body(self) -> bool:
+        """Whether the next bytes belong to the body of the last request parsed (still being received)."""
+        return self._body is not None and not self._body.is_eof()
+
+    def _head_too_large(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        if self._request_in_progress or self._messages or not transport.can_write_eof():
+            self.force_close()  # an answer is under way: no 431 in the middle of it; closes now
+            return
+        self._force_close = True  # (not force_close(), which closes at once) data_received discards input
+        transport.write(_HEAD_TOO_LARGE)
+        transport.write_eof()  # closed a little later, so unread input does not reset the answer away
+        self._loop.call_later(LINGER_SECONDS, transport.close)
 
     def _header_deadline(self) -> None:
         self._header_timer = None
@@ -86,11 +136,42 @@ class GuardedRequestHandler(RequestHandler):
 class GuardedServer(web.Server):
     """``web.Server`` whose connections are :class:`GuardedRequestHandler`."""
 
-    def __init__(self, handler: Handler, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, handler: Handler, *, header_timeout: float, max_head: int, **kwargs: Any) -> None:
         super().__init__(handler, handler_cancellation=True, access_log=None, auto_decompress=False, **kwargs)
         self._header_timeout = header_timeout
+        self._max_head = max_head
 
     def __call__(self) -> RequestHandler:
         return GuardedRequestHandler(
-            self, loop=self._loop, header_timeout=self._header_timeout, **self._kwargs
-        )
+            self, loop=self._loop, header_timeout=self._header_timeout, max_head=self._max_head,
+            **self._kwargs,
+        )  # fmt: skip
+
+
+class GuardedAppRunner(web.AppRunner):
+    """``web.AppRunner`` (the admin port) whose server is a :class:`GuardedServer`: the same head limits
+    and header deadline as the data plane."""
+
+    def __init__(self, app: web.Application, *, header_timeout: float, max_head: int, **kwargs: Any) -> None:
+        super().__init__(app, handle_signals=False, **kwargs)
+        self._header_timeout = header_timeout
+        self._max_head = max_head
+
+    async def _make_server(self) -> web.Server:
+        app = self._app
+        app._set_loop(asyncio.get_running_loop())
+        app.on_startup.freeze()
+        await app.startup()
+        app.freeze()
+        handler = cast(Handler, app._handle)  # a web.Request is the BaseRequest its factory makes
+        return GuardedServer(
+            handler, request_factory=app._make_request, header_timeout=self._header_timeout,
+            max_head=self._max_head, **self._kwargs,
+        )  # fmt: skip
+
+
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nServer: graylane\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 36\r\nConnection: close\r\n\r\n"
+    b"431 Request Header Fields Too Large\n"
+)

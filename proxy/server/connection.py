@@ -20,7 +20,7 @@ import httptools
 from aiohttp import web
 from graylane.proxy.deadlines import NEVER
 from graylane.proxy.request import ClientGone, FastRequest, Streamed, StreamWriter
-from graylane.proxy.server.head import BadBody, Reject, RequestHead, error_bytes
+from graylane.proxy.server.head import HEAD_SLICE, BadBody, Reject, RequestHead, error_bytes
 from graylane.proxy.upstream.forward import RawResponse
 from graylane.proxy.websocket.tunnel import Tunnel, asks_for_websocket
 
@@ -49,7 +49,9 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         self.tunnel: Tunnel | None = None  # a WebSocket upgrade (tunnel.py): raw bytes from now on
         self.deadline = NEVER
         self._current: FastRequest | None = None  # the request whose body is being parsed
-        self._head = RequestHead(max_line=server.max_line, max_headers=server.max_headers)
+        self._head = RequestHead(
+            max_line=server.max_line, max_headers=server.max_headers, max_head=server.max_head
+        )
         self._in_head = False
         self._busy = False
         self._broken = False  # a parse error: no more requests from this connection
@@ -108,16 +110,32 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         if self.tunnel is not None:
             self.tunnel.from_client(data)
             return
+        if len(data) <= HEAD_SLICE:
+            self._feed(data)
+        else:  # in slices: a head that begins in a big read is measured from the next slice on
+            for start in range(0, len(data), HEAD_SLICE):
+                self._feed(data[start : start + HEAD_SLICE])
+        if not self._busy and (self._queue or self._broken):
+            self._dispatch()
+
+    def _feed(self, data: bytes) -> None:
+        """Parse one read (or slice of one). The head's size is bounded twice: exactly by its complete lines
+        (``RequestHead.parsed``), and by the reads that arrive while it is unfinished (a header line still
+        in progress lives in the parser), so an unfinished head holds at most the limit plus one slice."""
+        if self.tunnel is not None:
+            self.tunnel.from_client(data)
+            return
         if self._broken:
             return
         if not self._busy and not self._in_head:
             self._disarm()  # the idle timer; on_message_begin arms the header deadline
+        head = self._head
+        head.began = False
         try:
             self._parser.feed_data(data)
-            if self._in_head:
-                head = self._head
+            if self._in_head and not head.began:  # the whole read belongs to this head
                 head.size += len(data)
-                if head.size > self._server.max_head:
+                if head.size > head.max_head:
                     raise self._reject(431)
         except httptools.HttpParserUpgrade as upgrade:
             self._upgrade(data[int(upgrade.args[0]) :])
@@ -127,8 +145,6 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
             self._fail(self._rejected or 400)  # a callback refused the request (or failed: 400)
         except httptools.HttpParserError:
             self._fail(400)
-        if not self._busy and (self._queue or self._broken):
-            self._dispatch()
 
     # -- parser callbacks (httptools) ------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ class FastServer:
         self.deadlines = deadlines
         self.max_line = settings.max_header_line
         self.max_headers = settings.max_headers
-        self.max_head = (settings.max_headers + 2) * (settings.max_header_line + 4)
+        self.max_head = settings.max_head_bytes
         self.connections: set[Connection] = set()
         self.closing = False
         self.draining = False

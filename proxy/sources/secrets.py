@@ -3,7 +3,10 @@
 * Kube mode: the operator mirrors each secret into an operator-owned Secret in the install namespace; the
   proxy GETs it through the API (``data[key]``, base64) from the namespaces it watches, re-reads every
   ``REFRESH_SECONDS`` and rebuilds the table when a value changes.
-* File mode: ``--jwt-secret-dir DIR`` holds ``DIR/<secret name>/<key>`` (a mounted Secret volume).
+* File mode: ``--jwt-secret-dir DIR`` holds ``DIR/<secret name>/<key>`` (a mounted Secret volume; the
+  operator's mirrored Secret is named ``graylane-jwt-<route namespace>-<route name>``, hash-shortened when
+  long, which is the ``secretRef.name`` in the route document). Polled with the route files: a changed,
+  new or removed file rebuilds the table (``DirectorySource.scan`` -> :meth:`SecretStore.refresh_files`).
 
 Until a secret is known, the route's HS* tokens fail as ``no-key`` ("no claims"), never a 500.
 """
@@ -35,6 +38,29 @@ class SecretStore:
         self.directory = directory
         self.values: dict[SecretRef, bytes] = {}
         self.wanted: set[SecretRef] = set()
+        self._stamps: dict[SecretRef, tuple[int, int, int] | None] = {}
+
+    def refresh_files(self) -> bool:
+        """File mode: re-read every wanted secret whose file changed (mtime, size, inode, following the
+        symlinks of a mounted Secret); True when a value changed, appeared or went away."""
+        if self.directory is None:
+            return False
+        changed = False
+        for ref in list(self.wanted):
+            path = self.directory / ref.name / ref.key
+            try:
+                st = path.stat()
+                stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+            except OSError:
+                stamp = None
+            if ref in self._stamps and self._stamps[ref] == stamp:
+                continue
+            self._stamps[ref] = stamp
+            before = self.values.pop(ref, None)
+            if stamp is not None:
+                self._read_file(ref)
+            changed |= self.values.get(ref) != before
+        return changed
 
     def get(self, ref: SecretRef) -> bytes | None:
         self.wanted.add(ref)

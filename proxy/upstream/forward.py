@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from graylane.proxy import request as client_request
 from graylane.proxy.request import ClientRequest, FastRequest, Streamed
+from graylane.proxy.target import ClientTarget
 from graylane.proxy.upstream.client import UpstreamConnection, UpstreamError
 from graylane.proxy.upstream.headers import (
     Forwarding,
@@ -59,13 +60,16 @@ class Outgoing:
     framing: bytes
     max_body: int
     consumed: bool = False  # some of a streamed body was already read from the client
+    host: bytes = b""  # an absolute-form target's authority: the upstream's X-Forwarded-Host
 
     @property
     def replayable(self) -> bool:
         return not self.consumed
 
 
-def _request_line(request: ClientRequest) -> tuple[bytes, bytes]:
+def _request_line(request: ClientRequest, where: ClientTarget | None) -> tuple[bytes, bytes]:
+    if where is not None:
+        return request.method.encode("latin-1"), where.target
     raw_target = request.raw_path
     if not raw_target.startswith("/"):  # absolute-form (or "*"): send origin-form
         raw_target = "*" if raw_target == "*" else (request.rel_url.raw_path_qs or "/")
@@ -81,29 +85,35 @@ def _continue(request: ClientRequest) -> None:
             transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
-def bodiless(request: ClientRequest, *, fwd: Forwarding, max_body: int) -> Outgoing:
+def bodiless(
+    request: ClientRequest, *, fwd: Forwarding, max_body: int, where: ClientTarget | None = None
+) -> Outgoing:
     """The common case, without a coroutine: a request that has no body."""
-    method, target = _request_line(request)
+    method, target = _request_line(request, where)
     framing = b"Content-Length: 0\r\n" if request.content_length == 0 else b""
-    return Outgoing(method, target, fwd, None, False, framing, max_body)
+    host = b"" if where is None else where.authority
+    return Outgoing(method, target, fwd, None, False, framing, max_body, host=host)
 
 
 async def prepare(
-    request: ClientRequest, *, fwd: Forwarding, max_body: int, body_timeout: float
-) -> Outgoing | int:
+    request: ClientRequest, *, fwd: Forwarding, max_body: int, body_timeout: float,
+    where: ClientTarget | None = None,
+) -> Outgoing | int:  # fmt: skip
     """Read what must be read before contacting an upstream; an int is an error status (413, 408, 400)."""
     if not request.body_exists:
-        return bodiless(request, fwd=fwd, max_body=max_body)
-    method, target = _request_line(request)
+        return bodiless(request, fwd=fwd, max_body=max_body, where=where)
+    method, target = _request_line(request, where)
+    host = b"" if where is None else where.authority
     _continue(request)
     length = request.content_length
     if length is None:  # chunked: streamed, re-chunked towards the upstream
-        return Outgoing(method, target, fwd, None, True, b"Transfer-Encoding: chunked\r\n", max_body)
+        chunked = b"Transfer-Encoding: chunked\r\n"
+        return Outgoing(method, target, fwd, None, True, chunked, max_body, host=host)
     if length > max_body:
         return 413
     framing = b"Content-Length: %d\r\n" % length
     if length > BUFFERED_BODY_MAX:
-        return Outgoing(method, target, fwd, None, True, framing, max_body)
+        return Outgoing(method, target, fwd, None, True, framing, max_body, host=host)
     try:
         async with asyncio.timeout(body_timeout):
             body = await request.content.readexactly(length)
@@ -111,7 +121,7 @@ async def prepare(
         return 408
     except asyncio.IncompleteReadError:
         return 400
-    return Outgoing(method, target, fwd, body, False, framing, max_body)
+    return Outgoing(method, target, fwd, body, False, framing, max_body, host=host)
 
 
 def retryable(exc: UpstreamError, out: Outgoing, *, reused: bool) -> bool:
@@ -130,6 +140,7 @@ def start_exchange(request: ClientRequest, out: Outgoing, target: Target, conn: 
         plan=target.plan,
         fwd=out.fwd,
         framing=out.framing,
+        client_host=out.host,
     )
     conn.start(head_only=out.method == b"HEAD")
     conn.arm(target.timeout)

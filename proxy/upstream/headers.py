@@ -5,6 +5,11 @@ Towards the upstream the proxy owns ``Host`` (the upstream's authority), framing
 ``Transfer-Encoding: chunked``, never both), ``X-Forwarded-For`` (the peer appended), ``X-Forwarded-Proto`` /
 ``X-Forwarded-Host`` (kept only from a trusted proxy), ``X-Real-IP`` (the resolved client IP),
 ``X-Graylane-Track`` (any client copy removed) and the route's ``requestHeaders`` for the chosen track.
+
+Client header names with ``_`` are dropped (``--allow-underscore-headers`` forwards them): WSGI/CGI-style
+upstreams fold ``_`` and ``-`` together, so ``X_Graylane_Track`` would reach them as the proxy's own
+header. A name that folds onto one the proxy owns, a framing or hop-by-hop header, a ``requestHeaders``
+name or a name the client's ``Connection`` lists is dropped even when underscores are allowed.
 """
 
 from __future__ import annotations
@@ -57,13 +62,23 @@ class TrackHeaders:
 
     drop: frozenset[bytes]
     extra: bytes
+    underscores: bool = False  # forward client names with "_" (never those that fold onto ``drop``)
 
     @classmethod
-    def compile(cls, track: str, set_headers: Mapping[str, str]) -> TrackHeaders:
+    def compile(
+        cls, track: str, set_headers: Mapping[str, str], *, underscores: bool = False
+    ) -> TrackHeaders:
         drop = HOP_BY_HOP | REQUEST_OWNED | {name.lower().encode("latin-1") for name in set_headers}
         lines = [TRACK_HEADER + b": " + track.encode("ascii") + b"\r\n"]
         lines += [f"{k}: {v}\r\n".encode() for k, v in set_headers.items()]
-        return cls(drop=frozenset(drop), extra=b"".join(lines))
+        return cls(drop=frozenset(drop), extra=b"".join(lines), underscores=underscores)
+
+    def refuses_underscored(self, lower: bytes, named: set[bytes] | frozenset[bytes] = frozenset()) -> bool:
+        """Whether a lower-case client header name containing ``_`` is left out."""
+        if not self.underscores:
+            return True
+        folded = lower.replace(b"_", b"-")
+        return folded in self.drop or folded in named
 
 
 def connection_tokens(value: bytes) -> set[bytes]:
@@ -91,10 +106,12 @@ def build_request_head(
     plan: TrackHeaders,
     fwd: Forwarding,
     framing: bytes,
+    client_host: bytes = b"",
 ) -> bytes:
     """The request line and headers for the upstream, ending with the blank line.
 
-    ``framing`` is b"" (no body), b"Content-Length: N\\r\\n" or b"Transfer-Encoding: chunked\\r\\n".
+    ``framing`` is b"" (no body), b"Content-Length: N\\r\\n" or b"Transfer-Encoding: chunked\\r\\n";
+    ``client_host`` an absolute-form target's authority, which wins over the client's ``Host``.
     """
     drop = plan.drop
     parts = [method, b" ", target, b" HTTP/1.1\r\nHost: ", authority, b"\r\n"]
@@ -104,6 +121,8 @@ def build_request_head(
         if lower in drop:
             owned.setdefault(lower, []).append(value)
             continue
+        if b"_" in lower and plan.refuses_underscored(lower):
+            continue
         parts += (name, b": ", value, b"\r\n")
     connection = owned.get(b"connection")
     if connection is not None:  # rare: rebuild without the headers the client's Connection named
@@ -111,11 +130,19 @@ def build_request_head(
         del parts[6:]
         for name, value in raw_headers:
             lower = name.lower()
-            if lower not in drop and lower not in named:
-                parts += (name, b": ", value, b"\r\n")
+            if lower in drop or lower in named:
+                continue
+            if b"_" in lower and plan.refuses_underscored(lower, named):
+                continue
+            parts += (name, b": ", value, b"\r\n")
     trusted = fwd.trusted_peer
     proto = owned.get(b"x-forwarded-proto", [b""])[0] if trusted else b""
-    hosts = (owned.get(b"x-forwarded-host") if trusted else None) or owned.get(b"host") or [b""]
+    hosts = (
+        (owned.get(b"x-forwarded-host") if trusted else None)
+        or ([client_host] if client_host else None)
+        or owned.get(b"host")
+        or [b""]
+    )
     _proxy_headers(parts, fwd, owned.get(b"x-forwarded-for", []), proto, hosts[0])
     forwarded = owned.get(b"forwarded")
     if forwarded:  # RFC 7239: the client's element(s), then this hop's

@@ -85,11 +85,11 @@ async def _ask(
         if isinstance(exc, OSError):
             raise UpstreamError("connect", before_response=True) from None
         raise
-    out = forward.bodiless(request, fwd=routed.fwd, max_body=0)
+    out = forward.bodiless(request, fwd=routed.fwd, max_body=0, where=routed.where)
     head = build_request_head(
         method=b"GET", target=target.base_path + out.target, authority=pool.authority,
         raw_headers=request.raw_headers, plan=target.plan, fwd=routed.fwd,
-        framing=b"Connection: Upgrade\r\nUpgrade: websocket\r\n",
+        framing=b"Connection: Upgrade\r\nUpgrade: websocket\r\n", client_host=out.host,
     )  # fmt: skip
     if side.transport is None:  # closed by the upstream before the head could be sent
         raise UpstreamError("reset", before_response=True)

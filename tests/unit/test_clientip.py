@@ -38,17 +38,9 @@ CASES = [
     ("empty-element", "127.0.0.1", "203.0.113.9,,", None, "127.0.0.1"),
     ("bracket-without-close", "127.0.0.1", "[2001:db8::1", None, "127.0.0.1"),
     ("long-chain-reads-right-end", "127.0.0.1", "9.9.9.9, " * 5000 + "203.0.113.9", None, "203.0.113.9"),
-    # --- Forwarded (RFC 7239), used only without XFF ---
-    ("forwarded-for", "127.0.0.1", None, "for=203.0.113.9;proto=https", "203.0.113.9"),
-    ("forwarded-quoted-v6", "127.0.0.1", None, 'for="[2001:db8:cafe::17]:4711"', "2001:db8:cafe::17"),
-    ("forwarded-chain", "127.0.0.1", None, "for=6.6.6.6, for=203.0.113.9;by=10.0.0.1, for=10.0.0.5",
-     "203.0.113.9"),
-    ("forwarded-case-insensitive", "127.0.0.1", None, "For=203.0.113.9", "203.0.113.9"),
-    ("forwarded-obfuscated", "127.0.0.1", None, "for=_hidden", "127.0.0.1"),
-    ("forwarded-unknown", "127.0.0.1", None, "for=unknown", "127.0.0.1"),
-    ("forwarded-without-for", "127.0.0.1", None, "proto=https", "127.0.0.1"),
-    ("forwarded-quoted-comma", "127.0.0.1", None, 'for="1.2.3.4,5.6.7.8"', "127.0.0.1"),
-    ("xff-wins-over-forwarded", "127.0.0.1", "203.0.113.9", "for=6.6.6.6", "203.0.113.9"),
+    # --- the default believes X-Forwarded-For only: a Forwarded header is the client's ---
+    ("default-ignores-forwarded", "127.0.0.1", None, "for=203.0.113.9", "127.0.0.1"),
+    ("default-xff-with-forwarded", "127.0.0.1", "203.0.113.9", "for=6.6.6.6", "203.0.113.9"),
     # --- a malformed peer is returned as is (nothing else to trust) ---
     ("peer-not-an-ip", "not-an-ip", "203.0.113.9", None, "not-an-ip"),
 ]  # fmt: skip
@@ -59,6 +51,40 @@ CASES = [
 )
 def test_resolve(peer: str, xff: str | None, fwd: str | None, expected: str) -> None:
     assert RESOLVER.resolve(peer, xff, fwd) == expected
+
+
+FORWARDED = ClientIpResolver(["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"], header="forwarded")
+FORWARDED_CASES = [
+    # (name, peer, X-Forwarded-For, Forwarded, expected) with --client-ip-header forwarded
+    ("forwarded-for", "127.0.0.1", None, "for=203.0.113.9;proto=https", "203.0.113.9"),
+    ("forwarded-quoted-v6", "127.0.0.1", None, 'for="[2001:db8:cafe::17]:4711"', "2001:db8:cafe::17"),
+    ("forwarded-chain", "127.0.0.1", None, "for=6.6.6.6, for=203.0.113.9;by=10.0.0.1, for=10.0.0.5",
+     "203.0.113.9"),
+    ("forwarded-case-insensitive", "127.0.0.1", None, "For=203.0.113.9", "203.0.113.9"),
+    ("forwarded-obfuscated", "127.0.0.1", None, "for=_hidden", "127.0.0.1"),
+    ("forwarded-unknown", "127.0.0.1", None, "for=unknown", "127.0.0.1"),
+    ("forwarded-without-for", "127.0.0.1", None, "proto=https", "127.0.0.1"),
+    ("forwarded-quoted-comma", "127.0.0.1", None, 'for="1.2.3.4,5.6.7.8"', "127.0.0.1"),
+    ("unbalanced-quote-swallows-the-proxy-element", "127.0.0.1", None,
+     'for=203.0.113.5;by="x, for=198.51.100.7', "127.0.0.1"),
+    ("repeated-for", "127.0.0.1", None, "for=198.51.100.7;for=203.0.113.5", "127.0.0.1"),
+    ("bytes-after-quote", "127.0.0.1", None, 'for="203.0.113.5"x, for=198.51.100.7', "127.0.0.1"),
+    ("xff-is-the-clients", "127.0.0.1", "203.0.113.5", "for=198.51.100.7", "198.51.100.7"),
+    ("xff-alone-ignored", "127.0.0.1", "203.0.113.5", None, "127.0.0.1"),
+    ("untrusted-peer", "198.51.100.1", None, "for=1.2.3.4", "198.51.100.1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("peer", "xff", "fwd", "expected"), [c[1:] for c in FORWARDED_CASES], ids=[c[0] for c in FORWARDED_CASES]
+)
+def test_resolve_from_forwarded(peer: str, xff: str | None, fwd: str | None, expected: str) -> None:
+    assert FORWARDED.resolve(peer, xff, fwd) == expected
+
+
+def test_an_unknown_client_ip_header_is_refused() -> None:
+    with pytest.raises(ValueError, match="header must be one of"):
+        ClientIpResolver([], header="x-real-ip")
 
 
 def test_no_trusted_proxies_means_headers_never_count() -> None:
@@ -81,7 +107,8 @@ def test_trusted(peer: str | None, trusted: bool) -> None:
 
 
 def test_forwarded_for_parsing() -> None:
-    assert forwarded_for('for=a;by=b, proto=x, for="c;d"') == ["a", "", '"c;d"']
+    assert forwarded_for('for=a;by=b, proto=x, for="c;d"') == ["a", "", "c;d"]
+    assert forwarded_for('for=a;by="b') is None
 
 
 @pytest.mark.parametrize("text", ["", "1.2.3.4.5", "[::1]x", "a" * 100, "1.2.3.4:99:1"])
