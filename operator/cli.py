@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import kopf
+from graylane.operator import handlers
 from graylane.operator.configmaps import ConfigMapStore
-from graylane.operator.handlers import registry
-from graylane.operator.rollout.loop import add_arguments as add_rollout_arguments
-from graylane.operator.rollout.loop import settings_from as rollout_settings_from
+from graylane.operator.rollout import loop as rollout_loop
+from graylane.operator.rollout.book import RolloutBook
 from graylane.operator.state import OperatorConfig, OperatorState
 
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -44,7 +44,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="retry period for routes not Ready")  # fmt: skip
     p.add_argument("--sweep-seconds", type=float, default=defaults["sweep_seconds"],
                    help="orphan sweep and full resync period")  # fmt: skip
-    add_rollout_arguments(p)
+    rollout_loop.add_arguments(p)
     p.add_argument(
         "--scan-cluster", action="store_true", help="watch Namespaces and CRDs (cluster-wide list/watch)"
     )
@@ -69,7 +69,16 @@ def priority_from(args: argparse.Namespace) -> int:
     return 0
 
 
-def build(args: argparse.Namespace) -> tuple[OperatorConfig, OperatorState]:
+def build_registry() -> kopf.OperatorRegistry:
+    """Every handler, registered here and nowhere on import: the operator's own first (its startup sets up
+    the API client), then the rollout loop's."""
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry)
+    rollout_loop.register(registry)
+    return registry
+
+
+def build(args: argparse.Namespace) -> tuple[OperatorConfig, OperatorState, RolloutBook]:
     config_namespace = args.config_namespace or own_namespace()
     config = OperatorConfig(
         config_namespace=config_namespace,
@@ -82,7 +91,14 @@ def build(args: argparse.Namespace) -> tuple[OperatorConfig, OperatorState]:
         peering_name=args.peering,
         scan_cluster=args.scan_cluster,
     )
-    return config, OperatorState(config=config, configmaps=ConfigMapStore(config_namespace))
+    book = RolloutBook()  # reconcile asks it for weights and status fields; the rollout loop keeps it
+    state = OperatorState(
+        config=config,
+        configmaps=ConfigMapStore(config_namespace),
+        weight_of=book.weight_of,
+        status_extra=book.status_extra,
+    )
+    return config, state, book
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,10 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config, state = build(args)
+    config, state, book = build(args)
     coro = kopf.operator(
-        registry=registry,
-        memo=kopf.Memo(state=state, rollout_settings=rollout_settings_from(args)),
+        registry=build_registry(),
+        memo=kopf.Memo(state=state, rollout_book=book, rollout_settings=rollout_loop.settings_from(args)),
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         standalone=config.peering_name is None,

@@ -1,5 +1,7 @@
 """Kopf handlers: indices over routes and upstreams, event handlers that reconcile, startup and cleanup.
 
+They take effect through :func:`register` (called by ``cli.build_registry``), not on import.
+
 No change-detection handlers, daemons or timers are used on CanaryRoutes, so Kopf puts no finalizer on them:
 deleting a route (or uninstalling Graylane) never blocks. The deletion handler removes the route's ConfigMap
 when the operator sees the DELETED event; a route deleted while the operator was down is swept at startup.
@@ -26,8 +28,6 @@ GROUP, VERSION = "graylane.io", "v1alpha1"
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 ANY_UPSTREAM = "*"  # routes with versionRouting depend on every Upstream of their namespace
 
-registry = kopf.OperatorRegistry()
-
 
 def plain(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
     """A plain, detached copy of the parts of an object the operator reads."""
@@ -42,12 +42,10 @@ def plain(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
     }
 
 
-@kopf.index(GROUP, VERSION, "canaryroutes", registry=registry)
 def routes_by_key(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
     return {(namespace, name): plain(body, "CanaryRoute")}
 
 
-@kopf.index(GROUP, VERSION, "canaryroutes", registry=registry)
 def routes_by_upstream(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
     deps = {spec.get("stable"), spec.get("canary")}
     if spec.get("versionRouting"):
@@ -55,18 +53,15 @@ def routes_by_upstream(spec: kopf.Spec, namespace: str | None, name: str, **_: A
     return {(namespace, dep): (namespace, name) for dep in deps if isinstance(dep, str)}
 
 
-@kopf.index(GROUP, VERSION, "canaryroutes", registry=registry)
 def routes_by_claim(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     claim = conflicts.route_claim(body)
     return {pair: claim for pair in claim.claims}
 
 
-@kopf.index(GROUP, VERSION, "upstreams", registry=registry)
 def upstreams_by_namespace(body: kopf.Body, namespace: str | None, **_: Any) -> dict[Any, Any]:
     return {namespace: plain(body, "Upstream")}
 
 
-@kopf.on.startup(registry=registry)
 async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **kwargs: Any) -> None:
     state: OperatorState = memo["state"]
     settings.posting.loggers = False  # only explicit Events (weight changes), not every log line
@@ -80,14 +75,12 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Logger, **
     )
 
 
-@kopf.on.cleanup(registry=registry)
 async def cleanup(memo: Any, **_: Any) -> None:
     task = memo.get("housekeeping")
     if task is not None:
         task.cancel()
 
 
-@kopf.on.event(GROUP, VERSION, "canaryroutes", registry=registry)
 async def route_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, logger: Logger, **_: Any) -> None:
     state: OperatorState = memo["state"]
     meta = body.get("metadata") or {}
@@ -104,7 +97,6 @@ async def route_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, logger: 
         await _recheck_claims(state, before - now, logger=logger)
 
 
-@kopf.on.event(GROUP, VERSION, "upstreams", registry=registry)
 async def upstream_event(
     event: kopf.RawEvent,
     body: kopf.Body,
@@ -196,7 +188,18 @@ async def _upstream_status(state: OperatorState, body: kopf.Body, *, logger: Log
         logger.warning(f"Cannot write the Upstream status: {exc!r}")
 
 
-@kopf.on.login(registry=registry)
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In a pod: the ServiceAccount token; elsewhere: ``$KUBECONFIG`` (or ``~/.kube/config``)."""
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    """Add the operator's handlers to ``registry``; Kopf runs startup handlers in the order registered."""
+    for index in (routes_by_key, routes_by_upstream, routes_by_claim):
+        kopf.index(GROUP, VERSION, "canaryroutes", registry=registry)(index)
+    kopf.index(GROUP, VERSION, "upstreams", registry=registry)(upstreams_by_namespace)
+    kopf.on.login(registry=registry)(login)
+    kopf.on.startup(registry=registry)(startup)
+    kopf.on.cleanup(registry=registry)(cleanup)
+    kopf.on.event(GROUP, VERSION, "canaryroutes", registry=registry)(route_event)
+    kopf.on.event(GROUP, VERSION, "upstreams", registry=registry)(upstream_event)

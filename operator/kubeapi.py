@@ -2,7 +2,8 @@
 
 They go through Kopf's own authenticated client (the same credentials, TLS and retry policy as its watches),
 so there is one login and one connection pool. Kopf keeps that client in a private module; this file is the
-only place that touches it.
+only place that touches it, pyproject.toml pins the Kopf releases it was tested with, and
+tests/operator/test_kopf_private_api.py says what moved when a release breaks it.
 """
 
 from __future__ import annotations

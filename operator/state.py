@@ -13,7 +13,7 @@ from graylane.operator.kubeapi import KubeAPI
 
 
 def spec_weight(route: Mapping[str, Any]) -> float:
-    """The default weight policy: what ``spec.weight`` says (the rollout loop plugs in its own)."""
+    """Without rollouts: what ``spec.weight`` says (``cli.build`` wires the rollout book's policy)."""
     weight = (route.get("spec") or {}).get("weight", 0)
     return float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else 0.0
 
@@ -51,7 +51,7 @@ class OperatorState:
     configmaps: ConfigMapStore
     api: KubeAPI | None = None
     weight_of: Callable[[Mapping[str, Any]], float] = spec_weight
-    """The canary weight to apply now for a route (the rollout loop replaces the default)."""
+    """The canary weight to apply now for a route (set once, at construction)."""
     status_extra: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda route: {}
     """Extra status fields for a route (the rollout loop's; may override ``phase``), written with ours."""
     now: Callable[[], datetime.datetime] = utc_now

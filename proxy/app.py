@@ -24,7 +24,7 @@ from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.handler import ProxyHandler
 from graylane.proxy.routing.jwtclaims import ClaimsSource, Verifiers
 from graylane.proxy.routing.state import PoolRegistry, RouteState
-from graylane.proxy.server.aiohttp_server import GuardedAppRunner, GuardedServer
+from graylane.proxy.server.aiohttp_server import GuardedAppRunner, GuardedServer, bound_port
 from graylane.proxy.server.protocol import FastServer
 from graylane.proxy.settings import Settings
 from graylane.proxy.sources import geofile
@@ -90,7 +90,7 @@ class DataPlane:
             self._runner, s.listen_host, s.listen_port, reuse_port=s.reuse_port or None, backlog=1024
         )
         await site.start()
-        self.port = _bound_port(site)
+        self.port = bound_port(site)
         log.info("data plane listening on %s:%s", s.listen_host, self.port)
 
     def _start_source(self) -> None:
@@ -184,10 +184,11 @@ async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
         await site.start()
         log.info(
             "graylane proxy started: listen=%s:%s admin=%s:%s source=%s trusted=%s",
-            settings.listen_host, app[DATA_PLANE].port, settings.admin_host, _bound_port(site),
+            settings.listen_host, app[DATA_PLANE].port, settings.admin_host, bound_port(site),
             "kube" if settings.kube else settings.config_dir, ",".join(settings.trusted_proxies) or "-",
         )  # fmt: skip
-        _freeze_startup_heap()
+        if settings.gc_tuning:
+            _freeze_startup_heap()
         await stop.wait()
         log.info("draining")
         await app[DATA_PLANE].stop()
@@ -225,12 +226,6 @@ def _countries(settings: Settings) -> geo.CountryResolver:
     else:
         lookup = geo.IptoccLookup()
     return geo.CountryResolver(lookup, header=settings.country_header)
-
-
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server  # aiohttp keeps the asyncio server here
-    sockets = getattr(server, "sockets", None) or []
-    return int(sockets[0].getsockname()[1]) if sockets else 0
 
 
 __all__ = ["CLAIMS", "DATA_PLANE", "METRICS", "STATE", "DataPlane", "create_app", "serve"]

@@ -128,6 +128,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         country_header=args.country_header,
         jwt_secret_dir=args.jwt_secret_dir,
         server=args.server,
+        gc_tuning=os.environ.get("GRAYLANE_GC_TUNING", "1") == "1",
     )
 
 
@@ -157,7 +158,7 @@ def run_worker(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, stop=stop)
 
-    if os.environ.get("GRAYLANE_GC_TUNING", "1") == "1":
+    if settings.gc_tuning:
         # Per request the proxy allocates a few short-lived objects and almost no cycles; the default
         # generation-0 threshold (700) runs a collection every few requests. Raise it, and move the
         # startup objects (modules, route table) out of the collector's way.

@@ -69,6 +69,8 @@ class Settings:
     """Data-plane HTTP server: ``fast`` (asyncio protocol + httptools) or ``aiohttp`` (``web.Server``)."""
     country_header: str | None = None
     """A CDN's country header (``CF-IPCountry``), believed only from a trusted proxy."""
+    gc_tuning: bool = True
+    """Raise the collector's thresholds and freeze the startup heap (``GRAYLANE_GC_TUNING=0``: neither)."""
 
     def __post_init__(self) -> None:
         if self.server not in SERVERS:

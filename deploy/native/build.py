@@ -41,7 +41,7 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "proxy",
         "graylane.proxy",
         (
-            "deadlines", "metrics", "request", "target",
+            "answers", "deadlines", "metrics", "request", "target",
             "routing.clientaddr", "routing.handler", "routing.jwtclaims", "routing.state",
             "server.connection", "server.head",
             "upstream.client", "upstream.forward", "upstream.headers", "upstream.pool",

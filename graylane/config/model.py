@@ -159,11 +159,6 @@ class RouteConfig:
     document: Mapping[str, Any] = field(compare=False, repr=False, hash=False)
 
     @property
-    def weight_basis_points(self) -> int:
-        """The weight in hundredths of a percent: 5.25 % -> 525 (the sticky split's bucket threshold)."""
-        return round(self.weight * 100)
-
-    @property
     def key(self) -> str:
         return self.route.key
 

@@ -44,10 +44,6 @@ def threshold(weight: float) -> int:
     return round(weight * 100)
 
 
-def in_canary(bucket_: int, weight: float) -> bool:
-    return bucket_ < threshold(weight)
-
-
 def key_extractor(spec: str) -> KeyExtractor:
     """Compile one sticky key spec (``header:X-User-Id`` ...) into a function returning the key or None."""
     kind, _, name = spec.partition(":")

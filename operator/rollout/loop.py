@@ -226,25 +226,30 @@ async def post_event(
     await events.post_event(state, route, kind, reason, message, logger=logger)
 
 
-@kopf.on.startup(registry=handlers.registry)
 async def start_rollouts(memo: Any, logger: Logger, **_: Any) -> None:
-    """Runs after the operator's own startup (registered later): plug the book into reconcile, start."""
+    """Runs after the operator's own startup (registered after it); reconcile already asks the same book
+    (``OperatorState.weight_of`` / ``status_extra``, wired by ``cli.build``)."""
     state: OperatorState = memo["state"]
-    loop = RolloutLoop(state, memo.get("rollout_settings") or RolloutSettings())
-    state.weight_of, state.status_extra = loop.book.weight_of, loop.book.status_extra
+    loop = RolloutLoop(state, memo["rollout_settings"], book=memo["rollout_book"])
     memo["rollout"] = loop
     memo["rollout_task"] = asyncio.create_task(loop.run(logger=logger))
 
 
-@kopf.on.cleanup(registry=handlers.registry)
 async def stop_rollouts(memo: Any, **_: Any) -> None:
     task = memo.get("rollout_task")
     if task is not None:
         task.cancel()
 
 
-@kopf.on.event(handlers.GROUP, handlers.VERSION, "canaryroutes", registry=handlers.registry)
 async def rollout_route_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
     loop: RolloutLoop | None = memo.get("rollout")
     if loop is not None and event.get("type") != "DELETED":
         loop.poke(body)
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    """Add the rollout loop's handlers to ``registry``, after :func:`handlers.register` (its startup
+    handler needs the API client that the operator's own startup sets up)."""
+    kopf.on.startup(registry=registry)(start_rollouts)
+    kopf.on.cleanup(registry=registry)(stop_rollouts)
+    kopf.on.event(handlers.GROUP, handlers.VERSION, "canaryroutes", registry=registry)(rollout_route_event)

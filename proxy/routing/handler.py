@@ -20,16 +20,15 @@ from collections.abc import Awaitable
 from typing import Protocol, TypeAlias
 
 from aiohttp import web
+from graylane.proxy.answers import ErrorAnswer, error_bytes
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.jwtclaims import ClaimsSource
 from graylane.proxy.routing.state import RoutePlan, RouteState
-from graylane.proxy.server.aiohttp_server import plain_error
-from graylane.proxy.server.head import error_bytes
 from graylane.proxy.target import ClientTarget, check_target
 from graylane.proxy.upstream import forward
-from graylane.proxy.upstream.client import UpstreamConnection, UpstreamError
+from graylane.proxy.upstream.client import ERROR_STATUS, UpstreamConnection, UpstreamError, canary_falls_back
 from graylane.proxy.upstream.headers import Forwarding
 from graylane.proxy.websocket.tunnel import Tunnel
 from graylane.proxy.websocket.upgrade import open_tunnel
@@ -37,10 +36,9 @@ from graylane.proxy.websocket.upgrade import open_tunnel
 from graylane.routing import decide as core_decide
 from graylane.routing.request import RequestView, normalize_host
 
-_ERROR_STATUS = {"overflow": 503, "timeout": 504, "connect": 502, "reset": 502, "protocol": 502}
 _NO_ROUTE = "-"
 _CODE = {code: str(code) for code in range(100, 600)}
-Answer: TypeAlias = web.StreamResponse | forward.RawResponse | Streamed
+Answer: TypeAlias = web.StreamResponse | forward.RawResponse | Streamed | ErrorAnswer
 
 
 class Routed:
@@ -123,7 +121,7 @@ class ProxyHandler:
         start = self.loop.time()
         table = self._state.table
         if table is None:
-            return self._answer(plain_error(503), _NO_ROUTE, _NO_ROUTE, start)
+            return self._answer(ErrorAnswer(503), _NO_ROUTE, _NO_ROUTE, start)
         where = check_target(request)
         if isinstance(where, int):  # raw: aiohttp would answer in the request's version (HTTP/0.9, 2.0)
             data = error_bytes(where, head_only=request.method == "HEAD")
@@ -137,7 +135,7 @@ class ProxyHandler:
             host, path = self._host(raw_host), where.path
         route = table.core.lookup(host, path)
         if route is None:
-            return self._answer(plain_error(404), _NO_ROUTE, _NO_ROUTE, start)
+            return self._answer(ErrorAnswer(404), _NO_ROUTE, _NO_ROUTE, start)
         plan: RoutePlan = table.plans[route.key]
         view = RequestView(
             method=request.method,
@@ -175,9 +173,7 @@ class ProxyHandler:
                     where=routed.where,
                 )  # fmt: skip
                 if isinstance(ready, int):
-                    resp = plain_error(ready)
-                    resp.force_close()
-                    return self._answer(resp, label, routed.track, routed.start)
+                    return self._answer(ErrorAnswer(ready, close=True), label, routed.track, routed.start)
                 prepared = ready
             return await self._forward(request, prepared, routed, failed)
         except (asyncio.CancelledError, ConnectionError):  # the client went away
@@ -203,14 +199,12 @@ class ProxyHandler:
                 raise failed
             conn = await forward.send(request, prepared, target, fresh=failed is not None)
         except (forward.BodyTooLarge, forward.BadRequestBody) as bad:
-            refused = plain_error(413 if isinstance(bad, forward.BodyTooLarge) else 400)
-            refused.force_close()
+            refused = ErrorAnswer(413 if isinstance(bad, forward.BodyTooLarge) else 400, close=True)
             return self._answer(refused, label, track, start)
         except UpstreamError as exc:
             self.metrics.upstream_error(label, track, exc.reason)
-            if not (track == "canary" and exc.reason in ("connect", "reset") and exc.before_response
-                    and prepared.replayable):  # fmt: skip
-                return self._answer(plain_error(_ERROR_STATUS[exc.reason]), label, track, start)
+            if not (canary_falls_back(exc, track) and prepared.replayable):
+                return self._answer(ErrorAnswer(ERROR_STATUS[exc.reason]), label, track, start)
             track, upstream = "stable", plan.config.stable
             fallback = await self._fallback(request, prepared, plan, start)
             if not isinstance(fallback, UpstreamConnection):
@@ -252,7 +246,7 @@ class ProxyHandler:
             return await forward.send(request, prepared, plan.targets[(stable, "stable")])
         except UpstreamError as again:
             self.metrics.upstream_error(label, "stable", again.reason)
-            return self._answer(plain_error(_ERROR_STATUS[again.reason]), label, "stable", start)
+            return self._answer(ErrorAnswer(ERROR_STATUS[again.reason]), label, "stable", start)
 
     def _answer(self, resp: Answer, label: str, track: str, start: float) -> Answer:
         self.metrics.request_done(label, track, str(resp.status), self.loop.time() - start)

@@ -11,6 +11,10 @@
 * A request asking for an upgrade (``h2c``, and WebSockets, which only the fast server tunnels) is answered
   as a plain request, then the connection closes (aiohttp would stop parsing after it and leave it open).
 * Error bodies carry the status line only: no parser message that echoes input, no traceback.
+
+It is the reference server: every proxy test runs against it as well as against the fast one. aiohttp's
+private internals the proxy leans on (``_request_in_progress``, ``_messages``, ``_kwargs``,
+``site._server``) are used here and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,24 +22,38 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
 from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestHandler
+from graylane.proxy.answers import ErrorAnswer, error_body, error_bytes
+from graylane.proxy.server.head import HEAD_SLICE
 
 log = logging.getLogger("graylane.proxy")
 
 Handler = Callable[[web.BaseRequest], Awaitable[Any]]
 LINGER_SECONDS = 2.0
-HEAD_SLICE = 16 * 1024
 
 
 def plain_error(status: int) -> web.Response:
-    """A response with a fixed body that says nothing but the status."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    return web.Response(status=status, text=f"{status} {phrase}\n", headers={"Server": "graylane"})
+    """The proxy's own answer (:mod:`graylane.proxy.answers`) as an aiohttp response."""
+    return web.Response(status=status, text=error_body(status).decode(), headers={"Server": "graylane"})
+
+
+def _own_answers(handler: Handler) -> Handler:
+    """The routing code answers errors with a bare :class:`ErrorAnswer`; aiohttp wants a response."""
+
+    async def handle(request: web.BaseRequest) -> Any:
+        answer = await handler(request)
+        if isinstance(answer, ErrorAnswer):
+            resp = plain_error(answer.status)
+            if answer.close:
+                resp.force_close()
+            return resp
+        return answer
+
+    return handle
 
 
 class GuardedRequestHandler(RequestHandler):
@@ -137,7 +155,9 @@ class GuardedServer(web.Server):
     """``web.Server`` whose connections are :class:`GuardedRequestHandler`."""
 
     def __init__(self, handler: Handler, *, header_timeout: float, max_head: int, **kwargs: Any) -> None:
-        super().__init__(handler, handler_cancellation=True, access_log=None, auto_decompress=False, **kwargs)
+        super().__init__(
+            _own_answers(handler), handler_cancellation=True, access_log=None, auto_decompress=False, **kwargs
+        )
         self._header_timeout = header_timeout
         self._max_head = max_head
 
@@ -170,8 +190,11 @@ class GuardedAppRunner(web.AppRunner):
         )  # fmt: skip
 
 
-_HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\nServer: graylane\r\n"
-    b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 36\r\nConnection: close\r\n\r\n"
-    b"431 Request Header Fields Too Large\n"
-)
+_HEAD_TOO_LARGE = error_bytes(431)
+
+
+def bound_port(site: web.TCPSite) -> int:
+    """The port a site listens on (after ``listen_port=0``)."""
+    server = site._server  # aiohttp keeps the asyncio server here
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else 0

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 from aiohttp import web
+from graylane.proxy.answers import ErrorAnswer, error_bytes
 from graylane.proxy.deadlines import NEVER
 from graylane.proxy.request import ClientGone, FastRequest, Streamed, StreamWriter
-from graylane.proxy.server.head import HEAD_SLICE, BadBody, Reject, RequestHead, error_bytes
+from graylane.proxy.server.head import HEAD_SLICE, BadBody, Reject, RequestHead
 from graylane.proxy.upstream.forward import RawResponse
 from graylane.proxy.websocket.tunnel import Tunnel, asks_for_websocket
 
@@ -291,7 +292,7 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
             return
         if answer is None:
             return  # an Exchange has it: exchange_done() or exchange_continues() follows
-        if isinstance(answer, RawResponse | Streamed | web.StreamResponse):
+        if isinstance(answer, RawResponse | Streamed | ErrorAnswer | web.StreamResponse):
             self._deliver(request, answer)
         else:
             self._task = self._loop.create_task(self._serve(request, answer))
@@ -334,10 +335,13 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
             keep = answer.keep_alive
         elif isinstance(answer, Streamed):
             keep = answer.keep_alive
-        else:  # plain_error(): the handler's own answers
-            keep = request.keep_alive and answer.keep_alive is not False
+        elif isinstance(answer, ErrorAnswer):  # the proxy's own answer: written here, no response object
+            keep = request.keep_alive and not answer.close
             head_only = request.method == "HEAD"
             writer.write(error_bytes(answer.status, head_only=head_only, keep_alive=keep))
+        else:  # an aiohttp response: only requests of the aiohttp server are answered with one
+            self._crashed(request)
+            return
         self._finished(keep and request.content.eof and not self._server.closing)
 
     def _finished(self, keep: bool) -> None:

@@ -1,13 +1,12 @@
 """The request head of the fast server's client connection (``connection.py``), collected from httptools'
 callbacks and checked as it arrives: line, header count and total head limits (431), one ``Host``, framing
 (a single ``Transfer-Encoding: chunked`` or a ``Content-Length``), no ``CONNECT``, the HTTP version as sent
-(``target.py`` refuses all but 1.0 and 1.1). Also the proxy's own error answers.
+(``target.py`` refuses all but 1.0 and 1.1).
 """
 
 from __future__ import annotations
 
 import asyncio
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from graylane.proxy.request import FastRequest
@@ -31,18 +30,6 @@ class Reject(Exception):
 
 class BadBody(Exception):
     """The request body broke its framing."""
-
-
-def error_bytes(status: int, *, head_only: bool = False, keep_alive: bool = False) -> bytes:
-    """A proxy-generated answer: the status line as the body, nothing else."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    body = f"{status} {phrase}\n".encode()
-    close = "" if keep_alive else "Connection: close\r\n"
-    head = (
-        f"HTTP/1.1 {status} {phrase}\r\nServer: graylane\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n{close}\r\n"
-    ).encode()
-    return head if head_only else head + body
 
 
 class RequestHead:

@@ -21,8 +21,12 @@ log = logging.getLogger("graylane.proxy")
 
 
 class JwksFetcher:
-    def __init__(self, *, min_interval: float = 10.0, timeout: float = 5.0) -> None:
+    def __init__(
+        self, *, min_interval: float = 10.0, timeout: float = 5.0, clock: Callable[[], float] | None = None
+    ) -> None:
         self.min_interval = min_interval
+        self.clock = clock
+        """What ``min_interval`` is measured with (default: the event loop's clock)."""
         self.timeout = timeout
         self.sets: dict[str, JwkSet] = {}
         self.fetches: dict[str, int] = {}
@@ -30,7 +34,6 @@ class JwksFetcher:
         self._last: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._clock: Callable[[], float] | None = None
 
     def attach(self, verifier: JwtVerifier, url: str) -> None:
         self._subscribers.setdefault(url, []).append(verifier)
@@ -53,12 +56,16 @@ class JwksFetcher:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        now = loop.time()
+        now = (self.clock or loop.time)()
         last = self._last.get(url)
         if last is not None and now - last < self.min_interval:
             return
         self._last[url] = now
         self._inflight[url] = loop.create_task(self._fetch(url), name=f"jwks {url}")
+
+    def fetching(self, url: str) -> bool:
+        """Whether a fetch of ``url`` is under way."""
+        return url in self._inflight
 
     async def _fetch(self, url: str) -> None:
         try:

@@ -25,7 +25,23 @@ ErrorReason = Literal["connect", "reset", "timeout", "overflow", "protocol"]
 
 BODY_HIGH_WATER = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
-MAX_RESPONSE_HEAD = 64 * 1024  # header bytes of one response (1xx included); more is a protocol error
+
+
+# The client's answer when the upstream fails this way (before a response began; after it, the client's
+# connection is cut instead).
+ERROR_STATUS: dict[str, int] = {
+    "overflow": 503,
+    "timeout": 504,
+    "connect": 502,
+    "reset": 502,
+    "protocol": 502,
+}
+
+
+def canary_falls_back(exc: UpstreamError, track: str) -> bool:
+    """The canary refused or reset before answering: the request goes once more, to stable (a request
+    whose body cannot be sent again is the caller's exception)."""
+    return track == "canary" and exc.reason in ("connect", "reset") and exc.before_response
 
 
 class UpstreamError(Exception):
@@ -46,7 +62,8 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (native: see ser
 
     Two ways to wait for the answer: ``await conn.future()`` (the coroutine path), or a ``listener``
     callback, called once, right after the data that completed the response head (or an error) was
-    parsed: the callback-driven fast path of ``exchange.py``, with no future and no task per request.
+    parsed: the callback-driven fast path (``Exchange`` in ``routing/handler.py``), with no future and no
+    task per request.
     """
 
     def __init__(self, pool: UpstreamPool) -> None:
@@ -54,11 +71,11 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (native: see ser
         self.listener: Callable[[UpstreamConnection], None] | None = None
         self.deadline = NEVER
         self.transport: asyncio.Transport | None = None
+        self.connected = False  # connection_made ran (see UpstreamPool.open)
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.status = 0
         self.head = UpstreamHead()  # the response headers, sorted as they arrive (see on_header)
-        self.head_bytes = 0
         self.chunks: list[bytes] = []
         self.buffered = 0
         self.complete = False
@@ -78,6 +95,7 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (native: see ser
     # -- asyncio.Protocol --
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.connected = True
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
@@ -120,15 +138,12 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (native: see ser
 
     # -- httptools callbacks --
     def on_header(self, name: bytes, value: bytes | None) -> None:
-        self.head_bytes += len(name) + len(value or b"")
-        if self.head_bytes > MAX_RESPONSE_HEAD:
-            raise ValueError("response head too large")  # httptools turns it into a parser error: protocol
-        self.head.add(name, value or b"")  # sorted once, as it arrives
+        self.head.received(name, value)  # counted and sorted once, as it arrives
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # 1xx: drop it and wait for the final response (101 is never requested)
-            self.head = UpstreamHead()
+            self.head = self.head.after_informational()
             self._informational = True
             return
         self.status = status
@@ -168,7 +183,6 @@ class UpstreamConnection:  # an asyncio protocol by duck typing (native: see ser
         """Reset per-request state before sending a new request on this connection."""
         self.status = 0
         self.head = UpstreamHead()
-        self.head_bytes = 0
         self.chunks = []
         self.buffered = 0
         self.complete = False

@@ -3,8 +3,9 @@
 A request without a body, or with a small ``Content-Length`` body (read whole first), is *replayable*: if the
 upstream refuses or resets before one byte of response, the caller may send it again (to a fresh connection
 or, for the canary, to stable). A larger or chunked body is streamed to the upstream as it arrives and is not
-replayable. A response that arrived whole with its head goes back as one ``web.Response``; anything else is
-streamed with ``Content-Length`` when the upstream gave one, chunked otherwise.
+replayable. A response that arrived whole with its head goes back as one write of raw bytes
+(:class:`RawResponse`, no response object); anything else is streamed with ``Content-Length`` when the
+upstream gave one, chunked otherwise.
 """
 
 from __future__ import annotations

@@ -161,6 +161,9 @@ def _proxy_headers(parts: list[bytes], fwd: Forwarding, xff: list[bytes], proto:
     parts += (b"X-Real-IP: ", fwd.client_ip, b"\r\n")
 
 
+MAX_RESPONSE_HEAD = 64 * 1024  # header bytes of one response (1xx included); more is a protocol error
+
+
 class UpstreamHead:
     """An upstream response's headers as the client will get them, sorted once as they arrive.
 
@@ -169,13 +172,26 @@ class UpstreamHead:
     names a ``Connection`` header lists, whose lines are then left out as well).
     """
 
-    __slots__ = ("framed", "length", "lines", "named")
+    __slots__ = ("framed", "length", "lines", "named", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = 0) -> None:
         self.lines: list[bytes] = []
         self.length = b""  # the upstream's Content-Length value, if any
         self.framed = False  # Content-Length or Transfer-Encoding: the body does not end at close
         self.named: set[bytes] | None = None
+        self.size = size  # header bytes so far, of this head and the 1xx heads before it
+
+    def received(self, name: bytes, value: bytes | None) -> None:
+        """One header as httptools delivers it: counted against :data:`MAX_RESPONSE_HEAD`, then sorted."""
+        value = value or b""
+        self.size += len(name) + len(value)
+        if self.size > MAX_RESPONSE_HEAD:
+            raise ValueError("response head too large")  # httptools turns it into a parser error: protocol
+        self.add(name, value)
+
+    def after_informational(self) -> UpstreamHead:
+        """A 1xx head ends: dropped, and a new head begins for the answer (the bytes keep counting)."""
+        return UpstreamHead(self.size)
 
     def add(self, name: bytes, value: bytes) -> None:
         """Sort one upstream header as it arrives: a client-bound line, or hop-by-hop / framing."""

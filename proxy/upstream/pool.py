@@ -10,10 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.upstream.client import UpstreamConnection, UpstreamError
+
+
+class Opened(Protocol):
+    """A connection protocol the pool counts: ``connected`` once ``connection_made`` ran; its
+    ``connection_lost`` calls :meth:`UpstreamPool.connection_closed` (which gives the slot back)."""
+
+    connected: bool
+
+    def abort(self) -> None: ...
+
+
+P = TypeVar("P", bound=Opened)
 
 
 class UpstreamPool:
@@ -54,34 +66,36 @@ class UpstreamPool:
         return None
 
     async def connect(self) -> UpstreamConnection:
+        """A new keep-alive connection for requests."""
+        return await self.open(UpstreamConnection(self))
+
+    async def open(self, protocol: P) -> P:
+        """Connect ``protocol`` (a pooled connection, or a WebSocket tunnel's upstream half): one of
+        ``max_connections`` from now until its ``connection_lost``; over the bound, ``overflow`` at once."""
         if self.size >= self.max_connections:
             raise UpstreamError("overflow", before_response=True)
-        self.size += 1
+        self.size += 1  # reserved now; given back by connection_lost once connected, else below
+        factory: Any = lambda: protocol  # noqa: E731 -- a protocol by duck typing (compiles to a native class)
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, protocol = await self.loop.create_connection(
-                    self._protocol_factory(),
+                await self.loop.create_connection(
+                    factory,
                     self.host,
                     self.port,
                     ssl=self.ssl,
                     server_hostname=self.host if self.ssl else None,
                 )
-        except TimeoutError:
-            self.size -= 1
-            raise UpstreamError("timeout", before_response=True) from None
-        except OSError:
-            self.size -= 1
-            raise UpstreamError("connect", before_response=True) from None
-        except BaseException:
-            self.size -= 1
+        except BaseException as exc:
+            if protocol.connected:
+                protocol.abort()  # its connection_lost gives the slot back
+            else:
+                self.size -= 1
+            if isinstance(exc, TimeoutError):
+                raise UpstreamError("timeout", before_response=True) from None
+            if isinstance(exc, OSError):
+                raise UpstreamError("connect", before_response=True) from None
             raise
-        conn: UpstreamConnection = protocol
-        return conn
-
-    def _protocol_factory(self) -> Any:
-        """``UpstreamConnection`` is an asyncio protocol by duck typing (no base class, so it compiles to a
-        native class); the event loop's stubs want a ``BaseProtocol``."""
-        return lambda: UpstreamConnection(self)
+        return protocol
 
     def release(self, conn: UpstreamConnection) -> None:
         """Give back a connection after its response was read to the end (or drop it)."""
@@ -92,9 +106,10 @@ class UpstreamPool:
         else:
             conn.abort()
 
-    def connection_closed(self, conn: UpstreamConnection) -> None:
+    def connection_closed(self, conn: Opened) -> None:
+        """A counted connection is gone: its slot is free again."""
         self.size -= 1
-        if conn in self.idle:
+        if isinstance(conn, UpstreamConnection) and conn in self.idle:
             self.idle.remove(conn)
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import httptools
 from graylane.proxy.request import FastRequest
-from graylane.proxy.upstream.client import MAX_RESPONSE_HEAD, ErrorReason
+from graylane.proxy.upstream.client import ErrorReason
 from graylane.proxy.upstream.headers import UpstreamHead, connection_tokens
 
 if TYPE_CHECKING:
@@ -51,12 +51,11 @@ def asks_for_websocket(request: FastRequest) -> bool:
 
 class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstream half of the tunnel
     def __init__(self, loop: asyncio.AbstractEventLoop, pool: UpstreamPool) -> None:
-        self.pool = pool  # one of its maxConnections is reserved for this connection (see upgrade._ask)
+        self.pool = pool  # one of its maxConnections is this connection's (see UpstreamPool.open)
         self.connected = False
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.head = UpstreamHead()
-        self.head_bytes = 0
         self.upgrade = b""
         self.status = 0
         self.body: list[bytes] = []
@@ -92,7 +91,7 @@ class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstr
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.transport = None
-        self.pool.size -= 1
+        self.pool.connection_closed(self)
         self._answer("reset")
         if self.tunnel is not None:
             self.tunnel.close()
@@ -106,18 +105,14 @@ class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstr
             self.tunnel.client.resume_reading()
 
     def on_header(self, name: bytes, value: bytes | None) -> None:
-        value = value or b""
-        self.head_bytes += len(name) + len(value)
-        if self.head_bytes > MAX_RESPONSE_HEAD:
-            raise ValueError("response head too large")  # a parser error: protocol
+        self.head.received(name, value)
         if len(name) == len(b"upgrade") and name.lower() == b"upgrade":
-            self.upgrade = value.strip()
-        self.head.add(name, value)
+            self.upgrade = (value or b"").strip()
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
-            self.head, self.head_bytes = UpstreamHead(), 0  # informational: wait for the real answer
+            self.head = self.head.after_informational()  # wait for the real answer
             return
         self.status = status
 
@@ -139,6 +134,10 @@ class UpstreamSide:  # an asyncio protocol: the upgrade's answer, then the upstr
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class Tunnel:

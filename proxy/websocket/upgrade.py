@@ -19,19 +19,17 @@ as plain requests without ``Upgrade`` and closes the connection after.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from graylane.proxy.answers import ErrorAnswer
 from graylane.proxy.request import ClientGone, FastRequest, Streamed
-from graylane.proxy.server.aiohttp_server import plain_error
 from graylane.proxy.upstream import forward
-from graylane.proxy.upstream.client import UpstreamError
+from graylane.proxy.upstream.client import ERROR_STATUS, UpstreamError, canary_falls_back
 from graylane.proxy.upstream.headers import build_request_head, response_head
 from graylane.proxy.websocket.tunnel import WEBSOCKET, TunnelOwner, UpstreamSide
 
 if TYPE_CHECKING:
     from graylane.proxy.routing.handler import Answer, ProxyHandler, Routed
-
-_STATUS = {"timeout": 504, "connect": 502, "reset": 502, "protocol": 502, "overflow": 503}
 
 
 async def open_tunnel(
@@ -44,14 +42,14 @@ async def open_tunnel(
             side = await _ask(handler, request, routed, track, upstream)
         except UpstreamError as exc:
             handler.metrics.upstream_error(label, track, exc.reason)
-            if not (track == "canary" and exc.reason in ("connect", "reset") and exc.before_response):
-                return _refused(handler, routed, track, _STATUS[exc.reason])
+            if not canary_falls_back(exc, track):
+                return _refused(handler, routed, track, ERROR_STATUS[exc.reason])
             handler.metrics.decision(label, "stable", "fallback")
             track, upstream = "stable", routed.plan.config.stable
             side = await _ask(handler, request, routed, track, upstream)
     except UpstreamError as exc:
         handler.metrics.upstream_error(label, track, exc.reason)
-        return _refused(handler, routed, track, _STATUS[exc.reason])
+        return _refused(handler, routed, track, ERROR_STATUS[exc.reason])
     except asyncio.CancelledError:
         handler.metrics.request_done(label, track, "499", handler.loop.time() - routed.start)
         raise
@@ -64,27 +62,8 @@ async def _ask(
     handler: ProxyHandler, request: FastRequest, routed: Routed, track: str, upstream: str
 ) -> UpstreamSide:
     target = routed.plan.targets[(upstream, track)]
-    pool, loop = target.pool, handler.loop
-    if pool.size >= pool.max_connections:  # open tunnels count against the upstream's maxConnections
-        raise UpstreamError("overflow", before_response=True)
-    pool.size += 1  # reserved now; given back by connection_lost, or below if it never connected
-    side = UpstreamSide(loop, pool)
-    try:
-        async with asyncio.timeout(pool.connect_timeout):
-            factory: Any = lambda: side  # noqa: E731 -- a protocol by duck typing
-            await loop.create_connection(
-                factory, pool.host, pool.port, ssl=pool.ssl, server_hostname=pool.host if pool.ssl else None
-            )
-    except BaseException as exc:
-        if side.connected:
-            side.close()  # connection_lost gives the slot back
-        else:
-            pool.size -= 1
-        if isinstance(exc, TimeoutError):
-            raise UpstreamError("timeout", before_response=True) from None
-        if isinstance(exc, OSError):
-            raise UpstreamError("connect", before_response=True) from None
-        raise
+    pool = target.pool
+    side = await pool.open(UpstreamSide(handler.loop, pool))  # open tunnels count against maxConnections
     out = forward.bodiless(request, fwd=routed.fwd, max_body=0, where=routed.where)
     head = build_request_head(
         method=b"GET", target=target.base_path + out.target, authority=pool.authority,
@@ -111,9 +90,7 @@ async def _ask(
 
 def _refused(handler: ProxyHandler, routed: Routed, track: str, status: int) -> Answer:
     handler.metrics.request_done(routed.plan.label, track, str(status), handler.loop.time() - routed.start)
-    resp = plain_error(status)
-    resp.force_close()
-    return resp
+    return ErrorAnswer(status, close=True)
 
 
 def _relay(handler: ProxyHandler, routed: Routed, track: str, side: UpstreamSide) -> Answer:

@@ -14,11 +14,12 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64decode
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import eventually
 
 from cluster.kubectl import Kubectl
 
@@ -80,14 +81,6 @@ def widget(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"replicas": 1} | spec,
     }
-
-
-def eventually(check: Callable[[], bool], *, deadline: float, what: str) -> None:
-    end = time.monotonic() + deadline
-    while not check():
-        if time.monotonic() > end:
-            pytest.fail(f"not within {deadline:.0f}s: {what}")
-        time.sleep(0.5)
 
 
 def gone(kubectl: Kubectl, *args: str) -> bool:
@@ -170,7 +163,7 @@ def test_configmap_owned_by_custom_resource_is_garbage_collected(
     kubectl("delete", "widget", "owner", "-n", k8s_namespace)
     eventually(
         lambda: gone(kubectl, "configmap", "child", "-n", k8s_namespace),
-        deadline=GC_DEADLINE,
+        within=GC_DEADLINE,
         what="the garbage collector deletes the ConfigMap owned by the deleted Widget",
     )
     assert kubectl.json("get", "configmap", "bystander", "-n", k8s_namespace)["data"] == {"k": "v"}
@@ -183,7 +176,7 @@ def test_deleted_namespace_disappears(kubectl: Kubectl) -> None:
     kubectl("delete", "namespace", name, "--wait=false")
     eventually(
         lambda: gone(kubectl, "namespace", name),
-        deadline=GC_DEADLINE,
+        within=GC_DEADLINE,
         what=f"namespace {name} is finalised and removed",
     )
 

@@ -1,7 +1,7 @@
 """Helpers for the operator suite (fixtures are in conftest.py).
 
 ``OperatorProcess``: one ``graylane-operator`` subprocess with its log.
-``eventually(check, what=..., deadline=...)`` polls ``check`` until it returns a truthy value.
+``eventually`` (from tests/waiting.py, re-exported for the operator tests) polls a check until it holds.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 from cluster.kubectl import Kubectl
 from cluster.ports import free_port
 
@@ -28,18 +25,6 @@ CRDS = ROOT / "deploy" / "crds"
 PEERING_CRDS = ROOT / "deploy" / "helm" / "graylane" / "crds" / "kopf.dev_peerings.yaml"
 OPERATOR_BIN = Path(sys.executable).with_name("graylane-operator")
 T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T], *, what: str, deadline: float = 30.0, interval: float = 0.2) -> T:
-    """Poll ``check`` until it returns something truthy (the value is returned); fail after ``deadline``."""
-    end = time.monotonic() + deadline
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"not within {deadline:.0f}s: {what}")
-        time.sleep(interval)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ class UpstreamProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        eventually(self._up, what=f"upstream {name} listening", deadline=20, interval=0.05)
+        eventually(self._up, what=f"upstream {name} listening", within=20, interval=0.05)
 
     def _up(self) -> bool:
         try:

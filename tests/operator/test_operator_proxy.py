@@ -26,7 +26,7 @@ def test_weight_patch_reaches_a_kube_mode_proxy(
     key = f"{ns}/checkout"
     start_operator()
     kubectl("apply", "-n", ns, "-f", str(EXAMPLES))
-    first = eventually(lambda: kube_proxy.route(key), what="the proxy loads the compiled route", deadline=60)
+    first = eventually(lambda: kube_proxy.route(key), what="the proxy loads the compiled route", within=60)
     assert first["weight"] == 5 and first["stable"] == "checkout-v1" and first["serving"]
     for weight in (30, 0.5, 100):
         started = time.monotonic()

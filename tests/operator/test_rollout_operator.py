@@ -48,13 +48,13 @@ class Rig:
         return route_status(self.kubectl, self.ns)
 
     def until(self, check: Callable[[dict[str, Any]], Any], what: str) -> dict[str, Any]:
-        return eventually(lambda: (s := self.status()) and check(s) and s, what=what, deadline=DEADLINE)
+        return eventually(lambda: (s := self.status()) and check(s) and s, what=what, within=DEADLINE)
 
     def served_weight(self, weight: float) -> dict[str, Any]:
         return eventually(
             lambda: (r := self.proxy.route(self.key)) and r["weight"] == weight and r,
             what=f"the proxy serves weight {weight}",
-            deadline=DEADLINE,
+            within=DEADLINE,
         )
 
     def load(self) -> Load:

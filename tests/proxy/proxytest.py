@@ -25,12 +25,12 @@ from aiohttp.test_utils import TestServer
 from cluster.ports import free_port
 from graylane.proxy.app import DATA_PLANE, STATE, create_app
 from graylane.proxy.settings import Settings
+from waiting import eventually_async
 
 from graylane.config.document import canonical_json, seal
 
 REPO = Path(__file__).resolve().parents[2]
 SERVERS = ("fast", "aiohttp")
-SERVER = {"kind": "aiohttp"}  # the data-plane server under test; conftest's ``server_kind`` sets it
 PROXY_BIN = Path(sys.executable).parent / "graylane-proxy"
 
 
@@ -237,17 +237,19 @@ class LocalProxy:
         """Write a document and wait until the served table has it."""
         assert self.conf_dir is not None
         write_atomic(self.conf_dir / filename, dump(doc))
-        await wait_for(lambda: self._serving(doc["checksum"]), what=f"checksum {doc['checksum']}")
+        await eventually_async(
+            lambda: self._serving(doc["checksum"]), what=f"checksum {doc['checksum']}", within=10
+        )
 
     def _serving(self, checksum: str) -> bool:
         table = self.app[STATE].table
         return table is not None and any(p.config.checksum == checksum for p in table.plans.values())
 
 
-async def start_local_proxy(conf_dir: Path | None, **settings: Any) -> LocalProxy:
-    settings.setdefault("server", SERVER["kind"])
+async def start_local_proxy(conf_dir: Path | None, *, server: str, **settings: Any) -> LocalProxy:
+    """The proxy in this process, on the data-plane ``server`` under test (the ``server_kind`` fixture)."""
     s = Settings(listen_host="127.0.0.1", listen_port=0, admin_host="127.0.0.1", admin_port=0,
-                 config_dir=conf_dir, poll_interval=0.05, **settings)  # fmt: skip
+                 config_dir=conf_dir, poll_interval=0.05, server=server, **settings)  # fmt: skip
     app = create_app(s)
     server = TestServer(app, host="127.0.0.1")  # runs the admin app; binds port 0 itself, so no race
     await server.start_server()
@@ -260,14 +262,6 @@ def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-async def wait_for(check: Callable[[], bool], *, what: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 # -- the real process -----------------------------------------------------------------------------------
@@ -309,13 +303,15 @@ def spawn_proxy(
     env: dict[str, str] | None = None,
     extra: list[str] | None = None,
     bare: bool = False,
+    server: str | None = None,
 ) -> ProxyProcess:
-    """The real command; ``bare``: only the addresses, every other flag at its shipped default."""
+    """The real command on ``server``; ``bare``: only the addresses, every other flag at its default."""
     port, admin = free_port(), free_port()
     cmd = [str(PROXY_BIN), "--config-dir", str(conf_dir), "--listen", f"127.0.0.1:{port}",
            "--admin-listen", f"127.0.0.1:{admin}"]  # fmt: skip
     if not bare:
-        cmd += ["--trusted-proxy", "10.99.0.0/16", "--server", SERVER["kind"]]
+        assert server is not None, "the server under test: pass server=server_kind"
+        cmd += ["--trusted-proxy", "10.99.0.0/16", "--server", server]
     cmd += extra or []
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})

@@ -22,15 +22,21 @@ def test_a_bare_proxy_command_gets_every_settings_default() -> None:
 
 def test_a_bare_operator_command_gets_every_config_default() -> None:
     args = operator_cli.parse_args(["--namespace", "shop"])
-    config, _ = operator_cli.build(args)
+    config, _, _ = operator_cli.build(args)
     defaults = {f.name: f.default for f in dataclasses.fields(OperatorConfig)}
     assert (config.resync_seconds, config.sweep_seconds) == (
         defaults["resync_seconds"],
         defaults["sweep_seconds"],
     )
-    assert operator_cli.rollout_settings_from(args) == RolloutSettings()
+    assert operator_cli.rollout_loop.settings_from(args) == RolloutSettings()
 
 
 def test_an_unknown_server_is_refused() -> None:
     with pytest.raises(ValueError, match="server must be one of fast, aiohttp"):
         Settings(server="nginx")  # type: ignore[arg-type]
+
+
+def test_reconcile_asks_the_rollout_book_from_construction_on() -> None:
+    """Not swapped in by a startup handler (that depended on the order Kopf runs them in)."""
+    _, state, book = operator_cli.build(operator_cli.parse_args(["--namespace", "shop"]))
+    assert (state.weight_of, state.status_extra) == (book.weight_of, book.status_extra)

@@ -134,10 +134,12 @@ async def test_head_and_204_304_carry_no_body(proxy: LocalProxy, stable: Upstrea
     assert rest.startswith(b"HTTP/1.1 204")  # no body bytes after the HEAD answer
 
 
-async def test_size_limits_answer_431_and_413(stable: Upstream, canary: Upstream, tmp_path: Any) -> None:
+async def test_size_limits_answer_431_and_413(
+    stable: Upstream, canary: Upstream, tmp_path: Any, server_kind: str
+) -> None:
     conf = tmp_path / "r"
     conf.mkdir()
-    p = await start_local_proxy(conf, max_body_bytes=100_000)
+    p = await start_local_proxy(conf, max_body_bytes=100_000, server=server_kind)
     try:
         await p.put(route_doc(stable.url, canary.url))
         async with p.session.get(p.url + "/", headers={"X-Big": "a" * 9000}) as resp:
@@ -164,10 +166,12 @@ async def test_size_limits_answer_431_and_413(stable: Upstream, canary: Upstream
         await p.close()
 
 
-async def test_slow_header_client_is_disconnected(stable: Upstream, canary: Upstream, tmp_path: Any) -> None:
+async def test_slow_header_client_is_disconnected(
+    stable: Upstream, canary: Upstream, tmp_path: Any, server_kind: str
+) -> None:
     conf = tmp_path / "r"
     conf.mkdir()
-    p = await start_local_proxy(conf, header_timeout=0.5)
+    p = await start_local_proxy(conf, header_timeout=0.5, server=server_kind)
     try:
         await p.put(route_doc(stable.url, canary.url))
         reader, writer = await asyncio.open_connection("127.0.0.1", p.port)
@@ -195,11 +199,11 @@ async def test_error_bodies_leak_nothing(proxy: LocalProxy, stable: Upstream, ca
 
 
 async def test_many_slow_header_clients_do_not_starve_a_healthy_one(
-    stable: Upstream, canary: Upstream, tmp_path: Any
+    stable: Upstream, canary: Upstream, tmp_path: Any, server_kind: str
 ) -> None:
     conf = tmp_path / "r"
     conf.mkdir()
-    p = await start_local_proxy(conf, header_timeout=1.0)
+    p = await start_local_proxy(conf, header_timeout=1.0, server=server_kind)
     writers: list[asyncio.StreamWriter] = []
     try:
         await p.put(route_doc(stable.url, canary.url))

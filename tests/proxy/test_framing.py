@@ -100,7 +100,7 @@ def stack(
     url = f"http://127.0.0.1:{rec.port}"
     (conf / "route.json").write_text(dump(route_doc(url, url)))
     proc = spawn_proxy(conf, conf.parent / f"{server_kind}-{request.param}.log", env=PARSERS[request.param],
-                       extra=["--max-body-bytes", "1000000"])  # fmt: skip
+                       extra=["--max-body-bytes", "1000000"], server=server_kind)  # fmt: skip
     yield proc, rec
     proc.terminate()
     rec.loop.call_soon_threadsafe(rec.loop.stop)

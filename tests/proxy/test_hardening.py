@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ from proxytest import (
     spawn_proxy,
     start_local_proxy,
     status_codes,
-    wait_for,
     write_atomic,
 )
+from waiting import eventually_async
 
 BAD_REQUESTS = sorted((REPO / "tests" / "bad_inputs" / "requests").glob("*.http"))
 
@@ -76,11 +76,11 @@ async def test_an_unfinished_head_over_the_limit_is_refused_without_waiting_for_
     assert time.monotonic() - started < 5  # well before the 10 s header deadline: the limit, not the timer
 
 
-async def test_the_head_limit_is_a_flag(stable: Upstream, tmp_path: Path) -> None:
+async def test_the_head_limit_is_a_flag(stable: Upstream, tmp_path: Path, server_kind: str) -> None:
     """With ``max_head_bytes`` raised, the same 830 KB head is answered (the per-line limits still hold)."""
     conf = tmp_path / "routes"
     conf.mkdir()
-    p = await start_local_proxy(conf, max_head_bytes=1 << 20)
+    p = await start_local_proxy(conf, server=server_kind, max_head_bytes=1 << 20)
     try:
         await p.put(route_doc(stable.url, stable.url))
         raw = await raw_exchange(p.port, HUGE_HEAD + b"Connection: close\r\n\r\n", within=5)
@@ -90,12 +90,12 @@ async def test_the_head_limit_is_a_flag(stable: Upstream, tmp_path: Path) -> Non
 
 
 @pytest.fixture
-def process(tmp_path: Path, stable: Upstream) -> Iterator[ProxyProcess]:
+def process(tmp_path: Path, stable: Upstream, server_kind: str) -> Iterator[ProxyProcess]:
     """The real ``graylane-proxy`` (the shipped defaults but the server under test) in front of ``stable``."""
     conf = tmp_path / "routes"
     conf.mkdir()
     (conf / "route.json").write_text(dump(route_doc(stable.url, stable.url)))
-    proc = spawn_proxy(conf, tmp_path / "proxy.log")
+    proc = spawn_proxy(conf, tmp_path / "proxy.log", server=server_kind)
     yield proc
     proc.terminate()
 
@@ -198,10 +198,12 @@ async def _client_ip(p: LocalProxy, up: Upstream, headers: dict[str, str]) -> st
 
 
 @pytest.fixture
-async def forwarded_proxy(tmp_path: Path) -> Any:
+async def forwarded_proxy(tmp_path: Path, server_kind: str) -> Any:
     conf = tmp_path / "routes-forwarded"
     conf.mkdir()
-    p = await start_local_proxy(conf, trusted_proxies=("127.0.0.0/8",), client_ip_header="forwarded")
+    p = await start_local_proxy(
+        conf, server=server_kind, trusted_proxies=("127.0.0.0/8",), client_ip_header="forwarded"
+    )
     yield p
     await p.close()
 
@@ -269,11 +271,13 @@ LOOKALIKES = {"X_Graylane_Track": "canary", "X_Forwarded_For": "203.0.113.5", "X
 
 
 @pytest.mark.parametrize("allow", [False, True], ids=["default", "allow-underscore-headers"])
-async def test_underscore_lookalikes_never_reach_a_wsgi_upstream(tmp_path: Path, allow: bool) -> None:
+async def test_underscore_lookalikes_never_reach_a_wsgi_upstream(
+    tmp_path: Path, allow: bool, server_kind: str
+) -> None:
     runner, url, environs = await _wsgi_upstream()
     conf = tmp_path / "routes"
     conf.mkdir()
-    p = await start_local_proxy(conf, allow_underscore_headers=allow)
+    p = await start_local_proxy(conf, server=server_kind, allow_underscore_headers=allow)
     try:
         await p.put(route_doc(url, url, requestHeaders={"stable": {"set": {"X-Feature": "off"}}}))
         async with p.session.get(
@@ -373,14 +377,14 @@ async def test_an_h2c_upgrade_is_answered_plainly_then_the_connection_closes(
 
 
 async def test_hs_secrets_in_file_mode_reload_on_change(
-    stable: Upstream, canary: Upstream, tmp_path: Path
+    stable: Upstream, canary: Upstream, tmp_path: Path, server_kind: str
 ) -> None:
     secrets = tmp_path / "secrets" / "graylane-jwt-shop-checkout"  # graylane-jwt-<ns>-<route>/<key>
     secrets.mkdir(parents=True)
     write_atomic(secrets / "hmac", "a" * 48)
     conf = tmp_path / "routes"
     conf.mkdir()
-    p = await start_local_proxy(conf, jwt_secret_dir=tmp_path / "secrets")
+    p = await start_local_proxy(conf, server=server_kind, jwt_secret_dir=tmp_path / "secrets")
     jwt_settings = {"issuer": "https://auth.test", "audiences": ["shop"], "algorithms": ["HS256"], "leewaySeconds": 30,
                     "publicKeys": [], "jwksURL": None, "secretRef": {"name": "graylane-jwt-shop-checkout", "key": "hmac"}}  # fmt: skip
     claims = {"iss": "https://auth.test", "aud": "shop", "role": "beta", "exp": int(time.time()) + 600}
@@ -395,16 +399,13 @@ async def test_hs_secrets_in_file_mode_reload_on_change(
                               rules=[rule("beta", "canary", jwtClaims=[{"claim": "role", "exact": "beta"}])]))  # fmt: skip
         assert (await svc(old), await svc(new)) == ("canary", "stable")
         write_atomic(secrets / "hmac", "b" * 48)  # the Secret is rotated
-        deadline = time.monotonic() + 5
-        while await svc(new) != "canary":
-            assert time.monotonic() < deadline, "the rotated secret was not picked up"
-            await asyncio.sleep(0.05)
+        await eventually_async(lambda: _serves(svc, new, "canary"), what="the rotated secret", within=5)
         assert await svc(old) == "stable"
         (secrets / "hmac").unlink()  # removed: HS tokens count as no claims
-        await wait_for(lambda: True, what="-")
-        deadline = time.monotonic() + 5
-        while await svc(new) != "stable":
-            assert time.monotonic() < deadline, "the removed secret is still used"
-            await asyncio.sleep(0.05)
+        await eventually_async(lambda: _serves(svc, new, "stable"), what="the secret's removal", within=5)
     finally:
         await p.close()
+
+
+async def _serves(svc: Callable[[str], Awaitable[str]], token: str, track: str) -> bool:
+    return await svc(token) == track

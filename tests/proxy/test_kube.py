@@ -6,13 +6,13 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jwt
 from aiohttp import web
 from proxytest import LocalProxy, Upstream, dump, free_port, get_json, route_doc, start_local_proxy
+from waiting import eventually_async
 
 
 def configmap(ns: str, doc: dict[str, Any] | str, *, name: str = "graylane-route-shop-checkout",
@@ -25,13 +25,6 @@ def configmap(ns: str, doc: dict[str, Any] | str, *, name: str = "graylane-route
     }  # fmt: skip
 
 
-async def eventually(check: Callable[[], Any], what: str, within: float = 15) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out: {what}"
-        await asyncio.sleep(0.05)
-
-
 async def answer(p: LocalProxy) -> tuple[int, str | None]:
     async with p.session.get(p.url + "/") as resp:
         if resp.status != 200:
@@ -40,33 +33,35 @@ async def answer(p: LocalProxy) -> tuple[int, str | None]:
 
 
 async def test_kube_mode_follows_route_configmaps(
-    kubeconfig: Path, kubectl: Any, k8s_namespace: str, stable: Upstream, canary: Upstream
+    kubeconfig: Path, kubectl: Any, k8s_namespace: str, stable: Upstream, canary: Upstream, server_kind: str
 ) -> None:
     ns = k8s_namespace
     await asyncio.to_thread(kubectl.apply, configmap(ns, route_doc(stable.url, canary.url, weight=100)))
     await asyncio.to_thread(kubectl.apply, configmap(ns, "{}", name="unrelated", labelled=False))
-    p = await start_local_proxy(None, kube=True, namespaces=(ns,), kubeconfig=str(kubeconfig))
+    p = await start_local_proxy(
+        None, kube=True, namespaces=(ns,), kubeconfig=str(kubeconfig), server=server_kind
+    )
     try:
 
         async def ready() -> bool:
             async with p.session.get(p.admin + "/readyz") as resp:
                 return resp.status == 200
 
-        await eventually(ready, "ready after the first list")
+        await eventually_async(ready, what="ready after the first list")
         assert await answer(p) == (200, "canary")
         routes = await get_json(p.session, p.admin + "/routes")
         assert [r["source"] for r in routes["routes"]] == [f"{ns}/graylane-route-shop-checkout"]
 
         doc2 = route_doc(stable.url, canary.url, weight=0, generation=2)
         await asyncio.to_thread(kubectl.apply, configmap(ns, doc2))
-        await eventually(lambda: _is(p, (200, "stable")), "weight 0 applied from the watch")
+        await eventually_async(lambda: _is(p, (200, "stable")), what="weight 0 applied from the watch")
 
         await asyncio.to_thread(kubectl.apply, configmap(ns, '{"schemaVersion": 1}'))
 
         async def rejected() -> bool:
             return bool((await get_json(p.session, p.admin + "/routes"))["rejected"])
 
-        await eventually(rejected, "bad document rejected")
+        await eventually_async(rejected, what="bad document rejected")
         assert await answer(p) == (200, "stable")  # the last good version keeps serving
 
         # an HS256 route whose secret the operator mirrored into a Secret beside the ConfigMaps
@@ -90,10 +85,10 @@ async def test_kube_mode_follows_route_configmaps(
             async with p.session.get(p.url + "/", headers=auth) as resp:
                 return resp.status == 200 and (await resp.json())["svc"] == "canary"
 
-        await eventually(hs_routed, "HS256 secret read through the API")
+        await eventually_async(hs_routed, what="HS256 secret read through the API")
 
         await asyncio.to_thread(kubectl, "delete", "configmap", "graylane-route-shop-checkout", "-n", ns)
-        await eventually(lambda: _is(p, (404, None)), "route removed with its ConfigMap")
+        await eventually_async(lambda: _is(p, (404, None)), what="route removed with its ConfigMap")
         text = await (await p.session.get(p.admin + "/metrics")).text()
         assert "graylane_control_plane_connected 1" in text
     finally:
@@ -104,7 +99,9 @@ async def _is(p: LocalProxy, expected: tuple[int, str | None]) -> bool:
     return await answer(p) == expected
 
 
-async def test_cold_start_without_the_api_is_not_ready_and_routes_nothing(tmp_path: Path) -> None:
+async def test_cold_start_without_the_api_is_not_ready_and_routes_nothing(
+    tmp_path: Path, server_kind: str
+) -> None:
     dead = tmp_path / "kubeconfig"
     dead.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
@@ -112,7 +109,9 @@ async def test_cold_start_without_the_api_is_not_ready_and_routes_nothing(tmp_pa
         f" insecure-skip-tls-verify: true}}}}]\n"
         "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
     )
-    p = await start_local_proxy(None, kube=True, namespaces=("graylane-system",), kubeconfig=str(dead))
+    p = await start_local_proxy(
+        None, kube=True, namespaces=("graylane-system",), kubeconfig=str(dead), server=server_kind
+    )
     try:
         for _ in range(3):
             async with p.session.get(p.admin + "/readyz") as resp:
@@ -182,7 +181,7 @@ class FakeApi:
 
 
 async def test_watch_resume_outage_keeps_last_good_then_relist_after_410(
-    tmp_path: Path, stable: Upstream, canary: Upstream
+    tmp_path: Path, stable: Upstream, canary: Upstream, server_kind: str
 ) -> None:
     port = free_port()
     api = FakeApi("graylane-system")
@@ -194,15 +193,17 @@ async def test_watch_resume_outage_keeps_last_good_then_relist_after_410(
         f"clusters: [{{name: k, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
         "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
     )
-    p = await start_local_proxy(None, kube=True, namespaces=("graylane-system",), kubeconfig=str(cfg))
+    p = await start_local_proxy(
+        None, kube=True, namespaces=("graylane-system",), kubeconfig=str(cfg), server=server_kind
+    )
     try:
-        await eventually(lambda: _is(p, (200, "canary")), "first list applied")
+        await eventually_async(lambda: _is(p, (200, "canary")), what="first list applied")
         api.modify(route_doc(stable.url, canary.url, weight=0, generation=2))
-        await eventually(lambda: _is(p, (200, "stable")), "MODIFIED event applied")
+        await eventually_async(lambda: _is(p, (200, "stable")), what="MODIFIED event applied")
 
         lists, watches = api.lists, len(api.watch_versions)
         api.events.put_nowait(None)  # the watch ends cleanly: resume from the last version, no re-list
-        await eventually(lambda: _true(len(api.watch_versions) > watches), "watch resumed")
+        await eventually_async(lambda: _true(len(api.watch_versions) > watches), what="watch resumed")
         assert api.watch_versions[-1] == str(api.version) and api.lists == lists
 
         await api.stop()  # the control plane goes away: the last good table keeps serving
@@ -211,7 +212,7 @@ async def test_watch_resume_outage_keeps_last_good_then_relist_after_410(
             text = await (await p.session.get(p.admin + "/metrics")).text()
             return "graylane_control_plane_connected 0" in text
 
-        await eventually(disconnected, "disconnection noticed")
+        await eventually_async(disconnected, what="disconnection noticed")
         for _ in range(5):
             assert await answer(p) == (200, "stable")
         async with p.session.get(p.admin + "/readyz") as resp:
@@ -221,8 +222,8 @@ async def test_watch_resume_outage_keeps_last_good_then_relist_after_410(
         api.gone_once = True
         lists = api.lists
         await api.start(port)  # back, with news; the first watch says 410: list again
-        await eventually(lambda: _is(p, (200, "canary")), "re-listed after the outage", within=40)
-        await eventually(lambda: _true(api.lists >= lists + 2), "list, 410 on watch, list again")
+        await eventually_async(lambda: _is(p, (200, "canary")), what="re-listed after the outage", within=40)
+        await eventually_async(lambda: _true(api.lists >= lists + 2), what="list, 410 on watch, list again")
     finally:
         await p.close()
         if api.runner is not None:

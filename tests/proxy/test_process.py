@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 from proxytest import (
     PROXY_BIN,
-    SERVER,
     ProxyProcess,
     Upstream,
     dump,
@@ -50,12 +49,12 @@ async def svc(session: aiohttp.ClientSession, url: str) -> str:
 
 
 async def test_bad_document_is_rejected_whole_and_the_previous_keeps_serving(
-    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession
+    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession, server_kind: str
 ) -> None:
     conf = tmp_path / "routes"
     conf.mkdir()
     write_atomic(conf / "checkout.json", dump(route_doc(stable.url, canary.url, weight=100)))
-    proc = spawn_proxy(conf, tmp_path / "proxy.log")
+    proc = spawn_proxy(conf, tmp_path / "proxy.log", server=server_kind)
     try:
         async with session.get(proc.admin + "/readyz") as resp:
             assert resp.status == 200
@@ -108,7 +107,7 @@ async def test_bad_document_is_rejected_whole_and_the_previous_keeps_serving(
 
 
 async def test_hot_reload_under_load_20_swaps_zero_failures_zero_misroutes(
-    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession
+    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession, server_kind: str
 ) -> None:
     """Goal A1: generation g routes everything to canary when g is odd, to stable when even, and stamps
     X-Gen: g on both tracks; a response whose track disagrees with its X-Gen came from a half-applied
@@ -125,7 +124,7 @@ async def test_hot_reload_under_load_20_swaps_zero_failures_zero_misroutes(
                               requestHeaders={"stable": stamp, "canary": stamp}))  # fmt: skip
 
     write_atomic(conf / "route.json", doc(1))
-    proc = spawn_proxy(conf, tmp_path / "proxy.log")
+    proc = spawn_proxy(conf, tmp_path / "proxy.log", server=server_kind)
     applied = 1
     results: list[tuple[int, str, int]] = []  # (generation applied at start, svc, generation seen)
     failures: list[str] = []
@@ -174,12 +173,17 @@ async def test_hot_reload_under_load_20_swaps_zero_failures_zero_misroutes(
 
 
 async def test_sigterm_drains_in_flight_requests_and_fails_readiness_at_once(
-    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession
+    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession, server_kind: str
 ) -> None:
     conf = tmp_path / "routes"
     conf.mkdir()
     write_atomic(conf / "route.json", dump(route_doc(stable.url, canary.url)))
-    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--drain-delay", "1", "--drain-timeout", "10"])
+    proc = spawn_proxy(
+        conf,
+        tmp_path / "proxy.log",
+        extra=["--drain-delay", "1", "--drain-timeout", "10"],
+        server=server_kind,
+    )
     slow = asyncio.create_task(session.get(proc.url + "/sleep?s=2"))
     while not any(s["path"] == "/sleep?s=2" for s in stable.seen):  # noqa: ASYNC110
         await asyncio.sleep(0.01)
@@ -199,16 +203,16 @@ async def test_sigterm_drains_in_flight_requests_and_fails_readiness_at_once(
 
 
 async def test_answers_close_keep_alive_connections_while_draining(
-    tmp_path: Path, stable: Upstream, canary: Upstream
+    tmp_path: Path, stable: Upstream, canary: Upstream, server_kind: str
 ) -> None:
     """During the drain delay the listener still accepts, but every answer says ``Connection: close``: a
     keep-alive client moves to a fresh connection instead of meeting the listener's close mid-request."""
-    if SERVER["kind"] != "fast":
+    if server_kind != "fast":
         pytest.skip("the aiohttp reference server keeps connections until its listener closes")
     conf = tmp_path / "routes"
     conf.mkdir()
     write_atomic(conf / "route.json", dump(route_doc(stable.url, canary.url)))
-    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--drain-delay", "30"])
+    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--drain-delay", "30"], server=server_kind)
     request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     reader, writer = await asyncio.open_connection("127.0.0.1", proc.port)
     try:
@@ -234,14 +238,16 @@ async def test_answers_close_keep_alive_connections_while_draining(
 
 
 async def test_workers_share_the_port(
-    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession
+    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession, server_kind: str
 ) -> None:
     conf = tmp_path / "routes"
     conf.mkdir()
     write_atomic(conf / "route.json", dump(route_doc(stable.url, canary.url)))
     run = tmp_path / "run"  # the supervisor makes its private socket directory here
     run.mkdir()
-    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--workers", "2"], env={"TMPDIR": str(run)})
+    proc = spawn_proxy(
+        conf, tmp_path / "proxy.log", extra=["--workers", "2"], env={"TMPDIR": str(run)}, server=server_kind
+    )
     try:
         deadline = time.monotonic() + 30
         while proc.output().count("data plane listening") < 2:
@@ -283,12 +289,12 @@ async def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 async def test_a_crashed_worker_stops_the_pod(
-    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession
+    tmp_path: Path, stable: Upstream, canary: Upstream, session: aiohttp.ClientSession, server_kind: str
 ) -> None:
     conf = tmp_path / "routes"
     conf.mkdir()
     write_atomic(conf / "route.json", dump(route_doc(stable.url, canary.url)))
-    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--workers", "2"])
+    proc = spawn_proxy(conf, tmp_path / "proxy.log", extra=["--workers", "2"], server=server_kind)
     deadline = time.monotonic() + 30
     while proc.output().count("data plane listening") < 2:
         assert time.monotonic() < deadline, proc.output()

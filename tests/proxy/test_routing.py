@@ -203,14 +203,14 @@ async def test_explain_get_and_post(proxy: LocalProxy, stable: Upstream, canary:
 
 
 async def test_hs256_secret_ref_from_a_mounted_secret_dir(
-    stable: Upstream, canary: Upstream, tmp_path: Any
+    stable: Upstream, canary: Upstream, tmp_path: Any, server_kind: str
 ) -> None:
     secret = b"s" * 48
     (tmp_path / "secrets" / "graylane-jwt-shop").mkdir(parents=True)
     (tmp_path / "secrets" / "graylane-jwt-shop" / "hmac").write_bytes(secret)
     conf = tmp_path / "routes"
     conf.mkdir()
-    p = await start_local_proxy(conf, jwt_secret_dir=tmp_path / "secrets")
+    p = await start_local_proxy(conf, jwt_secret_dir=tmp_path / "secrets", server=server_kind)
     try:
         settings = {**JWT_SETTINGS, "algorithms": ["HS256"], "publicKeys": [],
                     "secretRef": {"name": "graylane-jwt-shop", "key": "hmac"}}  # fmt: skip

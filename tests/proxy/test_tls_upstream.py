@@ -54,14 +54,18 @@ async def tls_upstream(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
 
 
 async def test_https_upstream_verified_with_the_trust_store(
-    tmp_path: Path, tls_upstream: tuple[str, Path], canary: Upstream
+    tmp_path: Path, tls_upstream: tuple[str, Path], canary: Upstream, server_kind: str
 ) -> None:
     url, cert = tls_upstream
     conf = tmp_path / "routes"
     conf.mkdir()
     write_atomic(conf / "route.json", dump(route_doc(url, canary.url)))
-    trusted = spawn_proxy(conf, tmp_path / "trusted.log", env={"SSL_CERT_FILE": str(cert)})
-    untrusted = spawn_proxy(conf, tmp_path / "untrusted.log", env={"SSL_CERT_FILE": "/nonexistent"})
+    trusted = spawn_proxy(
+        conf, tmp_path / "trusted.log", env={"SSL_CERT_FILE": str(cert)}, server=server_kind
+    )
+    untrusted = spawn_proxy(
+        conf, tmp_path / "untrusted.log", env={"SSL_CERT_FILE": "/nonexistent"}, server=server_kind
+    )
     try:
         async with aiohttp.ClientSession() as s:
             async with s.get(trusted.url + "/over-tls") as resp:

@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 from graylane.proxy.app import DATA_PLANE, STATE
 from proxytest import (
-    SERVER,
     LocalProxy,
     Upstream,
     free_port,
@@ -23,8 +22,8 @@ from proxytest import (
     rule,
     start_local_proxy,
     status_codes,
-    wait_for,
 )
+from waiting import eventually_async
 
 HANDSHAKE = (
     b"GET /ws HTTP/1.1\r\nHost: shop.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
@@ -33,12 +32,12 @@ HANDSHAKE = (
 
 
 @pytest.fixture
-async def wsproxy(tmp_path: Path) -> AsyncIterator[LocalProxy]:
-    if SERVER["kind"] != "fast":
+async def wsproxy(tmp_path: Path, server_kind: str) -> AsyncIterator[LocalProxy]:
+    if server_kind != "fast":
         pytest.skip("WebSocket tunnels are the fast server's (aiohttp's: test_only_the_fast_server_tunnels)")
     conf = tmp_path / "routes"
     conf.mkdir()
-    p = await start_local_proxy(conf, tunnel_idle_timeout=1.0)
+    p = await start_local_proxy(conf, tunnel_idle_timeout=1.0, server=server_kind)
     yield p
     await p.close()
 
@@ -68,9 +67,11 @@ def masked_text_frame(text: bytes) -> bytes:
     return bytes([0x81, 0x80 | len(text)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(text))
 
 
-async def test_only_the_fast_server_tunnels(proxy: LocalProxy, stable: Upstream, canary: Upstream) -> None:
+async def test_only_the_fast_server_tunnels(
+    proxy: LocalProxy, stable: Upstream, canary: Upstream, server_kind: str
+) -> None:
     await proxy.put(route_doc(stable.url, canary.url))
-    if SERVER["kind"] == "fast":
+    if server_kind == "fast":
         async with proxy.session.ws_connect(proxy.url + "/ws") as ws:
             assert (await ws.receive_json())["svc"] == "stable"
     else:  # aiohttp's server: the request goes on without Upgrade, and the upstream refuses a plain GET
@@ -100,11 +101,11 @@ async def test_a_socket_goes_where_its_requests_go_and_echoes_both_ways(
             assert await ws.receive_bytes() == big
     await counted(wsproxy, 'graylane_requests_total{route="shop/checkout",track="canary",code="101"} 1')
     await counted(wsproxy, 'graylane_requests_total{route="shop/checkout",track="stable",code="101"} 1')
-    await wait_for(
+    await eventually_async(
         lambda: len(stable.ws_ended) == len(canary.ws_ended) == 1, what="both upstream sockets end"
     )
-    await wait_for(lambda: open_connections(wsproxy) == 0, what="the proxy holds no connection")
-    await wait_for(lambda: pool_slots_taken(wsproxy) == 0, what="the pools give back every slot")
+    await eventually_async(lambda: open_connections(wsproxy) == 0, what="the proxy holds no connection")
+    await eventually_async(lambda: pool_slots_taken(wsproxy) == 0, what="the pools give back every slot")
 
 
 async def test_the_upstream_closing_closes_the_client(
@@ -116,7 +117,7 @@ async def test_the_upstream_closing_closes_the_client(
         await ws.send_str("close-me")
         msg = await ws.receive()
         assert (msg.type, msg.data, msg.extra) == (aiohttp.WSMsgType.CLOSE, 4000, "bye")
-    await wait_for(lambda: open_connections(wsproxy) == 0, what="the proxy holds no connection")
+    await eventually_async(lambda: open_connections(wsproxy) == 0, what="the proxy holds no connection")
 
 
 async def test_an_idle_tunnel_is_closed(wsproxy: LocalProxy, stable: Upstream, canary: Upstream) -> None:
@@ -125,7 +126,7 @@ async def test_an_idle_tunnel_is_closed(wsproxy: LocalProxy, stable: Upstream, c
         await ws.receive_json()
         msg = await asyncio.wait_for(ws.receive(), timeout=10)  # nothing moves: --tunnel-idle-timeout 1
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
-    await wait_for(lambda: len(stable.ws_ended) == 1, what="the upstream side ends too")
+    await eventually_async(lambda: len(stable.ws_ended) == 1, what="the upstream side ends too")
 
 
 async def test_a_refused_upgrade_is_relayed_and_the_connection_closes(
@@ -167,7 +168,7 @@ async def test_a_refusing_canary_falls_back_to_stable(wsproxy: LocalProxy, stabl
         wsproxy, 'graylane_decisions_total{route="shop/checkout",track="stable",reason="fallback"} 1'
     )
     assert 'graylane_upstream_errors_total{route="shop/checkout",track="canary",reason="connect"} 1' in text
-    await wait_for(lambda: pool_slots_taken(wsproxy) == 0, what="no slot kept by the refused connect")
+    await eventually_async(lambda: pool_slots_taken(wsproxy) == 0, what="no slot kept by the refused connect")
 
 
 async def test_an_upstream_that_never_answers_the_upgrade_gives_504(
@@ -210,10 +211,12 @@ async def test_open_tunnels_count_against_max_connections(
     await counted(wsproxy, overflow)
 
 
-async def test_no_websockets_switches_tunnels_off(stable: Upstream, canary: Upstream, tmp_path: Path) -> None:
+async def test_no_websockets_switches_tunnels_off(
+    stable: Upstream, canary: Upstream, tmp_path: Path, server_kind: str
+) -> None:
     conf = tmp_path / "routes"
     conf.mkdir()
-    p = await start_local_proxy(conf, websockets=False)
+    p = await start_local_proxy(conf, websockets=False, server=server_kind)
     try:
         await p.put(route_doc(stable.url, canary.url))
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:

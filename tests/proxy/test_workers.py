@@ -37,7 +37,9 @@ async def status_of(session: aiohttp.ClientSession, url: str) -> tuple[int, str]
         return resp.status, await resp.text()
 
 
-async def test_a_worker_answers_for_its_siblings(stable: Upstream, canary: Upstream, tmp_path: Path) -> None:
+async def test_a_worker_answers_for_its_siblings(
+    stable: Upstream, canary: Upstream, tmp_path: Path, server_kind: str
+) -> None:
     sockets = tmp_path / "workers"
     sockets.mkdir(mode=0o700)
     workers: list[LocalProxy] = []
@@ -45,7 +47,11 @@ async def test_a_worker_answers_for_its_siblings(stable: Upstream, canary: Upstr
         for index in (0, 1):
             conf = tmp_path / f"routes-{index}"
             conf.mkdir()
-            workers.append(await start_local_proxy(conf, worker_dir=sockets, worker_index=index, workers=2))
+            workers.append(
+                await start_local_proxy(
+                    conf, worker_dir=sockets, worker_index=index, workers=2, server=server_kind
+                )
+            )
         w0, w1 = workers
         for w in workers:
             await w.put(route_doc(stable.url, canary.url))

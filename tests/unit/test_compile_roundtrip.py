@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from graylane.compile.route import compile_route
 from graylane.config.document import canonical_json, document_checksum, load_route_document
+from graylane.routing import sticky
 
 LABEL = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=10)
 TOKEN = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=12).filter(
@@ -141,7 +142,7 @@ def test_compile_output_always_loads(case: tuple[dict[str, Any], dict[str, dict[
     assert config.checksum == doc["checksum"] == document_checksum(doc)
     assert canonical_json(dict(config.document)) == text
     expected = route["spec"]["weight"] if weight is None else weight
-    assert config.weight_basis_points == round(expected * 100)
+    assert sticky.threshold(config.weight) == round(expected * 100)
     assert config.hosts == tuple(dict.fromkeys(h.lower() for h in route["spec"]["hosts"]))
     assert [r.name for r in config.rules] == [r["name"] for r in route["spec"]["rules"]]
     assert set(config.upstreams) >= {route["spec"]["stable"], route["spec"]["canary"]}

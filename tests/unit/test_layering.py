@@ -71,3 +71,19 @@ def test_import_linter_sees_every_module_of_every_package() -> None:
     }
     assert staged == expected
     assert set(lint_imports.FOLDERS) == set(package_dir.values())
+
+
+def test_the_unit_tier_tests_only_the_core() -> None:
+    """``make test-unit`` promises the fast pure-core tier: the shells, the commands and the test cluster are
+    tested in tests/proxy, tests/operator, tests/cli and tests/cluster."""
+    shells = ("graylane.proxy", "graylane.operator", "graylane.cli", "cluster", "upstream_app", "kopfharness")
+    offenders = {}
+    for path in sorted((REPO / "tests" / "unit").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            bad = [n for n in names if any(n == s or n.startswith(s + ".") for s in shells)]
+            if bad:
+                offenders.setdefault(path.name, []).extend(bad)
+    assert offenders == {}

@@ -17,8 +17,9 @@ from graylane.config.document import (
     load_route_document,
     seal,
 )
-from graylane.config.dump import to_document
+from graylane.routing import sticky
 from tests.unit.docs import base_document, sealed_document
+from tests.unit.routedump import to_document
 
 # --- basics ---------------------------------------------------------------------------------------
 
@@ -28,7 +29,7 @@ def test_example_document_loads_from_str_bytes_and_mapping() -> None:
     for raw in (canonical_json(doc), canonical_json(doc).encode(), doc):
         config = load_route_document(raw)
         assert config.key == "shop/checkout"
-        assert config.weight == 5.0 and config.weight_basis_points == 500
+        assert config.weight == 5.0 and sticky.threshold(config.weight) == 500
         assert config.upstreams["checkout-v1"].host == "checkout-v1.shop.svc"
         assert config.upstreams["checkout-v1"].port == 8080
         assert config.rules[0].match.headers[0].name == "X-Canary"
@@ -89,7 +90,7 @@ def test_wildcard_and_ip_hosts_are_valid() -> None:
 
 
 def test_weight_with_two_decimals() -> None:
-    assert load_route_document(seal(base_document(weight=12.34))).weight_basis_points == 1234
+    assert sticky.threshold(load_route_document(seal(base_document(weight=12.34))).weight) == 1234
 
 
 @pytest.mark.parametrize(

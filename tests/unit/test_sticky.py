@@ -40,10 +40,10 @@ def test_same_answer_in_another_process_with_another_hash_seed() -> None:
     assert out.stdout.strip() == str([v[3] for v in VECTORS])
 
 
-def test_threshold_and_in_canary() -> None:
+def test_threshold_is_the_first_stable_bucket() -> None:
     assert sticky.threshold(0) == 0 and sticky.threshold(100) == 10_000 and sticky.threshold(5.25) == 525
-    assert sticky.in_canary(524, 5.25) and not sticky.in_canary(525, 5.25)
-    assert not sticky.in_canary(0, 0) and sticky.in_canary(9_999, 100)
+    assert sticky.threshold(5.25) > 524 and not sticky.threshold(5.25) > 525
+    assert not sticky.threshold(0) > 0 and sticky.threshold(100) > 9_999
 
 
 def test_odd_strings_hash_without_error() -> None:
@@ -62,13 +62,13 @@ def test_monotone_raising_the_weight_never_moves_canary_to_stable(
 ) -> None:
     low, high = sorted((w1 / 100, w2 / 100))
     b = sticky.bucket(salt, key)
-    assert sticky.in_canary(b, low) <= sticky.in_canary(b, high)
+    assert (b < sticky.threshold(low)) <= (b < sticky.threshold(high))
 
 
 @pytest.mark.parametrize("weight", [1, 5, 12.5, 50, 90])
 def test_canary_share_is_within_tolerance(weight: float) -> None:
     n = 20_000
-    hits = sum(sticky.in_canary(sticky.bucket("shop/checkout", f"user-{i}"), weight) for i in range(n))
+    hits = sum(sticky.bucket("shop/checkout", f"user-{i}") < sticky.threshold(weight) for i in range(n))
     expected = n * weight / 100
     sd = (n * (weight / 100) * (1 - weight / 100)) ** 0.5
     assert abs(hits - expected) < 5 * sd + 1

@@ -1,8 +1,8 @@
 """The model back to a document: ``to_document(load_route_document(doc)) == doc`` for normalised documents.
 
 Normalised means: optional keys written out (``rules``, ``versionRouting``, ``sticky``, ``jwt``,
-``requestHeaders``, the upstream and jwt defaults), integral numbers as integers. The property test in
-tests/unit/test_routeconfig.py proves the round trip; the proxy's ``/routes`` can use it to show a route.
+``requestHeaders``, the upstream and jwt defaults), integral numbers as integers. Test code: the property
+test in tests/unit/test_routeconfig.py uses it to prove that the loader keeps everything a document says.
 """
 
 from __future__ import annotations

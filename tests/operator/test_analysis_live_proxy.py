@@ -31,6 +31,7 @@ from graylane.rollout.machine import ROLLED_BACK, RolloutStatus, parse_rollout_s
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cluster.ports import free_port
 from upstream_app import UpstreamSettings, create_app
+from waiting import eventually_async
 
 VENV_BIN = Path(sys.executable).parent
 NS, NAME = "shop", "checkout"
@@ -120,7 +121,7 @@ async def running(rig: Rig, *, weight: float) -> AsyncIterator[aiohttp.ClientSes
         )
     try:
         async with aiohttp.ClientSession() as session:
-            await eventually(lambda: rig.weight_served(session), lambda w: w == weight, what="proxy ready")
+            await served(lambda: rig.weight_served(session), lambda w: w == weight, what="proxy ready")
             yield session
     finally:
         proc.kill()
@@ -129,15 +130,17 @@ async def running(rig: Rig, *, weight: float) -> AsyncIterator[aiohttp.ClientSes
             await runner.cleanup()
 
 
-async def eventually(probe: Any, ok: Any, *, what: str, within: float = 30.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
+async def served(probe: Any, ok: Any, *, what: str) -> Any:
+    """``eventually`` until ``probe()`` answers (a starting proxy refuses) with a value ``ok`` accepts."""
+
+    async def check() -> Any:
         with contextlib.suppress(aiohttp.ClientError, OSError):
             value = await probe()
-            if ok(value):
-                return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+            return (value,) if ok(value) else None
+        return None
+
+    (value,) = await eventually_async(check, what=what)
+    return value
 
 
 async def fire(session: aiohttp.ClientSession, rig: Rig, n: int, **kw: Any) -> list[int]:
@@ -168,7 +171,7 @@ async def test_only_upstream_failures_count(rig: Rig) -> None:
         rig.canary.update({"delayMs": 0})
         assert set(await fire(session, rig, 30)) == {200}  # stable
 
-        await eventually(
+        await served(
             lambda: rig.scrape(session),
             lambda s: s.series.get((ROUTE_KEY, "canary", "code", "499")) == 5,
             what="499s counted",
@@ -190,7 +193,7 @@ async def test_a_canary_refusing_connections_is_failing(rig: Rig) -> None:
             assert await fire(session, rig, 1, **CANARY) == [200]
             return await rig.scrape(session)
 
-        await eventually(
+        await served(
             one_then_scrape,
             lambda s: s.series.get((ROUTE_KEY, "canary", "error", "connect"), 0) >= 1,
             what="the new document and a refused connection",
@@ -253,7 +256,7 @@ async def test_rollout_loop_rolls_a_failing_canary_back(rig: Rig) -> None:
             await asyncio.sleep(spec.interval_seconds)
         assert t0 is not None and rolled_back_at is not None, status
         assert status.canary_weight == 0 and "error rate" in status.message
-        await eventually(lambda: rig.weight_served(session), lambda w: w == 0, what="weight 0 served")
+        await served(lambda: rig.weight_served(session), lambda w: w == 0, what="weight 0 served")
         zero_at = time.monotonic()
         await asyncio.sleep(0.5)
         stop.set()
