@@ -11,8 +11,8 @@ from Debian packages (``base.py``) and pip installs wheels the host downloaded (
 
 Cache: ``${XDG_CACHE_HOME:-~/.cache}/graylane/images/``: ``archives/<image>-<version>-<key>.tar`` (+ ``.json``
 with sizes), ``wheels/``, ``buildah/`` (its storage), ``logs/``. The key hashes the Dockerfile, every file its
-``.dockerignore`` admits, the base recipe, the wheel set and the builder's version; an archive with the
-current key is reused ("cached") and older ones are deleted.
+``.dockerignore`` admits, the base recipe, the wheel set and the builder (version and build commands); an
+archive with the current key is reused ("cached") and older ones are deleted.
 
 CLI: ``python deploy/images/build.py [--only COMPONENT ...]`` prints ``<image ref> <archive path>`` per image
 on stdout (progress on stderr). Library: :func:`ensure_images` -> ``{ref: archive path}``.
@@ -104,6 +104,11 @@ def image_key(component: str, files: list[str], builder_version: str, inputs_dig
     return h.hexdigest()
 
 
+def _source_digest() -> str:
+    """The build commands are part of the builder: a change to them rebuilds."""
+    return hashlib.sha256(Path(__file__).with_name("builders.py").read_bytes()).hexdigest()
+
+
 def context_for(component: str) -> list[str]:
     ignore = dockerfile(component).with_name(f"Dockerfile.{component}.dockerignore")
     return context.context_files(ROOT, ignore.read_text())
@@ -123,7 +128,7 @@ def ensure_images(components: Sequence[str] = COMPONENTS, *, cache: Path | None 
     cache = cache or cache_dir()
     with locked(cache):
         builder = choose_builder(cache)
-        version = builder.version()
+        version = builder.version() + _source_digest()
         wheel_dir: Path | None = None
         digest = "docker"
         if isinstance(builder, Buildah):

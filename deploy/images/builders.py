@@ -101,9 +101,9 @@ class Buildah:
 
     def build(self, request: Request, inputs: Inputs | None) -> None:
         assert inputs is not None, "buildah builds from the local Debian bases"
-        local = f"localhost/{request.ref}"
+        local = f"docker.io/{request.ref}"  # as the node names it; the archive then carries this one tag
         self(
-            *("build", "--isolation", "chroot", "--network", "host", "--pull=never", "--force-rm"),
+            *("build", "--isolation", "chroot", "--network", "host", "--pull=never"),
             *("--from", inputs.build_base, "--build-arg", f"PYTHON_IMAGE={inputs.base}"),
             *("--volume", f"{inputs.wheels}:/mnt:ro", "-f", str(request.dockerfile), "-t", local),
             str(request.context),

@@ -114,10 +114,18 @@ def test_archives_carry_the_chart_tags(built: dict[str, Path]) -> None:
     refs = [f"graylane/graylane-{c}:{version}" for c in image_build.COMPONENTS]
     assert list(built) == refs
     for ref, archive in built.items():
-        assert imagefs.manifest(archive)["RepoTags"] == [ref]
+        tags = imagefs.manifest(archive)["RepoTags"]
+        assert [tag.removeprefix("docker.io/") for tag in tags] == [ref]  # containerd adds docker.io/ to refs
         record = image_archives.read_record(archive)
         assert record is not None and record.ref == ref
         assert 0 < record.gzip_bytes < record.layers_bytes < 400e6, f"{ref}: {record}"
+
+
+def test_a_second_build_reuses_the_archives(built: dict[str, Path]) -> None:
+    stamps = {ref: archive.stat().st_mtime_ns for ref, archive in built.items()}
+    again = image_build.ensure_images()
+    assert again == built
+    assert {ref: archive.stat().st_mtime_ns for ref, archive in again.items()} == stamps
 
 
 @pytest.mark.parametrize("component", image_build.COMPONENTS)
