@@ -78,7 +78,7 @@ test-chart: install tools ## Only the Helm chart tests: lint, schema validation,
 
 .PHONY: images
 images: $(VENV)/.installed ## Build the operator, proxy and demo-backend images (buildah from Debian, or Docker when it answers) as docker-archive tarballs in the cache; prints "<image> <archive>" per image
-	$(PY) deploy/images/build.py
+	@$(PY) deploy/images/build.py
 
 .PHONY: demo
 demo: tools controlplane ## The product on a local control plane: chart, operator, proxy, two versions, split, patch, override

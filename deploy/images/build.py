@@ -132,7 +132,9 @@ def ensure_images(components: Sequence[str] = COMPONENTS, *, cache: Path | None 
         wheel_dir: Path | None = None
         digest = "docker"
         if isinstance(builder, Buildah):
-            with phase("wheels for the image's Python (host pip, cached)"):
+            with phase(
+                f"wheels for Python {base.PYTHON} (downloaded by the host's pip once per requirement set)"
+            ):
                 wheel_dir = wheels.ensure_wheels(cache=cache, requirements=requirements(), python=base.PYTHON)
             digest = base.recipe_key() + wheels.wheelset_digest(wheel_dir)
         inputs: Inputs | None = None

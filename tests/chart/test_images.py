@@ -35,6 +35,7 @@ pytestmark = pytest.mark.timeout(3600)  # a cold build (Debian bases, mypyc in t
 DOCKER_DIR = ROOT / "deploy" / "docker"
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|build-essential|make|clang|python3?-dev|libc6-dev)\b")
 COMPILERS = ("usr/bin/gcc", "usr/bin/cc", "usr/bin/x86_64-linux-gnu-gcc", "usr/bin/c++", "usr/bin/ld")
+PIP = re.compile(r"pip(3(\.\d+)?)?|pip-\S+\.(whl|dist-info)")  # the package, its scripts, wheels, metadata
 VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 
 
@@ -135,20 +136,16 @@ def test_final_image_has_user_10001_and_no_pip_or_compiler(
     rootfs, config = unpacked[component]
     assert config["config"]["User"] == "10001:10001"
     assert not [p for p in COMPILERS if (rootfs / p).exists()], "a compiler in the final image"
-    pips = [
-        p for p in rootfs.glob("**/pip*") if p.name == "pip" or re.fullmatch(r"pip[-\d.]*(\.whl)?", p.name)
-    ]
+    pips = [p for p in rootfs.glob("**/pip*") if PIP.fullmatch(p.name)]
     assert not pips, f"pip in the final image: {pips[:5]}"
-    assert (rootfs / "usr/bin/python3").exists()
+    assert (rootfs / "usr/bin/python3").exists() or (rootfs / "usr/local/bin/python3").exists()
 
 
 def test_only_the_proxy_image_has_the_compiled_hot_path(unpacked: dict[str, tuple[Path, Any]]) -> None:
     """Built by mypyc inside the proxy image; the host's `make native` output never enters a context."""
     (proxy,) = unpacked["proxy"][0].glob("opt/graylane/lib/python3*/site-packages/graylane")
     (operator,) = unpacked["operator"][0].glob("opt/graylane/lib/python3*/site-packages/graylane")
-    assert [p.name for p in (proxy / "proxy").glob("fastconn.*.so")] == [
-        "fastconn.cpython-311-x86_64-linux-gnu.so"
-    ]
+    assert list((proxy / "proxy").glob("fastconn.cpython-3*.so")), "no compiled fastconn in the proxy image"
     assert not list(operator.glob("**/*.so"))
 
 
