@@ -57,7 +57,7 @@ fmt: install ## Format the code with ruff
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: test
-test: install tools controlplane lint ## Everything CI runs: lint, unit, proxy, operator, chart and end-to-end tests
+test: install tools controlplane lint images ## Everything CI runs: lint, unit, proxy, operator, chart and end-to-end tests
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -76,12 +76,9 @@ chart-sync: ## Copy the CRDs from deploy/crds/ into the Helm chart (make test fa
 test-chart: install tools ## Only the Helm chart tests: lint, schema validation, RBAC/PSS checks, CRD drift, install
 	$(PY) -m pytest -q tests/chart $(PYTEST_ARGS)
 
-IMAGE_REPO ?= graylane
-IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' deploy/helm/graylane/Chart.yaml)
-.PHONY: image
-image: ## Build the operator and proxy images with Docker (IMAGE_REPO=graylane IMAGE_TAG=<appVersion>)
-	docker build -f deploy/docker/Dockerfile.operator -t $(IMAGE_REPO)/graylane-operator:$(IMAGE_TAG) .
-	docker build -f deploy/docker/Dockerfile.proxy -t $(IMAGE_REPO)/graylane-proxy:$(IMAGE_TAG) .
+.PHONY: images
+images: $(VENV)/.installed ## Build the operator, proxy and demo-backend images (buildah from Debian, or Docker when it answers) as docker-archive tarballs in the cache; prints "<image> <archive>" per image
+	@$(PY) deploy/images/build.py
 
 .PHONY: demo
 demo: tools controlplane ## The product on a local control plane: chart, operator, proxy, two versions, split, patch, override
