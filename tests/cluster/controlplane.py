@@ -183,12 +183,14 @@ class ControlPlane:
     def _spawn(self, binary: Path, name: str, args: list[str]) -> None:
         self.spawn_exec([str(binary), name, *args], name, self.dir / "logs")
 
-    def spawn_exec(self, argv: list[str], name: str, log_dir: Path) -> None:
-        """Start ``argv`` as the process ``name``, logging to ``log_dir/<name>.log``."""
+    def spawn_exec(
+        self, argv: list[str], name: str, log_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
+        """Start ``argv`` as the process ``name``, logging to ``log_dir/<name>.log``; ``env`` adds to ours."""
         log_dir.mkdir(parents=True, exist_ok=True)
         self.logs[name] = log_dir / f"{name}.log"
         log = open(self.logs[name], "ab")  # noqa: SIM115 - the child owns it
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, object] = {"env": {**os.environ, **env} if env else None}
         if self.detach:
             kwargs["start_new_session"] = True
         else:

@@ -25,6 +25,9 @@ from cluster.ports import free_port
 if TYPE_CHECKING:
     from cluster.launcher import ControlPlane
 
+# containerd's registry client goes through this "proxy": a closed loopback port. Whatever a pod spec
+# says (the chart's IfNotPresent), a pull fails at once (ErrImagePull) and nothing leaves the machine.
+NO_REGISTRY = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
 OWNER = Path("/run/graylane-node")  # the state dir of the one node this machine runs
 NODE_ORDER = ("containerd", "kubelet", "kube-proxy", "coredns", "kube-scheduler")
 KCM_NODE_CONTROLLERS = (
@@ -121,7 +124,7 @@ def start_node(cp: ControlPlane, p: pki.Pki, binary: Path, deadline: float) -> N
     args = write_configs(cp, paths, p)
     coredns = build.ensure_coredns(build=False)
     containerd = shutil.which("containerd") or "containerd"
-    cp.spawn_exec([containerd, *args["containerd"]], "containerd", cp.dir / "logs")
+    cp.spawn_exec([containerd, *args["containerd"]], "containerd", cp.dir / "logs", env=NO_REGISTRY)
     cp.wait("containerd", deadline, paths.socket.exists)
     archives = [images.ensure_archive(spec) for spec in images.NODE_IMAGES]
     refs = images.import_archives(state_dir=cp.state_dir, archives=archives)

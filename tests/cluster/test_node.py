@@ -10,6 +10,7 @@ import json
 import socket
 import struct
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,12 +176,24 @@ def test_nothing_was_pulled(kubectl: Kubectl, cluster_plane: ControlPlane | None
     if cluster_plane is None:
         pytest.skip("an external cluster: its images are not ours to check")
     all_events = kubectl.json("get", "events", "-A")["items"]
-    pulls = [
-        e
-        for e in all_events
-        if e.get("reason") == "Pulling"
-        or (e.get("reason") == "Pulled" and "already present" not in e["message"])
-    ]
-    assert pulls == [], format_events(pulls)
+    pulled = [e for e in all_events if e.get("reason") == "Pulled" and "already present" not in e["message"]]
+    assert pulled == [], format_events(pulled)
+    # Other suites' pods (the chart's IfNotPresent) may have tried: they end at a closed loopback port.
+    tried = [e for e in all_events if e.get("reason") == "Pulling"]
+    print("pull attempts:\n" + format_events(tried))
     refs = [r for r in images.image_refs(state_dir=cluster_plane.state_dir) if not r.startswith("sha256:")]
     assert refs == sorted(spec.ref for spec in images.NODE_IMAGES)
+    environ = Path(f"/proc/{cluster_plane.pids['containerd']}/environ").read_bytes().split(b"\0")
+    assert b"HTTPS_PROXY=http://127.0.0.1:9" in environ  # where any pull would go
+
+
+def test_a_pull_goes_nowhere(kubectl: Kubectl, restricted_ns: str) -> None:
+    """An image that would be pulled (IfNotPresent, as the chart's) fails at once: ErrImagePull, with
+    containerd's registry client sent to a closed loopback port (the name is never even resolved)."""
+    spec = pod("pull", image="registry.graylane.invalid/not-built:v1")
+    spec["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
+    kubectl.apply(spec, "-n", restricted_ns)
+    with pytest.raises(PodFailure, match=r"ErrImagePull|ImagePullBackOff") as failure:
+        wait_pods(kubectl, restricted_ns, "app=pull")
+    print(failure.value)
+    assert "127.0.0.1:9" in str(failure.value)
