@@ -150,7 +150,7 @@ class ControlPlane:
         node_ip = NET.node_ip if self.node else None
         self.server = f"https://{node_ip or '127.0.0.1'}:{api_port}"
         self._spawn(binary, "etcd", flags.etcd(self.dir, etcd_url, f"http://127.0.0.1:{peer_port}"))
-        wait_for(self, "etcd", deadline, lambda: get_json(f"{etcd_url}/health").get("health") == "true")
+        wait_for(self, "etcd", deadline, lambda: _healthy(get_json(f"{etcd_url}/health")))
         self._spawn(binary, "kube-apiserver", flags.apiserver(self.dir, etcd_url, api_port, p, node_ip))
         pki.write_kubeconfig(
             self.kubeconfig, server=self.server, ca=p.ca_crt, cert=p.admin_crt, key=p.admin_key, user="admin"
@@ -220,6 +220,10 @@ class ControlPlane:
             "processes": {name: proc.to_json() for name, proc in self.procs.items()},
         }
         (self.dir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+
+
+def _healthy(body: object) -> bool:
+    return isinstance(body, dict) and body.get("health") == "true"
 
 
 def node_enabled() -> bool:

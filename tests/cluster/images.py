@@ -83,7 +83,7 @@ def archive_bytes(spec: ImageSpec, program: bytes) -> bytes:
     manifest = [{"Config": config_name, "RepoTags": [spec.ref], "Layers": [f"{layer_digest}/layer.tar"]}]
     entries = [("manifest.json", json.dumps(manifest).encode()), (config_name, config)]
     entries.append((f"{layer_digest}/layer.tar", layer))
-    members = []
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = []
     for name, data in entries:
         info = tarfile.TarInfo(name)
         info.size, info.mode = len(data), 0o644

@@ -39,7 +39,6 @@ from cluster.controlplane import (
     CP_ORDER,
     ORDER,
     ControlPlane,
-    ControlPlaneError,
     _die_with_parent,
     _free_port,
     die_with_parent,
@@ -49,7 +48,7 @@ from cluster.controlplane import (
 )
 from cluster.images import import_archives
 from cluster.ports import free_port
-from cluster.readiness import log_tail
+from cluster.readiness import ControlPlaneError, log_tail
 
 
 def _cmd_up(state_dir: Path, binary: Path | None) -> int:

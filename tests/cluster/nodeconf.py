@@ -202,8 +202,9 @@ def coredns_rbac(user: str) -> list[dict[str, object]]:
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
     ]
     name = "graylane:coredns"
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}}
-    binding = {
+    api = "rbac.authorization.k8s.io/v1"
+    role: dict[str, object] = {"apiVersion": api, "kind": "ClusterRole", "metadata": {"name": name}}
+    binding: dict[str, object] = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
         "metadata": {"name": name},
