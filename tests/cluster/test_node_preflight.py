@@ -8,19 +8,22 @@ from pathlib import Path
 import pytest
 
 from cluster import hostpkgs, nodenet
-from cluster.controlplane import ControlPlane, ControlPlaneError
+from cluster.controlplane import ControlPlane
+from cluster.readiness import ControlPlaneError
 
 
 def test_a_host_without_linux_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nodenet.sys, "platform", "darwin")
+    monkeypatch.setattr("cluster.nodenet.sys.platform", "darwin")
     assert nodenet.preflight() == ["not Linux (darwin): the node needs Linux namespaces and cgroups"]
 
 
 def test_each_missing_piece_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(nodenet.sys, "platform", "linux")
-    monkeypatch.setattr(nodenet.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("cluster.nodenet.sys.platform", "linux")
+    monkeypatch.setattr("cluster.nodenet.os.geteuid", lambda: 1000)
     monkeypatch.setattr(nodenet, "CGROUP_ROOT", tmp_path)
-    monkeypatch.setattr(nodenet.shutil, "which", lambda name: None if name == "runc" else f"/usr/bin/{name}")
+    monkeypatch.setattr(
+        "cluster.nodenet.shutil.which", lambda name: None if name == "runc" else f"/usr/bin/{name}"
+    )
     problems = nodenet.preflight()
     assert problems[0].startswith("not root:")
     assert problems[1].startswith(f"no cgroup file system at {tmp_path}")
