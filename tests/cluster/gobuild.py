@@ -85,12 +85,25 @@ def _build(program: GoProgram, go_binary: str, binary: Path) -> None:
     if program.hint:
         print(f"build: {program.hint}", file=sys.stderr)
     started = time.monotonic()
-    result = subprocess.run(cmd, cwd=program.module_dir, env=go_env(program.cache), check=False)
-    if result.returncode != 0:
+    returncode = _run_with_progress(cmd, program, started)
+    if returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise BuildError(f"go build failed with exit code {result.returncode}: {' '.join(cmd)}")
+        raise BuildError(f"go build failed with exit code {returncode}: {' '.join(cmd)}")
     tmp.replace(binary)
     print(f"build: built {program.name} in {time.monotonic() - started:.0f}s", file=sys.stderr)
+
+
+def _run_with_progress(cmd: list[str], program: GoProgram, started: float, every: float = 30.0) -> int:
+    """Run the build; say every ``every`` seconds that it still runs (go build itself is silent)."""
+    with subprocess.Popen(cmd, cwd=program.module_dir, env=go_env(program.cache)) as proc:
+        while True:
+            try:
+                return proc.wait(timeout=every)
+            except subprocess.TimeoutExpired:
+                print(
+                    f"build: {program.name} still building ({time.monotonic() - started:.0f}s)",
+                    file=sys.stderr,
+                )
 
 
 def ensure(program: GoProgram, *, build: bool = True, make_target: str = "make cluster-up") -> Path:

@@ -126,6 +126,7 @@ def start_node(cp: ControlPlane, p: pki.Pki, binary: Path, deadline: float) -> N
     containerd = shutil.which("containerd") or "containerd"
     cp.spawn_exec([containerd, *args["containerd"]], "containerd", cp.dir / "logs", env=NO_REGISTRY)
     cp.wait("containerd", deadline, paths.socket.exists)
+    progress("containerd up; importing the node's images", started)
     archives = [images.ensure_archive(spec) for spec in images.NODE_IMAGES]
     refs = images.import_archives(state_dir=cp.state_dir, archives=archives)
     progress(f"imported {', '.join(refs)}", started)
@@ -134,6 +135,7 @@ def start_node(cp: ControlPlane, p: pki.Pki, binary: Path, deadline: float) -> N
     cp.spawn_exec([str(binary), "kube-proxy", *args["kube-proxy"]], "kube-proxy", cp.dir / "logs")
     cp.spawn_exec([str(coredns), *args["coredns"]], "coredns", cp.dir / "logs")
     cp.spawn_exec([str(binary), "kube-scheduler", *args["kube-scheduler"]], "kube-scheduler", cp.dir / "logs")
+    progress(f"waiting for node {NET.name} to be Ready", started)
     cp.wait("kubelet", deadline, lambda: node_ready(cp))
     progress(f"node {NET.name} Ready", started)
 
