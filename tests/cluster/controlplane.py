@@ -120,8 +120,10 @@ class ControlPlane:
                     "there can be one: "
                     f"stop it with `python tests/cluster/launcher.py down --state-dir {owner}`"
                 )
+            stop_recorded(owner)  # a crashed node of another state dir (a killed test session)
+            cleanup_node(owner, {})
         stop_recorded(self.state_dir)  # a previous run of this state dir, crashed or not
-        cleanup_node(self.state_dir, {})  # leftovers of a crashed node (ours or a dead owner's)
+        cleanup_node(self.state_dir, {})
         claim_node(self.state_dir)
 
     def stop(self) -> None:
