@@ -11,6 +11,14 @@
     fail (error) -- they are never skipped. It needs the binary: ``make controlplane`` (CI: ``make test``).
     Tests using it get the ``cluster`` marker, so ``-m "not cluster"`` deselects them.
 
+``cluster_plane`` (session) -> ``cluster.controlplane.ControlPlane | None``
+    The local cluster behind ``kubeconfig`` (None with ``GRAYLANE_TEST_KUBECONFIG``): ``.node`` (True unless
+    ``GRAYLANE_NODE=0``), ``.state_dir`` (``images.import_archives(state_dir=...)`` loads images into the
+    node), ``.pids``. Pods on the node: ``cluster.pods.wait_pods`` waits and, on a crash, a missing image or a
+    timeout, raises ``PodFailure`` with the pods' last log lines and events. There is one node per machine:
+    a session fails with the state dir to stop if another node (``make cluster-up``) runs. Tests marked
+    ``restarts_cluster`` run last.
+
 ``kubectl`` (session) -> ``cluster.kubectl.Kubectl``
     Runs the real ``.graylane/bin/kubectl`` (v1.35) with ``--kubeconfig <kubeconfig>``:
     ``kubectl("get", "ns")`` -> ``subprocess.CompletedProcess[str]`` (raises ``KubectlError``, an
