@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -86,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_up(args.state_dir, args.binary)
     if args.command == "import-images":
         started = time.monotonic()
-        refs = import_archives(state_dir=args.state_dir, archives=args.archives)
+        try:
+            refs = import_archives(state_dir=args.state_dir, archives=args.archives)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else ""
+            print(f"launcher: import-images failed: {exc} {detail}".strip(), file=sys.stderr)
+            return 1
         print(f"launcher: imported {', '.join(refs)} in {time.monotonic() - started:.1f}s")
         return 0
     if args.command == "down":
