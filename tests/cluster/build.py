@@ -70,7 +70,7 @@ def cluster_program(version: str | None = None) -> GoProgram:
         files=MODULE_FILES,
         cache=cache_dir(version),
         ldflags=_ldflags(version),
-        hint="a cold build takes ~8-10 min on 2 cores (peak RSS ~2.5 GiB); later builds reuse the cache",
+        hint="a cold build takes ~10-13 min on 2 cores (peak RSS ~2.3 GiB); later builds reuse the cache",
     )
 
 
@@ -80,7 +80,7 @@ def coredns_program() -> GoProgram:
         module_dir=MODULE_DIR / "coredns",
         files=COREDNS_FILES,
         cache=cache_root() / f"coredns-{COREDNS_VERSION}",
-        hint="a cold CoreDNS build takes ~1-2 min",
+        hint="a cold CoreDNS build takes ~2 min",
     )
 
 
