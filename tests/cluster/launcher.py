@@ -69,7 +69,8 @@ def _cmd_up(state_dir: Path, binary: Path | None) -> int:
         return 1
     rss = cp.apiserver_rss_bytes() / 2**20
     print(
-        f"launcher: control plane up at {cp.server} in {cp.startup_seconds:.1f}s "
+        f"launcher: {'cluster (node Ready)' if node else 'control plane'} up at {cp.server} "
+        f"in {cp.startup_seconds:.1f}s "
         f"(kube-apiserver RSS {rss:.0f} MiB); pids {cp.pids}\n"
         f"launcher: kubeconfig {cp.kubeconfig}; stop with `make cluster-down`"
     )
