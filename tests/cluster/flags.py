@@ -30,11 +30,13 @@ def etcd(directory: Path, client_url: str, peer_url: str) -> list[str]:
     ]
 
 
-def apiserver(directory: Path, etcd_url: str, port: int, p: Pki) -> list[str]:
+def apiserver(directory: Path, etcd_url: str, port: int, p: Pki, node_ip: str | None = None) -> list[str]:
+    """``node_ip``: with a node, listen on and advertise it (pods reach the `kubernetes` Service)."""
+    address = node_ip or "127.0.0.1"
     return [
         f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={address}",
+        f"--advertise-address={address}",
         f"--secure-port={port}",
         f"--cert-dir={directory / 'pki'}",
         f"--tls-cert-file={p.serving_crt}",
@@ -48,14 +50,24 @@ def apiserver(directory: Path, etcd_url: str, port: int, p: Pki) -> list[str]:
         "--allow-privileged=true",
         "--enable-priority-and-fairness=false",
         "--profiling=false",
-        "--endpoint-reconciler-type=none",  # 127.0.0.1 is not a valid Endpoints address
+        *(_node_apiserver(p) if node_ip else ["--endpoint-reconciler-type=none"]),  # 127.0.0.1: no Endpoints
     ]
 
 
-def controller_manager(kubeconfig: Path, p: Pki) -> list[str]:
+def _node_apiserver(p: Pki) -> list[str]:
+    cert, key = p.client("apiserver-kubelet-client")
+    return [
+        "--endpoint-reconciler-type=lease",
+        "--kubelet-preferred-address-types=InternalIP",
+        f"--kubelet-client-certificate={cert}",
+        f"--kubelet-client-key={key}",
+    ]
+
+
+def controller_manager(kubeconfig: Path, p: Pki, extra_controllers: tuple[str, ...] = ()) -> list[str]:
     return [
         f"--kubeconfig={kubeconfig}",
-        f"--controllers={','.join(KCM_CONTROLLERS)}",
+        f"--controllers={','.join(KCM_CONTROLLERS + extra_controllers)}",
         "--leader-elect=false",
         "--secure-port=0",
         f"--service-account-private-key-file={p.sa_key}",

@@ -26,7 +26,16 @@ SERVING_DNS = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
-SERVING_IPS = ("127.0.0.1", "10.0.0.1")
+SERVING_IPS = ("127.0.0.1", "10.0.0.1", "10.245.0.1")  # loopback, the `kubernetes` Service, the node IP
+# Client identities of the node's components: file stem -> (CN, O). kube-proxy and kube-scheduler get
+# Kubernetes' built-in bindings for their user names, the kubelet the Node authorizer's rules.
+NODE_CLIENTS = {
+    "kubelet": ("system:node:graylane-node", "system:nodes"),
+    "kube-proxy": ("system:kube-proxy", None),
+    "kube-scheduler": ("system:kube-scheduler", None),
+    "coredns": ("graylane:coredns", None),
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
+}
 VALIDITY = datetime.timedelta(days=7)
 
 
@@ -43,6 +52,10 @@ class Pki:
     kcm_key: Path
     sa_key: Path
     sa_pub: Path
+
+    def client(self, stem: str) -> tuple[Path, Path]:
+        """Certificate and key of one of NODE_CLIENTS."""
+        return self.ca_crt.with_name(f"{stem}.crt"), self.ca_crt.with_name(f"{stem}.key")
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -121,6 +134,8 @@ def write_pki(directory: Path) -> Pki:
             ca, _name("system:kube-controller-manager", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH
         ),
     }
+    for stem, (common, org) in NODE_CLIENTS.items():
+        leaves[stem] = _leaf(ca, _name(common, org), ExtendedKeyUsageOID.CLIENT_AUTH)
     (directory / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     for stem, (cert, key) in leaves.items():
         (directory / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -48,7 +48,7 @@ def wait_for(cp: ControlPlane, name: str, deadline: float, check: Callable[[], o
     while True:
         for proc in cp.procs.values():
             if not alive(proc):
-                log = cp.dir / "logs" / f"{proc.name}.log"
+                log = cp.log_path(proc.name)
                 raise ControlPlaneError(f"{proc.name} exited while starting; {log}:\n{log_tail(log)}")
         try:
             if check():
@@ -56,6 +56,6 @@ def wait_for(cp: ControlPlane, name: str, deadline: float, check: Callable[[], o
         except (OSError, ValueError, http.client.HTTPException):
             pass
         if time.monotonic() > deadline:
-            log = cp.dir / "logs" / f"{name}.log"
+            log = cp.log_path(name)
             raise ControlPlaneError(f"{name} not ready before the deadline; {log}:\n{log_tail(log)}")
         time.sleep(0.1)

@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cluster import build, pki
-from cluster.launcher import ORDER, ControlPlane, ControlPlaneError, status
+from cluster.launcher import CP_ORDER, ControlPlane, ControlPlaneError, status
 from cluster.processes import Proc, alive
 
 LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
@@ -77,7 +77,7 @@ def test_pki_identities(tmp_path: Path) -> None:
 def test_stop_leaves_no_process_and_frees_the_port(tmp_path: Path, binary: Path) -> None:
     plane = ControlPlane(state_dir=tmp_path, binary=binary).start()
     procs = list(plane.procs.values())
-    assert [p.name for p in procs] == list(ORDER)
+    assert [p.name for p in procs] == list(CP_ORDER)
     assert all(alive(p) for p in procs)
     assert plane.apiserver_rss_bytes() > 0
     port = int(plane.server.rsplit(":", 1)[1])
@@ -125,13 +125,15 @@ def test_killed_parent_takes_its_children_along(tmp_path: Path, binary: Path) ->
 def test_cli_up_keeps_running_until_down(tmp_path: Path, binary: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, str(LAUNCHER), *args, "--state-dir", str(tmp_path)]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+        # control plane only: the session's node is this machine's one
+        env = {**os.environ, "GRAYLANE_NODE": "0"}
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False, env=env)
 
     up = cli("up", "--binary", str(binary))
     assert up.returncode == 0, up.stderr
     state = status(tmp_path)
     procs = state["processes"]
-    assert isinstance(procs, dict) and sorted(procs) == sorted(ORDER)
+    assert isinstance(procs, dict) and sorted(procs) == sorted(CP_ORDER)
     assert all(p["running"] for p in procs.values()), state  # they outlived the `up` command
     assert (tmp_path / "kubeconfig").is_file()
     again = cli("up", "--binary", str(binary))

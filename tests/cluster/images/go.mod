@@ -1,0 +1,3 @@
+module graylane.invalid/imageprogs
+
+go 1.25.0
