@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from cluster.kubectl import Kubectl
-from kopfharness import OperatorNamespaces, OperatorProcess, ProxyProcess, eventually, free_port
+from kopfharness import OperatorNamespaces, OperatorProcess, ProxyProcess, free_port
 from rolloutrig import (
     Load,
     UpstreamProcess,
@@ -26,6 +26,7 @@ from rolloutrig import (
     route_status,
     upstreams,
 )
+from waiting import eventually
 
 from graylane.cli import kubectl as kubectl_cli
 
