@@ -1,7 +1,7 @@
 """Helpers for the operator suite (fixtures are in conftest.py).
 
 ``OperatorProcess``: one ``graylane-operator`` subprocess with its log.
-``eventually`` (from tests/waiting.py, re-exported for the operator tests) polls a check until it holds.
+``eventually`` lives in tests/waiting.py (the one for the whole suite).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cluster.kubectl import Kubectl
-from kopfharness import eventually, free_port
+from kopfharness import free_port
+from waiting import eventually
 
 UPSTREAM_APP = Path(__file__).resolve().parents[1] / "upstream_app.py"
 

@@ -13,13 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cluster.kubectl import Kubectl
-from kopfharness import (
-    OperatorNamespaces,
-    OperatorProcess,
-    eventually,
-    route_configmaps,
-    route_document,
-)
+from kopfharness import OperatorNamespaces, OperatorProcess, route_configmaps, route_document
+from waiting import eventually
 
 from graylane.compile.route import compile_route
 from graylane.config.document import load_route_document

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cluster.kubectl import Kubectl
-from kopfharness import OperatorNamespaces, OperatorProcess, eventually, route_configmaps, route_document
+from kopfharness import OperatorNamespaces, OperatorProcess, route_configmaps, route_document
+from waiting import eventually
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout"
 StartOperator = Callable[..., OperatorProcess]

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cluster.kubectl import Kubectl
-from kopfharness import OperatorNamespaces, OperatorProcess, ProxyProcess, eventually
+from kopfharness import OperatorNamespaces, OperatorProcess, ProxyProcess
+from waiting import eventually
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout"
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from cluster.kubectl import Kubectl
-from kopfharness import OperatorNamespaces, OperatorProcess, eventually, route_configmaps, route_document
+from kopfharness import OperatorNamespaces, OperatorProcess, route_configmaps, route_document
+from waiting import eventually
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout"
 StartOperator = Callable[..., OperatorProcess]
