@@ -1,7 +1,8 @@
 """The whole product on a cluster, run the way the chart runs it: used by ``tests/e2e`` and ``make demo``.
 
-``LocalStack`` installs the Helm chart (CRDs, ServiceAccounts, RBAC, peering objects, Deployments — the pods
-stay Pending: the local control plane has no kubelet), then runs the operator and the proxy as local
+``LocalStack`` installs the Helm chart (CRDs, ServiceAccounts, RBAC, peering objects, Deployments — their pods
+do not run: with the node, they wait for images that are not imported (a pull goes nowhere); with
+``GRAYLANE_NODE=0`` they stay Pending), then runs the operator and the proxy as local
 processes with the container args the chart rendered, each authenticating with a token of the chart's own
 ServiceAccount (``kubectl create token``). So what the chart grants is exactly what they can do. Demo
 upstreams are ``tests/upstream_app.py`` processes on loopback.

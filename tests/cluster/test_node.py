@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,20 @@ def test_privileged_pod_is_refused_in_a_restricted_namespace(kubectl: Kubectl, r
     assert "violates PodSecurity" in result.stderr
 
 
+def backends_answering(url: str, backends: set[str], timeout: float = 60.0) -> set[str]:
+    """The pods that answered ``url`` until all of ``backends`` did (kube-proxy picks one at random).
+    Until kube-proxy has programmed the Service (a moment after the pods are Ready), it is refused."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while seen != backends and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                seen.add(response.read().decode().split()[0])
+        except OSError:
+            time.sleep(0.2)  # not programmed yet: ask again
+    return seen
+
+
 def test_service_answers_on_its_cluster_ip_from_the_host_and_by_name_from_a_pod(
     kubectl: Kubectl, restricted_ns: str
 ) -> None:
@@ -118,11 +133,7 @@ def test_service_answers_on_its_cluster_ip_from_the_host_and_by_name_from_a_pod(
     kubectl.apply(echo_app("echo", replicas=2), "-n", ns)
     backends = {p["metadata"]["name"] for p in wait_pods(kubectl, ns, "app=echo", count=2)}
     cluster_ip = kubectl.json("get", "service", "echo", "-n", ns)["spec"]["clusterIP"]
-    seen = set()
-    for _ in range(20):  # kube-proxy picks a backend at random: both show up
-        with urllib.request.urlopen(f"http://{cluster_ip}/from-host", timeout=5) as response:
-            seen.add(response.read().decode().split()[0])
-    assert seen == backends
+    assert backends_answering(f"http://{cluster_ip}/from-host", backends) == backends
     url = f"http://echo.{ns}.svc.{NET.cluster_domain}/from-pod"
     kubectl.apply(pod("client", "/get", url), "-n", ns)
     wait_pods(kubectl, ns, "app=client", phase="Succeeded")
