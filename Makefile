@@ -88,8 +88,12 @@ images: $(VENV)/.installed ## Build the operator, proxy and demo-backend images 
 	@$(PY) deploy/images/build.py
 
 .PHONY: demo
-demo: tools controlplane ## The product on a local control plane: chart, operator, proxy, two versions, split, patch, override
+demo: node-packages tools controlplane images ## The product as pods on a local node: chart, operator, proxies, two versions, split, patch, override
 	$(PY) examples/demo.py
+
+.PHONY: demo-processes
+demo-processes: tools controlplane ## The same story with the operator and proxy as local processes (no node)
+	$(PY) examples/demo.py --processes
 
 .PHONY: e2e-kind
 e2e-kind: install tools ## Same end-to-end suite on a kind cluster (needs Docker and kind; not possible on machines without Docker)
