@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +35,7 @@ from cluster.controlplane import ControlPlane  # noqa: E402
 from cluster.kubectl import Kubectl  # noqa: E402
 from cluster.podstack import build_images  # noqa: E402
 from demo_setups import NS, run_as_processes, run_on_pods  # noqa: E402
-from demo_story import GREEN, RESET, Target, drive, say  # noqa: E402
+from demo_story import GREEN, RESET, Phase, Target, drive, say  # noqa: E402
 
 
 def story(kubectl: Kubectl, target: Target) -> None:
@@ -66,22 +65,6 @@ def story(kubectl: Kubectl, target: Target) -> None:
     why = {k: v for k, v in target.explain().items() if k in ("route", "track", "upstream", "reason")}
     print(f"  GET /explain?host=checkout.example.com&header=X-Canary:true -> {json.dumps(why)}")
     print(kubectl("get", "canaryroutes", "-n", NS).stdout)
-
-
-@dataclass
-class Phase:
-    """Prints what starts and, at the end, how long it took."""
-
-    what: str
-    started: float = 0.0
-
-    def __enter__(self) -> Phase:
-        say(self.what)
-        self.started = time.monotonic()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        print(f"  ({time.monotonic() - self.started:.1f} s)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

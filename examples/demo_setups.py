@@ -12,7 +12,7 @@ from cluster.controlplane import ControlPlane
 from cluster.kubectl import Kubectl
 from cluster.podstack import PodStack, ensure_node_images, service_upstream
 from cluster.stack import LocalStack, http_get, route_manifest, upstream_manifest, wait_until
-from demo_story import HOST, Target, say
+from demo_story import HOST, Phase, Target, say
 
 NS = "demo"
 ROUTE = f"{NS}/checkout"
@@ -21,13 +21,13 @@ Story = Callable[[Kubectl, Target], None]
 
 
 def run_on_pods(plane: ControlPlane, kubectl: Kubectl, helm: Path, work: Path, story: Story) -> None:
-    say("Importing the images built from deploy/docker/ into the node's containerd")
-    tag = ensure_node_images(plane)
+    with Phase("Importing the images built from deploy/docker/ into the node's containerd"):
+        tag = ensure_node_images(plane)
     stack = PodStack(kubectl=kubectl, helm=helm, workdir=work, tag=tag, apps=NS)
-    say("helm install graylane deploy/helm/graylane (default values; Pod Security restricted namespaces)")
-    stack.install()
-    say(f"Demo versions v1 and v2 as pods behind Services in {NS}")
-    stack.deploy_backends("v1", "v2")
+    with Phase("helm install (default values, Pod Security restricted); waiting for the 4 pods to be Ready"):
+        stack.install()
+    with Phase(f"Demo versions v1 and v2 as pods behind Services in {NS}; waiting for them to be Ready"):
+        stack.deploy_backends("v1", "v2")
     print(kubectl("get", "pods", "-A", "-o", "wide").stdout)
     say(f"kubectl apply -n {NS}: Upstreams naming the Services, CanaryRoute checkout (weight 10)")
     kubectl.apply([service_upstream("v1"), service_upstream("v2")], "-n", NS)

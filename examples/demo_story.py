@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,22 @@ class Target:
 
 def say(text: str) -> None:
     print(f"\n{BOLD}==> {text}{RESET}", flush=True)
+
+
+@dataclass
+class Phase:
+    """``with Phase("what"):`` prints what starts and, at the end, how long it took."""
+
+    what: str
+    started: float = 0.0
+
+    def __enter__(self) -> Phase:
+        say(self.what)
+        self.started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        print(f"  ({time.monotonic() - self.started:.1f} s)", flush=True)
 
 
 def bar(share: float, width: int = 40) -> str:

@@ -7,6 +7,7 @@ containers. The build is cached (``deploy/images``); ``make test`` builds before
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -70,7 +71,13 @@ def test_dockerfile_runs_the_entry_point_the_chart_uses(component: str) -> None:
 
 def test_build_contexts_hold_only_what_the_dockerfiles_copy() -> None:
     operator, proxy, demo = (set(image_build.context_for(c)) for c in ("operator", "proxy", "demo-backend"))
-    assert {"pyproject.toml", "README.md", "graylane/cli.py", "operator/cli.py", "proxy/cli.py"} <= operator
+    assert {
+        "pyproject.toml",
+        "README.md",
+        "graylane/cli/render.py",
+        "operator/cli.py",
+        "proxy/cli.py",
+    } <= operator
     assert "deploy/native/build.py" in proxy and "deploy/native/build.py" not in operator
     assert demo == {"tests/upstream_app.py"}
     for files in (operator, proxy):
@@ -90,7 +97,14 @@ def test_wheel_set_covers_every_pip_install_in_the_dockerfiles() -> None:
     proxy = wheels.dockerfile_requirements((DOCKER_DIR / "Dockerfile.proxy").read_text())
     demo = wheels.dockerfile_requirements((DOCKER_DIR / "Dockerfile.demo-backend").read_text())
     assert proxy == ["mypy", "setuptools"] and demo == ["aiohttp>=3.10"]
-    assert {"setuptools>=69", "kopf>=1.37", "mypy", "aiohttp>=3.10"} <= set(image_build.requirements())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    needed = {
+        *project["project"]["dependencies"],
+        *project["build-system"]["requires"],
+        "mypy",
+        "aiohttp>=3.10",
+    }
+    assert needed <= set(image_build.requirements())
 
 
 # -- the built images ------------------------------------------------------------------------------------
@@ -145,8 +159,22 @@ def test_only_the_proxy_image_has_the_compiled_hot_path(unpacked: dict[str, tupl
     """Built by mypyc inside the proxy image; the host's `make native` output never enters a context."""
     (proxy,) = unpacked["proxy"][0].glob("opt/graylane/lib/python3*/site-packages/graylane")
     (operator,) = unpacked["operator"][0].glob("opt/graylane/lib/python3*/site-packages/graylane")
-    assert list((proxy / "proxy").glob("fastconn.cpython-3*.so")), "no compiled fastconn in the proxy image"
+    compiled = {str(so.relative_to(proxy)).split(".cpython")[0] for so in proxy.glob("**/*.cpython-3*.so")}
+    assert compiled - {"_native__mypyc"} == _native_modules(), sorted(compiled)  # + the shared runtime
     assert not list(operator.glob("**/*.so"))
+
+
+def _native_modules() -> set[str]:
+    """What ``deploy/native/build.py`` compiles, as paths under the installed ``graylane`` package."""
+    spec = importlib.util.spec_from_file_location("native_build", ROOT / "deploy" / "native" / "build.py")
+    assert spec is not None and spec.loader is not None
+    native = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(native)
+    return {
+        "/".join([*package.split(".")[1:], *module.split(".")])
+        for _, package, modules in native.COMPILED
+        for module in modules
+    }
 
 
 def _run(
