@@ -21,7 +21,8 @@ help: ## List the targets with what they do
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -P -m pip install -q --upgrade pip
-	$(PY) -P -m pip install -q -e '.[test]'
+	@# setuptools warns that the checkout holds folders named like the package: it does, by design (package-dir)
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -P -m pip install -q -e '.[test]'
 	touch $@
 
 .PHONY: install
