@@ -85,8 +85,11 @@ test-chart: install tools ## Only the Helm chart tests: lint, schema validation,
 	$(PY) -m pytest -q tests/chart $(PYTEST_ARGS)
 
 .PHONY: images
-images: $(VENV)/.installed ## Build the operator, proxy and demo-backend images (buildah from Debian, or Docker when it answers) as docker-archive tarballs in the cache; prints "<image> <archive>" per image
-	@$(PY) deploy/images/build.py
+images: $(VENV)/.installed ## Build the operator, proxy and demo-backend images (buildah from Debian, or Docker when it answers) as docker-archive tarballs in the cache; prints "<image> <archive>" per image and loads them into the node of `make cluster-up` when it runs
+	@mkdir -p $(STATE)
+	@$(PY) deploy/images/build.py > $(STATE)/images.txt; rc=$$?; cat $(STATE)/images.txt; exit $$rc
+	@if [ -S $(STATE)/node/containerd/containerd.sock ]; then \
+	  $(PY) tests/cluster/launcher.py import-images --state-dir $(STATE) $$(cut -d' ' -f2 $(STATE)/images.txt); fi
 
 .PHONY: demo
 demo: node-packages tools controlplane images ## The product as pods on a local node: chart, operator, proxies, two versions, split, patch, override
