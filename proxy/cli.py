@@ -57,6 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--admin-listen", type=_host_port, default=(d.admin_host, d.admin_port), metavar="HOST:PORT"
     )
+    _add_client_limits(p, d)
+    _add_timeouts(p, d)
+    p.add_argument("--geoip-db", type=Path, help="MaxMind-format .mmdb for sourceCountries (default: iptocc)")
+    p.add_argument("--country-header", help="CDN country header (e.g. CF-IPCountry), trusted proxies only")
+    p.add_argument("--jwt-secret-dir", type=Path, help="file mode: HS* secrets as DIR/<secret>/<key>")
+    p.add_argument("--server", choices=SERVERS, default=d.server,
+                   help="data-plane HTTP server (the admin port is always aiohttp)")  # fmt: skip
+    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)  # set by the supervisor for its workers
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    return p
+
+
+def _add_client_limits(p: argparse.ArgumentParser, d: Settings) -> None:
+    """Who the client is and what it may send."""
     p.add_argument("--trusted-proxy", type=_cidr, action="append", default=[], metavar="CIDR")
     p.add_argument("--client-ip-header", choices=CLIENT_IP_HEADERS, default=d.client_ip_header,
                    help="the one header a trusted proxy's client chain is read from")  # fmt: skip
@@ -64,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="request line + headers over this many bytes: 431")  # fmt: skip
     p.add_argument("--allow-underscore-headers", action="store_true", default=d.allow_underscore_headers,
                    help="forward client headers whose names contain '_' (dropped by default)")  # fmt: skip
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
+    p.add_argument("--no-websockets", dest="websockets", action="store_false",
+                   help="do not tunnel WebSocket upgrades (they go on as plain requests)")  # fmt: skip
+
+
+def _add_timeouts(p: argparse.ArgumentParser, d: Settings) -> None:
+    """Processes, drain and every timeout."""
     p.add_argument(
         "--workers", type=int, default=d.workers, help="processes sharing the ports (SO_REUSEPORT)"
     )
@@ -79,23 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--idle-timeout", type=float, default=d.idle_timeout, help="keep-alive idle timeout, seconds"
     )
-    p.add_argument("--no-websockets", dest="websockets", action="store_false",
-                   help="do not tunnel WebSocket upgrades (they go on as plain requests)")  # fmt: skip
     p.add_argument("--tunnel-idle-timeout", type=float, default=d.tunnel_idle_timeout,
                    help="seconds a WebSocket tunnel may pass without a byte either way")  # fmt: skip
     p.add_argument(
         "--connect-timeout", type=float, default=d.connect_timeout, help="upstream connect timeout, seconds"
     )
-    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
-    p.add_argument("--geoip-db", type=Path, help="MaxMind-format .mmdb for sourceCountries (default: iptocc)")
-    p.add_argument("--country-header", help="CDN country header (e.g. CF-IPCountry), trusted proxies only")
-    p.add_argument("--jwt-secret-dir", type=Path, help="file mode: HS* secrets as DIR/<secret>/<key>")
-    p.add_argument("--server", choices=SERVERS, default=d.server,
-                   help="data-plane HTTP server (the admin port is always aiohttp)")  # fmt: skip
-    p.add_argument("--log-level", default="INFO")
-    p.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)  # set by the supervisor for its workers
-    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
-    return p
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
