@@ -338,8 +338,11 @@ async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
 # -- raw sockets ---------------------------------------------------------------------------------------
 
 
-async def raw_exchange(port: int, data: bytes | list[bytes], *, within: float = 5.0) -> bytes:
-    """Send bytes (a list: separate writes) and read until the server closes or ``within`` passes."""
+async def raw_exchange(
+    port: int, data: bytes | list[bytes], *, within: float = 5.0, must_close: bool = False
+) -> bytes:
+    """Send bytes (a list: separate writes) and read until the server closes or ``within`` passes;
+    ``must_close``: the server not closing within that time fails the test."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         for piece in data if isinstance(data, list) else [data]:
@@ -351,7 +354,7 @@ async def raw_exchange(port: int, data: bytes | list[bytes], *, within: float = 
                 while chunk := await reader.read(65536):
                     out += chunk
         except TimeoutError:
-            pass
+            assert not must_close, f"the proxy did not close the connection; it sent {out[:200]!r}"
         return out
     finally:
         writer.close()

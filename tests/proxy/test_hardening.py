@@ -70,10 +70,8 @@ async def test_an_unfinished_head_over_the_limit_is_refused_without_waiting_for_
 ) -> None:
     await proxy.put(route_doc(stable.url, stable.url))
     pieces = [HUGE_HEAD[i : i + 4096] for i in range(0, len(HUGE_HEAD), 4096)]  # never ends the head
-    started = time.monotonic()
     raw = await _send_until_closed(proxy.port, pieces)
-    assert status_codes(raw) == [431]
-    assert time.monotonic() - started < 5  # well before the 10 s header deadline: the limit, not the timer
+    assert status_codes(raw) == [431]  # the limit answered: the 10 s header deadline closes without an answer
 
 
 async def test_the_head_limit_is_a_flag(stable: Upstream, tmp_path: Path, server_kind: str) -> None:
@@ -365,9 +363,8 @@ async def test_an_h2c_upgrade_is_answered_plainly_then_the_connection_closes(
     proxy: LocalProxy, stable: Upstream
 ) -> None:
     await proxy.put(route_doc(stable.url, stable.url))
-    started = time.monotonic()
-    raw = await raw_exchange(proxy.port, H2C + b"GET /second HTTP/1.1\r\nHost: a\r\n\r\n", within=5)
-    assert time.monotonic() - started < 4  # closed by the proxy, not by the test's read timeout
+    second = b"GET /second HTTP/1.1\r\nHost: a\r\n\r\n"
+    raw = await raw_exchange(proxy.port, H2C + second, within=5, must_close=True)
     assert status_codes(raw) == [200] and b"Upgrade" not in raw.partition(b"\r\n\r\n")[0]
     assert [s["path"] for s in stable.seen] == ["/first"]
     assert "upgrade" not in {k.lower() for k, _ in stable.seen[0]["headers"]}
