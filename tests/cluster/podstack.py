@@ -177,7 +177,7 @@ class PodStack:
         return list(items)
 
     def ready_proxy_ips(self) -> list[str]:
-        return [p["status"]["podIP"] for p in self.pods("proxy") if _ready(p) and not _terminating(p)]
+        return [p["status"]["podIP"] for p in self.pods("proxy") if pod_ready(p) and not _terminating(p)]
 
     def served_weights(self, route: str) -> list[float | None]:
         """The weight each Ready proxy pod serves for ``route`` (``ns/name``), from its own ``/routes``."""
@@ -199,7 +199,7 @@ class PodStack:
         return http_get(f"http://{host}:{port}{path}", {"Host": HOST} | (headers or {}))
 
 
-def _ready(pod: dict[str, Any]) -> bool:
+def pod_ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
 
 

@@ -8,10 +8,8 @@ its connections with the answers, the EndpointSlice and kube-proxy move new conn
 
 from __future__ import annotations
 
-from typing import Any
-
 from cluster.kubectl import Kubectl
-from cluster.podstack import PodStack, SteadyLoad
+from cluster.podstack import PodStack, SteadyLoad, pod_ready
 from cluster.stack import wait_until
 from podtest import ROUTE
 
@@ -26,14 +24,10 @@ def wait_replaced(pods: PodStack, component: str, old: set[str], *, timeout: flo
     def done() -> bool:
         now = pods.pods(component)
         names = {p["metadata"]["name"] for p in now}
-        ready = [p for p in now if p["metadata"].get("deletionTimestamp") is None and _ready(p)]
+        ready = [p for p in now if p["metadata"].get("deletionTimestamp") is None and pod_ready(p)]
         return not (names & old) and len(ready) == 2
 
     wait_until(f"{component} pods replaced", done, timeout=timeout, every=0.5)
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
 
 
 def test_deleting_a_proxy_pod_loses_no_request(pods: PodStack, kubectl: Kubectl) -> None:
