@@ -1,4 +1,4 @@
-"""The ``graylane`` command: ``graylane render -f FILE_OR_DIR [-f ...] -o DIR``.
+"""``graylane render -f FILE_OR_DIR [-f ...] -o DIR``.
 
 ``render`` compiles CanaryRoutes and Upstreams from manifests offline, exactly as the operator does, and
 writes one ``<namespace>.<route>.json`` per CanaryRoute (the ConfigMap's ``route.json``).
@@ -8,37 +8,30 @@ Any invalid input: exit 1, a message naming the file, the resource and the field
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from graylane.cli.manifests import InputError, load_manifests, write_atomically
 from graylane.compile.route import CompileError, compile_route
 from graylane.config.document import canonical_json
 
 GROUP = "graylane.io/"
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-class InputError(Exception):
-    """Unreadable or malformed manifests; the message names the file."""
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="graylane", description="Graylane command-line tools")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     render = sub.add_parser("render", help="compile CanaryRoutes + Upstreams offline into route documents")
     render.add_argument(
         "-f", "--filename", action="append", required=True, type=Path, metavar="FILE_OR_DIR",
-        help="manifest file or directory (repeatable; directories are read recursively)",
+        help="manifest file or directory (repeatable; directories are read recursively; - is stdin)",
     )  # fmt: skip
     render.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output directory")
     render.add_argument("-n", "--namespace", default="default", help="namespace for objects without one")
-    args = parser.parse_args(argv)
+    render.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
     return run_render(args.filename, args.output, default_namespace=args.namespace)
 
 
@@ -51,7 +44,7 @@ def run_render(sources: Sequence[Path], output: Path, *, default_namespace: str)
         return 1
     output.mkdir(parents=True, exist_ok=True)
     for filename, text in documents.items():
-        _write_atomically(output / filename, text)
+        write_atomically(output / filename, text)
         print(f"wrote {output / filename}")
     return 0
 
@@ -84,24 +77,13 @@ def render_documents(objects: Sequence[tuple[str, dict[str, Any]]]) -> dict[str,
 
 
 def _load_objects(sources: Sequence[Path], default_namespace: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    for path in _manifest_files(sources):
-        try:
-            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise InputError(f"{path}: cannot read manifests: {exc}") from None
-        for index, doc in enumerate(docs):
-            if doc is None:
-                continue
-            where = f"{path} (document {index + 1})"
-            for obj in doc.get("items", []) if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]:
-                checked = _graylane_object(obj, where, default_namespace)
-                if checked is not None:
-                    yield where, checked
+    for where, obj in load_manifests(sources):
+        checked = _graylane_object(obj, where, default_namespace)
+        if checked is not None:
+            yield where, checked
 
 
-def _graylane_object(obj: Any, where: str, default_namespace: str) -> dict[str, Any] | None:
-    if not isinstance(obj, dict):
-        raise InputError(f"{where}: a manifest must be a mapping")
+def _graylane_object(obj: dict[str, Any], where: str, default_namespace: str) -> dict[str, Any] | None:
     if not str(obj.get("apiVersion", "")).startswith(GROUP):
         return None  # Services, Deployments, ... are not ours to compile
     meta = obj.get("metadata")
@@ -111,24 +93,3 @@ def _graylane_object(obj: Any, where: str, default_namespace: str) -> dict[str, 
         raise InputError(f"{where}: {obj.get('kind')} {meta['name']}: spec: required, must be a mapping")
     meta = {**meta, "namespace": meta.get("namespace") or default_namespace}
     return {**obj, "metadata": meta}
-
-
-def _manifest_files(sources: Sequence[Path]) -> Iterator[Path]:
-    for source in sources:
-        if source.is_dir():
-            yield from sorted(p for p in source.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
-        elif source.exists():
-            yield source
-        else:
-            raise InputError(f"{source}: no such file or directory")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

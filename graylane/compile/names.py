@@ -27,7 +27,8 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode("utf-8")).hexdigest()[:HASH_LENGTH]
 
 
-def _shorten(text: str, limit: int, *identity: str) -> str:
+def shorten(text: str, limit: int, *identity: str) -> str:
+    """``text`` if it fits ``limit``, else cut and suffixed with a hash of ``identity``."""
     if len(text) <= limit:
         return text
     keep = text[: limit - HASH_LENGTH - 1].rstrip("-.")
@@ -36,7 +37,7 @@ def _shorten(text: str, limit: int, *identity: str) -> str:
 
 def route_configmap_name(namespace: str, name: str) -> str:
     """``graylane-route-<namespace>-<name>``, hash-shortened to fit 253 characters."""
-    return _shorten(f"graylane-route-{namespace}-{name}", MAX_NAME, namespace, name)
+    return shorten(f"graylane-route-{namespace}-{name}", MAX_NAME, namespace, name)
 
 
 def hashed_configmap_name(namespace: str, name: str) -> str:
@@ -47,12 +48,12 @@ def hashed_configmap_name(namespace: str, name: str) -> str:
 
 def mirrored_secret_name(namespace: str, name: str) -> str:
     """The operator-owned Secret in the install namespace holding a route's HS* JWT key."""
-    return _shorten(f"graylane-jwt-{namespace}-{name}", MAX_NAME, namespace, name)
+    return shorten(f"graylane-jwt-{namespace}-{name}", MAX_NAME, namespace, name)
 
 
 def label_value(text: str) -> str:
     """``text`` if it fits a label value, otherwise shortened with a hash suffix."""
-    return _shorten(text, MAX_LABEL_VALUE, text)
+    return shorten(text, MAX_LABEL_VALUE, text)
 
 
 def route_labels(namespace: str, name: str, uid: str) -> dict[str, str]:

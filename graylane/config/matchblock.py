@@ -77,13 +77,13 @@ def _operand(c: FieldChecker, op: str, operand: Any, path: str) -> str | None:
             try:
                 compile_regex(text)
             except re2.error as exc:
-                c.error(path, f"not a valid RE2 expression: {_re2_message(exc)}")
+                c.error(path, f"not a valid RE2 expression: {re2_message(exc)}")
                 return None
         return text
     return c.string(operand, path, min_len=0 if op == "exact" else 1)
 
 
-def _re2_message(exc: Exception) -> str:
+def re2_message(exc: Exception) -> str:
     arg = exc.args[0] if exc.args else ""
     text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
     return text[:200]

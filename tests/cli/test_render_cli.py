@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from graylane.cli.render import main
+from graylane.cli.main import main
 from graylane.config.document import load_route_document
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout"
