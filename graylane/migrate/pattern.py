@@ -19,6 +19,7 @@ from graylane.config.matchblock import compile_regex, re2_message
 from graylane.config.model import MAX_REGEX_LENGTH
 
 WRAP = ".*(?:{}).*"
+MAX_PATTERN = MAX_REGEX_LENGTH - len(WRAP.format(""))
 
 # PCRE-only syntax, checked in order; the first found names the problem.
 _PCRE_ONLY: tuple[tuple[str, str], ...] = (
@@ -42,7 +43,7 @@ def to_re2(pattern: str) -> tuple[str | None, str | None]:
     if len(wrapped) > MAX_REGEX_LENGTH:
         return (
             None,
-            f"is too long ({len(pattern)} characters; at most {MAX_REGEX_LENGTH - 7} can be imported)",
+            f"is too long ({len(pattern)} characters; at most {MAX_PATTERN} can be imported)",
         )
     try:
         compile_regex(wrapped)

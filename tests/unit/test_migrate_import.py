@@ -1,0 +1,321 @@
+"""graylane.migrate beyond the canary annotations: pairing, paths, hosts, names, TLS, the annotation
+catalogue, findings per route and --strict. The malformed inputs are the corpus in
+tests/bad_inputs/ingress-nginx/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ingress_manifests import canary, ingress, pair
+
+from graylane.compile.route import compile_route
+from graylane.migrate import tls
+from graylane.migrate.annotations import ADVICE, CANARY, DECIDED_ELSEWHERE, SAME_BEHAVIOUR, advice
+from graylane.migrate.ingress import parse_ingress
+from graylane.migrate.model import ImportedRoute, ImportOptions, ImportResult
+from graylane.migrate.names import route_names, service_version, upstream_names
+from graylane.migrate.plan import import_ingresses
+
+# The annotation table of ingress-nginx's docs/user-guide/nginx-configuration/annotations.md (2026-03).
+_TABLE = """affinity affinity-canary-behavior affinity-mode app-root auth-cache-duration auth-cache-key
+auth-keepalive auth-keepalive-requests auth-keepalive-share-vars auth-keepalive-timeout auth-proxy-set-headers
+auth-realm auth-secret auth-secret-type auth-snippet auth-tls-error-page auth-tls-match-cn
+auth-tls-pass-certificate-to-upstream auth-tls-secret auth-tls-verify-client auth-tls-verify-depth auth-type
+auth-url backend-protocol canary canary-by-cookie canary-by-header canary-by-header-pattern
+canary-by-header-value canary-weight canary-weight-total client-body-buffer-size configuration-snippet
+connection-proxy-header cors-allow-credentials cors-allow-headers cors-allow-methods cors-allow-origin
+cors-expose-headers cors-max-age custom-headers custom-http-errors default-backend denylist-source-range
+enable-access-log enable-cors enable-global-auth enable-modsecurity enable-opentelemetry
+enable-owasp-core-rules enable-rewrite-log force-ssl-redirect from-to-www-redirect http2-push-preload
+limit-connections limit-rps load-balance mirror-host mirror-request-body mirror-target modsecurity-snippet
+modsecurity-transaction-id opentelemetry-trust-incoming-span permanent-redirect permanent-redirect-code
+preserve-trailing-slash proxy-body-size proxy-buffer-size proxy-buffering proxy-buffers-number
+proxy-busy-buffers-size proxy-connect-timeout proxy-cookie-domain proxy-cookie-path proxy-http-version
+proxy-max-temp-file-size proxy-next-upstream proxy-next-upstream-timeout proxy-next-upstream-tries
+proxy-read-timeout proxy-redirect-from proxy-redirect-to proxy-request-buffering proxy-send-timeout
+proxy-ssl-ciphers proxy-ssl-name proxy-ssl-protocols proxy-ssl-secret proxy-ssl-server-name proxy-ssl-verify
+proxy-ssl-verify-depth rewrite-target satisfy server-alias server-snippet service-upstream
+session-cookie-change-on-failure session-cookie-conditional-samesite-none session-cookie-domain
+session-cookie-expires session-cookie-max-age session-cookie-name session-cookie-path session-cookie-samesite
+session-cookie-secure ssl-ciphers ssl-passthrough ssl-prefer-server-ciphers ssl-redirect stream-snippet
+temporal-redirect temporal-redirect-code upstream-hash-by upstream-vhost use-regex whitelist-source-range
+x-forwarded-prefix"""
+DOCUMENTED = _TABLE.split()
+
+
+def run(objects: list[dict[str, Any]], **options: Any) -> ImportResult:
+    return import_ingresses([("test.yaml", o) for o in objects], ImportOptions(**options))
+
+
+def only_route(result: ImportResult) -> ImportedRoute:
+    assert result.ok, [str(f) for f in result.findings if f.severity == "error"]
+    (route,) = result.routes
+    return route
+
+
+def messages(result: ImportResult, severity: str) -> list[str]:
+    return [str(f) for f in result.findings if f.severity == severity]
+
+
+def test_every_documented_annotation_is_translated_or_has_advice() -> None:
+    assert len(DOCUMENTED) == 117
+    unknown = [
+        n
+        for n in DOCUMENTED
+        if n not in CANARY | DECIDED_ELSEWHERE | SAME_BEHAVIOUR.keys()
+        and advice(n) == "unknown to the importer"
+    ]
+    assert unknown == []
+    assert advice("made-up") == "unknown to the importer" and advice("cors-max-age") == ADVICE["cors-"]
+
+
+def test_main_ingress_annotations_are_warnings_canary_ones_mostly_notes() -> None:
+    main_notes = {
+        "rewrite-target": "/",
+        "limit-rps": "5",
+        "service-upstream": "true",
+        "made-up": "1",
+        "cert-manager.io/cluster-issuer": "letsencrypt",
+    }
+    objects = [
+        ingress("checkout", "checkout-v1", annotations=main_notes),
+        canary(
+            "checkout-canary",
+            "checkout-v2",
+            {"canary-weight": "5", "limit-rps": "1", "affinity": "cookie", "session-cookie-name": "s"},
+        ),
+    ]
+    result = run(objects)
+    warnings, notes = messages(result, "warning"), messages(result, "note")
+    assert any(
+        "shop/checkout: metadata.annotations[nginx.ingress.kubernetes.io/rewrite-target]: not carried "
+        "over, Graylane does not rewrite paths" in w
+        for w in warnings
+    )
+    assert any("limit-rps" in w and "shop/checkout:" in w for w in warnings)
+    assert any("made-up]: not carried over, unknown to the importer" in w for w in warnings)
+    assert any("service-upstream" in n and "as service-upstream does" in n for n in notes)
+    assert any("checkout-canary" in n and "limit-rps" in n and "ignored on a canary" in n for n in notes)
+    assert any(
+        "checkout-canary" in w and "affinity]" in w and "--sticky cookie:<name>" in w for w in warnings
+    )
+    assert any("checkout-canary" in w and "session-cookie-name" in w for w in warnings)
+    assert not any("cert-manager" in f for f in warnings + notes)  # other prefixes are not ingress-nginx's
+
+
+def test_hosts_of_one_pair_share_a_route_and_paths_split_routes() -> None:
+    paths = [
+        {"path": p, "pathType": "Prefix", "backend": {"service": {"name": s, "port": {"number": 80}}}}
+        for p, s in (("/api", "api"), ("/web", "web"))
+    ]
+    canary_paths = [
+        {
+            **p,
+            "backend": {"service": {"name": p["backend"]["service"]["name"] + "-v2", "port": {"number": 80}}},
+        }
+        for p in paths
+    ]
+    main = ingress("shop", "x", paths=paths)
+    main["spec"]["rules"].append({**main["spec"]["rules"][0], "host": "www.example.com"})
+    can = canary("shop-canary", "x", {"canary-weight": "10"}, paths=canary_paths)
+    can["spec"]["rules"].append({**can["spec"]["rules"][0], "host": "www.example.com"})
+    result = run([main, can])
+    assert result.ok
+    got = {r.name: (r.route["spec"]["hosts"], r.route["spec"]["pathPrefix"]) for r in result.routes}
+    assert got == {
+        "shop-api": (["shop.example.com", "www.example.com"], "/api"),
+        "shop-web": (["shop.example.com", "www.example.com"], "/web"),
+    }
+
+
+def test_rule_without_host_is_any_host_and_trailing_slash_is_dropped() -> None:
+    route = only_route(run(pair({"canary-weight": "1"}, host=None, path="/api/")))
+    assert route.route["spec"]["hosts"] == [] and route.route["spec"]["pathPrefix"] == "/api"
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [("/api", "it no longer takes '/apix'"), ("/api/", "it also takes '/api' itself"), ("/", "the same set")],
+)
+def test_implementation_specific_is_imported_by_segments_with_a_warning(path: str, words: str) -> None:
+    result = run(pair({"canary-weight": "1"}, path=path, path_type="ImplementationSpecific"))
+    route = only_route(result)
+    assert route.route["spec"]["pathPrefix"] == (path.rstrip("/") or "/")
+    assert any("pathType: ingress-nginx matched" in w and words in w for w in messages(result, "warning"))
+
+
+def test_regex_paths_of_a_host() -> None:
+    objects = pair({"canary-weight": "1"}, path="/api")
+    objects[0]["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/use-regex": "true"}
+    result = run(objects)
+    assert only_route(result).route["spec"]["pathPrefix"] == "/api"
+    assert any(
+        "case-insensitive regex prefix (use-regex on Ingress shop/checkout)" in w
+        for w in messages(result, "warning")
+    )
+    objects = pair({"canary-weight": "1"}, path="/api/v[0-9]+", path_type="ImplementationSpecific")
+    objects.append(ingress("other", "other", path="/x", annotations={"rewrite-target": "/y"}))
+    assert any(
+        "is a regular expression here (rewrite-target on Ingress shop/other)" in e
+        for e in messages(run(objects), "error")
+    )
+
+
+def test_named_port_is_read_from_the_service_in_the_input() -> None:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "checkout-v2", "namespace": "shop"},
+        "spec": {"ports": [{"name": "http", "port": 8081, "targetPort": 9000}]},
+    }
+    objects = [ingress("checkout", "checkout-v1"), canary("checkout-canary", "checkout-v2", {}, port="http")]
+    route = only_route(run([*objects, service]))
+    assert route.upstreams[1]["spec"]["service"] == {"name": "checkout-v2", "port": 8081}
+    missing = run(objects)
+    assert any(
+        "port.name: named port 'http': its Service is not in the input" in e
+        for e in messages(missing, "error")
+    )
+
+
+def test_upstream_names_versions_and_route_names() -> None:
+    assert service_version("shop", "checkout-v2", {}) == "v2"
+    assert service_version("shop", "api-1.4.0", {}) == "1.4.0"
+    assert service_version("shop", "checkout-canary", {}) == "checkout-canary"
+    assert service_version("shop", "v2", {}) == "v2"
+    assert (
+        service_version("shop", "checkout-v2", {"checkout-v2": "green", "shop/checkout-v2": "blue"}) == "blue"
+    )
+    assert upstream_names([("a", "s", 80), ("a", "s", 81), ("a", "t", 80), ("b", "s", 80)]) == {
+        ("a", "s", 80): "s-80",
+        ("a", "s", 81): "s-81",
+        ("a", "t", 80): "t",
+        ("b", "s", 80): "s",
+    }
+    assert route_names([("a", "m", "root"), ("a", "n", "api"), ("a", "n", "api"), ("a", "n", "web")]) == [
+        "m",
+        "n-api",
+        "n-api-2",
+        "n-web",
+    ]
+    route = only_route(run(pair({}), versions={"checkout-v1": "stable-build"}))
+    assert [u["spec"]["metadata"]["version"] for u in route.upstreams] == ["stable-build", "v2"]
+
+
+def test_tls_is_a_warning_until_canaryroute_has_spec_tls() -> None:
+    objects = pair({"canary-weight": "5"}, tls=[{"hosts": ["shop.example.com"], "secretName": "shop-tls"}])
+    result = run(objects)
+    route = only_route(result)
+    assert "tls" not in route.route["spec"]
+    assert any(
+        "spec.tls[0]: TLS for shop.example.com with Secret shop-tls: not carried over" in w
+        and "redirect HTTP to HTTPS there too" in w
+        for w in messages(result, "warning")
+    )
+    assert any(f.path == "spec.tls[0]" for f in route.findings)
+
+
+def test_tls_mapping_once_supported() -> None:
+    main, _ = (
+        parse_ingress(o, source="t", default_namespace="d")[0]
+        for o in pair({}, tls=[{"hosts": ["shop.example.com"], "secretName": "shop-tls"}])
+    )
+    assert main is not None
+    assert tls.tls_mapping(
+        [main], ["shop.example.com"], prefix="nginx.ingress.kubernetes.io", supported=True
+    ) == ({"secretName": "shop-tls", "redirectHTTP": True}, [])
+    no_redirect = parse_ingress(
+        ingress("m", "s", annotations={"ssl-redirect": "false"}, tls=[{"secretName": "x"}]),
+        source="t",
+        default_namespace="d",
+    )[0]
+    assert no_redirect is not None
+    spec, _ = tls.tls_mapping([no_redirect], [], prefix="nginx.ingress.kubernetes.io", supported=True)
+    assert spec == {"secretName": "x", "redirectHTTP": False}
+    assert tls.tls_mapping([main], ["other.example.com"], prefix="nginx.ingress.kubernetes.io") == (None, [])
+
+
+def test_force_ssl_redirect_without_tls_is_a_warning() -> None:
+    objects = pair({})
+    objects[0]["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
+    assert any(
+        "force-ssl-redirect]: not carried over, Graylane does not redirect HTTP to HTTPS" in w
+        for w in messages(run(objects), "warning")
+    )
+
+
+def test_paths_left_behind_are_notes_and_shadowed_paths_warnings() -> None:
+    main = ingress(
+        "checkout",
+        "checkout-v1",
+        paths=[
+            {
+                "path": "/",
+                "pathType": "Prefix",
+                "backend": {"service": {"name": "checkout-v1", "port": {"number": 80}}},
+            },
+            {
+                "path": "/static",
+                "pathType": "Prefix",
+                "backend": {"service": {"name": "cdn", "port": {"number": 80}}},
+            },
+        ],
+    )
+    other = ingress("admin", "admin", path="/admin")
+    plain = ingress("blog", "blog", host="blog.example.com")
+    result = run([main, canary("checkout-canary", "checkout-v2", {}, port=80), other, plain])
+    route = only_route(result)
+    notes = messages(result, "note")
+    assert any(
+        "shop/checkout: spec.rules[0].http.paths[1]: shop.example.com /static has no canary" in n
+        for n in notes
+    )
+    assert any("shop/admin: no canary Ingress: not imported" in n for n in notes)
+    shadowed = [w for w in messages(result, "warning") if "lies under pathPrefix /" in w]
+    assert (
+        len(shadowed) == 2 and any("/static" in w for w in shadowed) and any("/admin" in w for w in shadowed)
+    )
+    assert not any("blog" in w for w in shadowed)
+    assert sum("lies under" in str(f) for f in route.findings) == 2
+
+
+def test_strict_turns_warnings_into_errors() -> None:
+    objects = pair({"canary-weight": "5"})
+    objects[0]["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/rewrite-target": "/"}
+    assert run(objects).ok
+    strict = run(objects, strict=True)
+    assert not strict.ok and strict.count("warning") == 0
+    assert any("rewrite-target" in e for e in messages(strict, "error"))
+
+
+def test_other_ingress_classes_are_skipped_with_a_note() -> None:
+    objects = pair({"canary-weight": "5"}, ingressClassName="traefik")
+    result = run(objects)
+    assert result.routes == () and len(messages(result, "note")) == 2
+    assert run(objects, ingress_class="traefik").routes != ()
+    legacy = pair({"canary-weight": "5"}, ingressClassName=None)
+    for obj in legacy:
+        del obj["spec"]["ingressClassName"]
+        obj["metadata"].setdefault("annotations", {})["kubernetes.io/ingress.class"] = "nginx"
+    assert len(run(legacy).routes) == 1
+
+
+def test_every_route_compiles_as_the_operator_compiles_it() -> None:
+    objects = pair(
+        {
+            "canary-by-header": "X-Canary",
+            "canary-by-cookie": "c",
+            "canary-weight": "1",
+            "canary-weight-total": "3000",
+        }
+    )
+    route = only_route(run(objects, sticky="cookie:session"))
+    doc = compile_route(route.route, {u["metadata"]["name"]: u for u in route.upstreams})
+    assert doc["weight"] == 0.03 and doc["sticky"] == {"keys": ["cookie:session"]}
+    assert [r["name"] for r in doc["rules"]] == [
+        "header-always",
+        "header-never",
+        "cookie-always",
+        "cookie-never",
+    ]
