@@ -27,7 +27,7 @@ def route_yaml(route: ImportedRoute) -> str:
     ):
         found = [str(f) for f in route.findings if f.severity == severity]
         if found:
-            lines += ["", f"{title}:", *found]
+            lines += ["", f"{title}:", *(f"  {line}" for line in found)]
     parts = [_comment(lines)]
     stable, canary = route.upstreams
     parts.append(_document(stable, f"The stable track: Upstream {stable['metadata']['name']}"))
