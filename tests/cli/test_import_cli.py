@@ -21,8 +21,12 @@ BAD = ROOT / "tests" / "bad_inputs" / "ingress-nginx"
 GRAYLANE = Path(sys.executable).with_name("graylane")
 
 
-def graylane(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(GRAYLANE), *args], input=stdin, capture_output=True, text=True, check=False)
+def graylane(
+    *args: str, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(GRAYLANE), *args], input=stdin, capture_output=True, text=True, check=False, cwd=cwd
+    )
 
 
 def test_the_example_imports_and_renders(tmp_path: Path) -> None:
@@ -123,3 +127,19 @@ def test_unreadable_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (tmp_path / "bad.yaml").write_text("kind: [unclosed\n")
     assert main(["import", "ingress-nginx", "-f", str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "o")]) == 1
     assert "bad.yaml: cannot read manifests" in capsys.readouterr().err
+
+
+def test_the_readme_before_and_after_is_what_the_command_writes(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Migrating from ingress-nginx", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("\n", 1)[1] for b in section.split("```")[1::2]]
+    before, console, after = blocks[0], blocks[1], blocks[2]
+    canary = list(yaml.safe_load_all((EXAMPLE / "checkout.yaml").read_text()))[1]
+    shown = yaml.safe_load(before)
+    assert shown["metadata"]["annotations"] == canary["metadata"]["annotations"]
+    assert shown["spec"]["rules"] == canary["spec"]["rules"]
+    result = graylane("import", "ingress-nginx", "-f", str(EXAMPLE), "-o", "imported/", cwd=tmp_path)
+    printed = [line for line in console.splitlines() if not line.startswith("$")]
+    assert printed == (result.stderr + result.stdout).splitlines()
+    route = [d for d in yaml.safe_load_all((tmp_path / "imported" / "shop.checkout.yaml").read_text())][2]
+    assert yaml.safe_load(after) == {**route, "metadata": {"name": "checkout", "namespace": "shop"}}
