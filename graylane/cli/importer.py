@@ -40,45 +40,41 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="canary Ingresses -> Upstreams + CanaryRoutes with the same behaviour",
         description="Pair each canary Ingress with its main Ingress and write one YAML file per route.",
     )
+    _add_sources(nginx)
+    _add_translation(nginx)
+    nginx.set_defaults(run=run_import)
+
+
+def _add_sources(nginx: argparse.ArgumentParser) -> None:
     given = nginx.add_mutually_exclusive_group(required=True)
     given.add_argument(
-        "-f",
-        "--filename",
-        action="append",
-        type=Path,
-        metavar="FILE_OR_DIR",
+        "-f", "--filename", action="append", type=Path, metavar="FILE_OR_DIR",
         help="Ingress (and Service) manifests; repeatable; directories recursively; - is stdin",
-    )
+    )  # fmt: skip
     given.add_argument("--from-cluster", action="store_true", help="read the Ingresses through the API")
     nginx.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output directory")
     nginx.add_argument(
-        "-n",
-        "--namespace",
+        "-n", "--namespace",
         help="files: namespace of objects without one (default: default); cluster: where to read",
-    )
+    )  # fmt: skip
     nginx.add_argument("-A", "--all-namespaces", action="store_true", help="--from-cluster: every namespace")
     nginx.add_argument("--kubeconfig", help="--from-cluster: kubeconfig file")
     nginx.add_argument("--context", help="--from-cluster: kubeconfig context")
+
+
+def _add_translation(nginx: argparse.ArgumentParser) -> None:
     nginx.add_argument(
-        "--sticky",
-        metavar="KEY",
+        "--sticky", metavar="KEY",
         help="sticky split on KEY (header:X-User-Id, cookie:session, sourceIP); "
         "default: per-request random, as ingress-nginx",
-    )
+    )  # fmt: skip
     nginx.add_argument(
-        "--service-version",
-        action="append",
-        default=[],
-        type=_assignment,
-        metavar="[NS/]SERVICE=VERSION",
+        "--service-version", action="append", default=[], type=_assignment, metavar="[NS/]SERVICE=VERSION",
         help="Upstream metadata.version of a Service (default: from its name)",
-    )
+    )  # fmt: skip
     nginx.add_argument("--ingress-class", default="nginx", help="import Ingresses of this class or none")
-    nginx.add_argument(
-        "--annotations-prefix", default=DEFAULT_PREFIX, help="ingress-nginx's annotation prefix"
-    )
+    nginx.add_argument("--annotations-prefix", default=DEFAULT_PREFIX, help="ingress-nginx's prefix")
     nginx.add_argument("--strict", action="store_true", help="treat every warning as an error")
-    nginx.set_defaults(run=run_import)  # fmt: skip
 
 
 def _assignment(text: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ pathType``); an Ingress with an error is returned as ``None`` and takes no furth
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from graylane.config.fields import FieldChecker, join
@@ -100,18 +100,22 @@ def _annotations(c: FieldChecker, value: Any) -> dict[str, str]:
     return out
 
 
+def _items(c: FieldChecker, value: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """``(path[i], mapping)`` for each item of the list at ``path``."""
+    for i, item in enumerate(c.array(value, path)):
+        yield join(path, i), _mapping(c, item, join(path, i))
+
+
 def _paths(c: FieldChecker, rules: Any) -> list[IngressPath]:
     out: list[IngressPath] = []
-    for i, rule in enumerate(c.array(rules, "spec.rules")):
-        where = join("spec.rules", i)
-        rule = _mapping(c, rule, where)
+    for where, rule in _items(c, rules, "spec.rules"):
         host = rule.get("host", "")
         if not isinstance(host, str):
             c.error(join(where, "host"), "must be a string")
             continue
         http = _mapping(c, rule.get("http"), join(where, "http"))
-        for j, item in enumerate(c.array(http.get("paths", []), join(where, "http.paths"))):
-            parsed = _path(c, host, _mapping(c, item, f"{where}.http.paths[{j}]"), f"{where}.http.paths[{j}]")
+        for item_where, item in _items(c, http.get("paths", []), join(where, "http.paths")):
+            parsed = _path(c, host, item, item_where)
             if parsed is not None:
                 out.append(parsed)
     return out
@@ -148,9 +152,7 @@ def _backend(c: FieldChecker, service: Mapping[str, Any], where: str) -> Backend
 
 def _tls(c: FieldChecker, value: Any) -> list[IngressTLS]:
     out: list[IngressTLS] = []
-    for i, item in enumerate(c.array(value, "spec.tls")):
-        where = join("spec.tls", i)
-        item = _mapping(c, item, where)
+    for where, item in _items(c, value, "spec.tls"):
         hosts: Sequence[str] = c.strings(item.get("hosts", []), join(where, "hosts"), unique=False)
         secret = item.get("secretName")
         out.append(IngressTLS(tuple(hosts), secret if isinstance(secret, str) and secret else None, where))
