@@ -29,8 +29,6 @@ from graylane.cli.manifests import InputError, list_items, load_manifests, write
 from graylane.migrate.model import DEFAULT_PREFIX, ImportOptions, ImportResult
 from graylane.migrate.plan import import_ingresses
 
-KINDS = "ingresses.networking.k8s.io,services"
-
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imports = sub.add_parser("import", help="migrate routes from another router")
@@ -93,7 +91,7 @@ def run_import(
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        objects = read_objects(args, environ=os.environ if environ is None else environ)
+        objects = read_objects(args, environ=os.environ if environ is None else environ, err=err)
     except (InputError, PluginError, ValueError) as exc:
         print(f"graylane import: {exc}", file=err)
         return 1
@@ -114,14 +112,26 @@ def run_import(
     return 0 if result.ok else 1
 
 
-def read_objects(args: argparse.Namespace, *, environ: Mapping[str, str]) -> list[tuple[str, Any]]:
+def read_objects(
+    args: argparse.Namespace, *, environ: Mapping[str, str], err: TextIO
+) -> list[tuple[str, Any]]:
     if not args.from_cluster:
         return list(load_manifests(args.filename))
     kubectl = Kubectl(
         find_kubectl(environ), namespace=args.namespace, kubeconfig=args.kubeconfig, context=args.context
     )
-    listing = json.loads(kubectl.run("get", KINDS, "-o", "json", all_namespaces=args.all_namespaces))
-    return [("cluster", obj) for obj in list_items(listing) if isinstance(obj, dict)]
+    ingresses = _listed(kubectl, "ingresses.networking.k8s.io", all_namespaces=args.all_namespaces)
+    try:  # the Services only resolve named ports: reading Ingresses must not need more than that
+        services = _listed(kubectl, "services", all_namespaces=args.all_namespaces)
+    except PluginError as exc:
+        print(f"note: cannot list Services, so named ports cannot be resolved: {exc}", file=err)
+        services = []
+    return [("cluster", obj) for obj in [*ingresses, *services]]
+
+
+def _listed(kubectl: Kubectl, resource: str, *, all_namespaces: bool) -> list[dict[str, Any]]:
+    listing = json.loads(kubectl.run("get", resource, "-o", "json", all_namespaces=all_namespaces))
+    return [obj for obj in list_items(listing) if isinstance(obj, dict)]
 
 
 def write_result(result: ImportResult, output: Path, *, out: TextIO, sticky: str | None) -> None:

@@ -115,3 +115,22 @@ def test_the_api_server_accepts_every_imported_route(
     kubectl("apply", "-n", k8s_namespace, "-f", str(out))
     listed = kubectl.json("get", "canaryroutes.graylane.io", "-n", k8s_namespace)["items"]
     assert sorted(r["metadata"]["name"] for r in listed) == sorted(routes_in(out))
+
+
+def test_reading_ingresses_is_enough(kubectl: Kubectl, k8s_namespace: str, tmp_path: Path) -> None:
+    """A ServiceAccount that may list Ingresses but not Services still imports (named ports aside)."""
+    ns = k8s_namespace
+    kubectl.apply(pair({"canary-weight": "5"}, namespace=ns, host=f"{ns}.example.com"))
+    kubectl("create", "serviceaccount", "migrator", "-n", ns)
+    kubectl("create", "role", "read-ingresses", "--verb=get,list", "--resource=ingresses.networking.k8s.io",
+            "-n", ns)  # fmt: skip
+    kubectl("create", "rolebinding", "migrator", "--role=read-ingresses", f"--serviceaccount={ns}:migrator",
+            "-n", ns)  # fmt: skip
+    reader = kubectl.with_token(kubectl("create", "token", "migrator", "-n", ns).stdout.strip(), tmp_path)
+    result = graylane(
+        reader, "import", "ingress-nginx", "--from-cluster", "-n", ns, "-o", str(tmp_path / "o")
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("note: cannot list Services, so named ports cannot be resolved:")
+    assert "forbidden" in result.stderr
+    assert (tmp_path / "o" / f"{ns}.checkout.yaml").is_file()
