@@ -183,9 +183,12 @@ class Shadow:
             self.end(CANARY_ERROR)
 
     async def _stable(self, stable: Target) -> AnswerPrint | None:
-        try:
+        baseline = self.baseline
+        if baseline.done():  # the usual case: stable answered first (no timer needed)
+            return baseline.result()
+        try:  # every client path settles it; the timeout only guards the slot against a path that did not
             async with asyncio.timeout(stable.timeout + STABLE_GRACE):
-                return await asyncio.shield(self.baseline)
+                return await asyncio.shield(baseline)
         except TimeoutError:
             return None
 
