@@ -116,3 +116,19 @@ def check_routes(admin: int, server: str) -> None:
         raise RuntimeError(f"graylane did not load the bench route: {body}")
     if body["server"] != server:
         raise RuntimeError(f"expected the {server} server, the proxy runs {body['server']}")
+
+
+def bench_doc(stable: int, canary: int) -> dict[str, object]:
+    """The bench route, unsealed: weight 0, no rules, stable (v1) and canary (v2) on these ports."""
+    return {
+        "schemaVersion": 1,
+        "route": {"namespace": "bench", "name": "app", "uid": "u-bench", "generation": 1},
+        "hosts": [], "pathPrefix": "/", "stable": "v1", "canary": "v2",
+        "upstreams": {
+            name: {"url": f"http://127.0.0.1:{port}", "metadata": {"version": name},
+                   "timeoutSeconds": 30, "maxConnections": 1024}
+            for name, port in (("v1", stable), ("v2", canary))
+        },
+        "rules": [], "versionRouting": None, "weight": 0, "salt": "bench/app", "sticky": None, "jwt": None,
+        "requestHeaders": {},
+    }  # fmt: skip

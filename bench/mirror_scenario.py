@@ -17,7 +17,18 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from benchkit import HERE, LOAD_CPU, PROXY_CPU, check_routes, free_port, graylane_cmd, median_of, process, wrk
+from benchkit import (
+    HERE,
+    LOAD_CPU,
+    PROXY_CPU,
+    bench_doc,
+    check_routes,
+    free_port,
+    graylane_cmd,
+    median_of,
+    process,
+    wrk,
+)
 
 from graylane.config.document import canonical_json, seal
 
@@ -28,18 +39,7 @@ Results = dict[str, dict[str, float]]
 
 def mirror_doc(stable: int, canary: int, *, percent: float | None) -> str:
     """The passthrough route (weight 0, no rules) with its canary on ``canary`` and ``mirror`` when given."""
-    doc: dict[str, object] = {
-        "schemaVersion": 1,
-        "route": {"namespace": "bench", "name": "app", "uid": "u-bench", "generation": 1},
-        "hosts": [], "pathPrefix": "/", "stable": "v1", "canary": "v2",
-        "upstreams": {
-            name: {"url": f"http://127.0.0.1:{port}", "metadata": {"version": name},
-                   "timeoutSeconds": 30, "maxConnections": 1024}
-            for name, port in (("v1", stable), ("v2", canary))
-        },
-        "rules": [], "versionRouting": None, "weight": 0, "salt": "bench/app", "sticky": None, "jwt": None,
-        "requestHeaders": {},
-    }  # fmt: skip
+    doc = bench_doc(stable, canary)
     if percent is not None:
         doc["mirror"] = {"percent": percent, "methods": [], "maxBodyBytes": 65536,
                          "compare": {"body": False, "ignoreHeaders": []}}  # fmt: skip

@@ -39,6 +39,7 @@ from benchkit import (
     HERE,
     LOAD_CPU,
     PROXY_CPU,
+    bench_doc,
     check_routes,
     free_port,
     graylane_cmd,
@@ -67,18 +68,7 @@ def rsa_token() -> tuple[str, str]:
 
 
 def route_doc(upstream: int, *, full: bool, pem: str) -> str:
-    doc: dict[str, object] = {
-        "schemaVersion": 1,
-        "route": {"namespace": "bench", "name": "app", "uid": "u-bench", "generation": 1},
-        "hosts": [], "pathPrefix": "/", "stable": "v1", "canary": "v2",
-        "upstreams": {
-            name: {"url": f"http://127.0.0.1:{upstream}", "metadata": {"version": name},
-                   "timeoutSeconds": 30, "maxConnections": 1024}
-            for name in ("v1", "v2")
-        },
-        "rules": [], "versionRouting": None, "weight": 0, "salt": "bench/app", "sticky": None, "jwt": None,
-        "requestHeaders": {},
-    }  # fmt: skip
+    doc = bench_doc(upstream, upstream)
     if full:
         doc["rules"] = [
             {"name": "qa", "to": "canary", "match": {"headers": [{"name": "X-Canary", "exact": "true"}]}},

@@ -76,7 +76,7 @@ def merged(snapshots: Sequence[Mapping[str, Any]]) -> Metrics:
         _sum_into(out.requests, snap["requests"])
         _sum_into(out.decisions, snap["decisions"])
         _sum_into(out.upstream_errors, snap["upstream_errors"])
-        _sum_into(out.mirror, snap.get("mirror", []))
+        _sum_into(out.mirror, snap["mirror"])
         _sum_into(out.config_rejected, snap["config_rejected"])
         _sum_into(out.jwt_rejected, snap["jwt_rejected"])
         for route, track, counts, total in snap["durations"]:

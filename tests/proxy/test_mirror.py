@@ -20,7 +20,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from proxytest import LocalProxy, Upstream, get_json, route_doc, start_local_proxy
+from graylane.proxy.app import mirror_share
+from graylane.proxy.settings import Settings
+from proxytest import LocalProxy, Upstream, get_json, route_doc, serve_app, start_local_proxy
 from waiting import eventually_async
 
 ROUTE = "shop/checkout"
@@ -76,12 +78,8 @@ async def start_fixed(knobs: Knobs) -> Fixed:
 
     app = web.Application(client_max_size=1 << 30)
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return Fixed(f"http://127.0.0.1:{port}", knobs, runner)
+    runner, url = await serve_app(app)
+    return Fixed(url, knobs, runner)
 
 
 @pytest.fixture
@@ -403,3 +401,12 @@ async def test_explain_and_routes_show_the_mirror_share_and_the_mismatch_rate(
     shown = answer["mirror"]
     assert shown["percent"] == 100 and shown["mirrored"] is True and shown["key"] == "header:X-User"
     assert shown["observed"]["mismatchRate"] == 100.0 and shown["observed"]["compared"] == 2
+
+
+def test_the_workers_share_the_pods_in_flight_bound() -> None:
+    for bound, workers in ((100, 1), (100, 3), (5, 8), (0, 2)):
+        shares = [
+            mirror_share(Settings(mirror_max_in_flight=bound, workers=workers, worker_index=i))
+            for i in range(workers)
+        ]
+        assert sum(shares) == bound and max(shares) - min(shares) <= 1
