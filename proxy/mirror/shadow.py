@@ -76,14 +76,19 @@ class Shadow:
     """One mirrored request (see the module docstring). Every method the client path calls is synchronous,
     cheap and never raises."""
 
-    __slots__ = ("_body", "_out", "_size", "baseline", "ended", "mirror", "mirrors", "plan", "request")
+    __slots__ = (
+        "_body", "_out", "_size", "_waiter", "baseline", "ended", "mirror", "mirrors", "plan", "request",
+        "settled",
+    )  # fmt: skip
 
     def __init__(self, mirrors: Mirrors, plan: RoutePlan, mirror: MirrorPlan, request: ClientRequest) -> None:
         self.mirrors = mirrors
         self.plan = plan
         self.mirror = mirror
         self.request = request
-        self.baseline: asyncio.Future[AnswerPrint | None] = asyncio.get_running_loop().create_future()
+        self.baseline: AnswerPrint | None = None  # stable's answer, once ``settled``
+        self.settled = False
+        self._waiter: asyncio.Future[None] | None = None  # only when the canary answered first
         self.ended = False  # a result was counted and the slot given back
         self._body: list[bytes] | None = None  # the copy of a streamed body so far
         self._out: Outgoing | None = None
@@ -139,8 +144,11 @@ class Shadow:
 
     def stable_end(self, answer: AnswerPrint | None) -> None:
         """Stable's answer went to the client (None: it did not, or not completely)."""
-        if not self.baseline.done():
-            self.baseline.set_result(answer)
+        if not self.settled:
+            self.settled, self.baseline = True, answer
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     def client_done(self) -> None:
         """The client path is over: a body copy never completed or stable's answer never came are final."""
@@ -183,14 +191,15 @@ class Shadow:
             self.end(CANARY_ERROR)
 
     async def _stable(self, stable: Target) -> AnswerPrint | None:
-        baseline = self.baseline
-        if baseline.done():  # the usual case: stable answered first (no timer needed)
-            return baseline.result()
+        if self.settled:  # the usual case: stable answered first (no future, no timer)
+            return self.baseline
+        self._waiter = asyncio.get_running_loop().create_future()
         try:  # every client path settles it; the timeout only guards the slot against a path that did not
             async with asyncio.timeout(stable.timeout + STABLE_GRACE):
-                return await asyncio.shield(baseline)
+                await self._waiter
         except TimeoutError:
             return None
+        return self.baseline
 
     def end(self, result: str) -> None:
         if not self.ended:
