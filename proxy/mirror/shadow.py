@@ -7,13 +7,13 @@ The client path only *hands things over*, and never waits for, reads from or fai
   over ``maxBodyBytes``) and returns None;
 * the client's body goes to stable as before; the shadow keeps a copy of it as it passes, up to
   ``maxBodyBytes`` (:meth:`Shadow.piece`; past that the copy is dropped and counted ``too-large``);
-* once the body is complete, a background task sends the copy to the canary (``X-Graylane-Track: mirror``)
-  and reads its answer to the end (``canary.py``);
+* once the body is complete, the copy goes to the canary (``X-Graylane-Track: mirror``) in the background
+  and its answer is read to the end (``canary.py``: callbacks on an idle connection, else a task);
 * stable's answer is fingerprinted as it goes to the client (:meth:`Shadow.stable_whole`,
   :meth:`Shadow.stable_print`); whatever the client path could not finish ends as ``unpaired``
   (:meth:`Shadow.client_done`).
 
-The task compares the two (``graylane.routing.mirror.compare``) and counts one result per shadow in
+Whichever side ends last compares the two (``graylane.routing.mirror.compare``); one result per shadow in
 ``graylane_mirror_total``; the canary's code and time go to ``graylane_requests_total`` and
 ``graylane_request_duration_seconds`` under ``track="mirror"``.
 """
@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
+from graylane.proxy.deadlines import NEVER, Deadlines
 from graylane.proxy.metrics import Metrics
-from graylane.proxy.mirror.canary import CanaryAnswer, ask_canary
+from graylane.proxy.mirror.canary import CanaryAnswer, CanaryCall
 from graylane.proxy.request import ClientRequest
 from graylane.proxy.upstream.client import UpstreamConnection
-from graylane.proxy.upstream.forward import Outgoing, Target
+from graylane.proxy.upstream.forward import Outgoing
 
 from graylane.config.mirrorblock import CANARY_ERROR, UNPAIRED
 from graylane.routing.mirror import AnswerPrint, MirrorPlan, compare
@@ -37,17 +39,24 @@ if TYPE_CHECKING:
     from graylane.proxy.routing.state import RoutePlan
 
 log = logging.getLogger("graylane.proxy")
-STABLE_GRACE = 5.0  # seconds past stable's timeout that the task waits for stable's answer
+STABLE_GRACE = 5.0  # seconds past stable's timeout that a canary's answer waits for stable's
 
 
 class Mirrors:
-    """This worker's mirrored requests: at most ``limit`` at once, each a task no client path awaits."""
+    """This worker's mirrored requests: at most ``limit`` at once; no client path ever waits for one."""
 
     def __init__(self, *, metrics: Metrics, limit: int) -> None:
         self.metrics = metrics
         self.limit = limit
         self.in_flight = 0
         self.tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     def open(self, plan: RoutePlan, mirror: MirrorPlan, request: ClientRequest) -> Shadow | None:
         """A shadow for this request, or None (counted: ``too-large`` or ``dropped``)."""
@@ -61,8 +70,8 @@ class Mirrors:
         self.in_flight += 1
         return Shadow(self, plan, mirror, request)
 
-    def launch(self, shadow: Shadow, out: Outgoing) -> None:
-        task = asyncio.get_running_loop().create_task(shadow.run(out))
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -77,8 +86,8 @@ class Shadow:
     cheap and never raises."""
 
     __slots__ = (
-        "_body", "_out", "_size", "_waiter", "baseline", "ended", "mirror", "mirrors", "plan", "request",
-        "settled",
+        "_body", "_out", "_size", "baseline", "canary", "deadline", "ended", "mirror", "mirrors", "plan",
+        "request", "settled", "started",
     )  # fmt: skip
 
     def __init__(self, mirrors: Mirrors, plan: RoutePlan, mirror: MirrorPlan, request: ClientRequest) -> None:
@@ -88,7 +97,9 @@ class Shadow:
         self.request = request
         self.baseline: AnswerPrint | None = None  # stable's answer, once ``settled``
         self.settled = False
-        self._waiter: asyncio.Future[None] | None = None  # only when the canary answered first
+        self.canary: AnswerPrint | None = None  # the canary's, when it answered before stable
+        self.deadline = NEVER  # while the canary's answer waits for stable's (``expire``)
+        self.started = 0.0
         self.ended = False  # a result was counted and the slot given back
         self._body: list[bytes] | None = None  # the copy of a streamed body so far
         self._out: Outgoing | None = None
@@ -126,7 +137,9 @@ class Shadow:
         copy = Outgoing(
             out.method, out.target, out.fwd, body or None, False, framing, out.max_body, host=out.host
         )
-        self.mirrors.launch(self, copy)
+        target = self.plan.targets[(self.plan.config.canary, "mirror")]
+        self.started = self.mirrors.loop.time()
+        CanaryCall(self.request, copy, target, self.mirror, done=self.canary_done, spawn=self.spawn).begin()
 
     # -- stable's answer -----------------------------------------------------------------------------
 
@@ -144,11 +157,12 @@ class Shadow:
 
     def stable_end(self, answer: AnswerPrint | None) -> None:
         """Stable's answer went to the client (None: it did not, or not completely)."""
-        if not self.settled:
-            self.settled, self.baseline = True, answer
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        if self.settled:
+            return
+        self.settled, self.baseline = True, answer
+        canary = self.canary
+        if canary is not None:  # the canary was faster: compare now
+            self.end(UNPAIRED if answer is None else compare(answer, canary))
 
     def client_done(self) -> None:
         """The client path is over: a body copy never completed or stable's answer never came are final."""
@@ -157,24 +171,23 @@ class Shadow:
             self.end(UNPAIRED)
         self.stable_end(None)
 
-    # -- the background task -------------------------------------------------------------------------
+    # -- the canary's side ---------------------------------------------------------------------------
 
-    async def run(self, out: Outgoing) -> None:
-        loop = asyncio.get_running_loop()
-        target = self.plan.targets[(self.plan.config.canary, "mirror")]
-        started = loop.time()
+    def canary_done(self, got: CanaryAnswer) -> None:
+        """The canary answered (or failed): counted now; compared now, or when stable's answer settles."""
         try:
-            got = await ask_canary(self.request, out, target, self.mirror)
-            self.record(got, loop.time() - started)
+            self.record(got, self.mirrors.loop.time() - self.started)
             canary = got.answer
-            if canary is None:
+            if canary is None or self.ended:
                 return
-            stable = await self._stable(self.plan.targets[(self.plan.config.stable, "stable")])
-            self.end(UNPAIRED if stable is None else compare(stable, canary))
-        except asyncio.CancelledError:
-            self.release()
-            raise
-        except Exception:  # a mirror must never take anything down with it
+            if self.settled:
+                self.end(UNPAIRED if self.baseline is None else compare(self.baseline, canary))
+                return
+            self.canary = canary  # every client path settles stable's side; the deadline guards the slot
+            deadlines, stable = self._deadlines(), self.plan.config.upstreams[self.plan.config.stable]
+            self.deadline = deadlines.now() + stable.timeout_seconds + STABLE_GRACE
+            deadlines.watch(self)
+        except Exception:  # a mirror never takes anything down with it
             log.exception("mirrored request failed")
             self.end(CANARY_ERROR)
 
@@ -190,23 +203,30 @@ class Shadow:
         if got.error is not None:
             self.end(CANARY_ERROR)
 
-    async def _stable(self, stable: Target) -> AnswerPrint | None:
-        if self.settled:  # the usual case: stable answered first (no future, no timer)
-            return self.baseline
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:  # every client path settles it; the timeout only guards the slot against a path that did not
-            async with asyncio.timeout(stable.timeout + STABLE_GRACE):
-                await self._waiter
-        except TimeoutError:
-            return None
-        return self.baseline
+    def expire(self) -> None:
+        """Stable's side never settled (a client path that did not say so): the slot is given back."""
+        self._deadlines().forget(self)
+        self.end(UNPAIRED)
+
+    async def guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        """A part of the canary's side that runs as a task: a bug in it is logged, never raised."""
+        try:
+            await work
+        except Exception:
+            log.exception("mirrored request failed")
+            self.end(CANARY_ERROR)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self.mirrors.spawn(self.guarded(work))
 
     def end(self, result: str) -> None:
         if not self.ended:
-            self.mirrors.metrics.mirrored(self.plan.label, result)
-            self.release()
-
-    def release(self) -> None:
-        if not self.ended:
             self.ended = True
             self.mirrors.in_flight -= 1
+            self.mirrors.metrics.mirrored(self.plan.label, result)
+            if self.deadline != NEVER:
+                self.deadline = NEVER
+                self._deadlines().forget(self)
+
+    def _deadlines(self) -> Deadlines:
+        return self.plan.targets[(self.plan.config.canary, "mirror")].pool.deadlines

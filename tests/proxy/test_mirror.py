@@ -333,6 +333,21 @@ async def test_a_long_streamed_body_is_compared_on_its_first_max_body_bytes(
     await until_results(proxy, {"match": 1, "body-mismatch": 1})
 
 
+async def test_a_canary_faster_than_stable_is_compared_when_stable_answers(
+    proxy: LocalProxy, fixed: Callable[[Knobs], Awaitable[Fixed]]
+) -> None:
+    stable, canary = await fixed(Knobs(hold="head")), await fixed(Knobs(status=201))
+    await proxy.put(route_doc(stable.url, canary.url, mirror=mirror()))
+    for i in range(3):  # the first copy connects (a task), the later ones reuse the connection (callbacks)
+        client = asyncio.create_task(fetch(proxy, f"/{i}"))
+        await eventually_async(lambda n=i + 1: canary.knobs.answered == n, what="its answer", within=WITHIN)
+        assert await results(proxy) == ({"status-mismatch": i} if i else {})  # waiting for stable's answer
+        stable.knobs.release.set()
+        assert (await client)[0] == 200
+        await until_results(proxy, {"status-mismatch": i + 1})
+        stable.knobs.release.clear()
+
+
 async def test_a_failing_stable_leaves_the_pair_unpaired(
     proxy: LocalProxy, fixed: Callable[[Knobs], Awaitable[Fixed]], canary: Upstream
 ) -> None:
