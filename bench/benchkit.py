@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import socket
@@ -56,11 +57,14 @@ http {{
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], *, cpu: str, port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(
+    cmd: list[str], *, cpu: str, port: int, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``cmd`` pinned to ``cpu`` until the block ends (taskset execs it: its pid is the command's)."""
     proc = subprocess.Popen(["taskset", "-c", cpu, *cmd], env=env, stdout=subprocess.DEVNULL)
     try:
         wait_port(port)
-        yield
+        yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -132,3 +136,9 @@ def bench_doc(stable: int, canary: int) -> dict[str, object]:
         "rules": [], "versionRouting": None, "weight": 0, "salt": "bench/app", "sticky": None, "jwt": None,
         "requestHeaders": {},
     }  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -23,6 +23,7 @@ from benchkit import (
     PROXY_CPU,
     bench_doc,
     check_routes,
+    cpu_seconds,
     free_port,
     graylane_cmd,
     median_of,
@@ -61,16 +62,22 @@ def mirror_scenario(work: Path, *, upstream: int, rounds: int, seconds: int, con
     slow = [sys.executable, str(HERE / "aiohttp_fixed.py"), str(canary), str(CANARY_DELAY_MS)]
     with (
         process(slow, cpu=LOAD_CPU, port=canary),
-        process(graylane_cmd(dirs["no-mirror"], plain, admin_p, None), cpu=PROXY_CPU, port=plain),
-        process(graylane_cmd(dirs["mirror-100"], mirrored, admin_m, None), cpu=PROXY_CPU, port=mirrored),
+        process(graylane_cmd(dirs["no-mirror"], plain, admin_p, None), cpu=PROXY_CPU, port=plain) as p_plain,
+        process(
+            graylane_cmd(dirs["mirror-100"], mirrored, admin_m, None), cpu=PROXY_CPU, port=mirrored
+        ) as p_m,
     ):
         check_routes(admin_p, "fast")
         check_routes(admin_m, "fast")
+        pids = {"no-mirror": p_plain.pid, "mirror-100": p_m.pid}
         for url in targets.values():
             wrk(url, headers=[], seconds=2, connections=connections)
         for _ in range(rounds):
             for target, url in targets.items():
-                samples[target].append(wrk(url, **run))  # type: ignore[arg-type]
+                before = cpu_seconds(pids[target])
+                sample = wrk(url, **run)  # type: ignore[arg-type]
+                sample["cpu_us"] = 1e6 * (cpu_seconds(pids[target]) - before) / (sample["rps"] * seconds)
+                samples[target].append(sample)
         counts = mirror_counts(admin_m)
     return {**{t: median_of(v) for t, v in samples.items()}, "mirrored": counts}
 
@@ -91,11 +98,14 @@ def report_mirror(res: Results) -> bool:
             f"{'mirror':<14}{target:<13}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>9.0f}"
         )
     rps, p99 = mirrored["rps"] / plain["rps"], mirrored["p99"] / plain["p99"]
+    cpu = mirrored["cpu_us"] / plain["cpu_us"]
     sent = sum(v for k, v in counts.items() if k not in ("dropped", "too-large"))
     total = sent + counts.get("dropped", 0) + counts.get("too-large", 0)
     print(
         f"{'':<14}ratios: 100% mirror (canary {CANARY_DELAY_MS} ms) / no mirror: "
         f"req/s {rps:.0%}, p99 {p99:.2f}x\n"
+        f"{'':<14}        proxy CPU per client request {mirrored['cpu_us']:.1f} us vs "
+        f"{plain['cpu_us']:.1f} us ({cpu:.2f}x; less sensitive to other load on the machine than req/s)\n"
         f"{'':<14}        copies sent to the canary {sent:.0f} of {total:.0f} "
         f"({', '.join(f'{k} {v:.0f}' for k, v in sorted(counts.items()))})"
     )
