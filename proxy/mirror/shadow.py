@@ -33,7 +33,9 @@ from graylane.proxy.upstream.client import UpstreamConnection
 from graylane.proxy.upstream.forward import Outgoing
 
 from graylane.config.mirrorblock import CANARY_ERROR, UNPAIRED
-from graylane.routing.mirror import AnswerPrint, MirrorPlan, compare
+from graylane.routing.mirror import AnswerPrint, MirrorPlan, compare, mirrored
+from graylane.routing.request import RequestView
+from graylane.routing.table import CompiledRoute
 
 if TYPE_CHECKING:
     from graylane.proxy.routing.state import RoutePlan
@@ -57,6 +59,18 @@ class Mirrors:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         return self._loop
+
+    def consider(
+        self, plan: RoutePlan, route: CompiledRoute, view: RequestView, request: ClientRequest, sample: float
+    ) -> Shadow | None:
+        """A request routed to stable on a mirroring route: its shadow, if it is in the share (never an
+        upgrade: WebSockets are not mirrored)."""
+        mirror = route.mirror
+        if mirror is None or not mirrored(mirror, route.sticky_keys, view, sample):
+            return None
+        if request.headers.get("upgrade") is not None:
+            return None
+        return self.open(plan, mirror, request)
 
     def open(self, plan: RoutePlan, mirror: MirrorPlan, request: ClientRequest) -> Shadow | None:
         """A shadow for this request, or None (counted: ``too-large`` or ``dropped``)."""

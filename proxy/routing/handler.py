@@ -35,7 +35,6 @@ from graylane.proxy.websocket.tunnel import Tunnel
 from graylane.proxy.websocket.upgrade import open_tunnel
 
 from graylane.routing import decide as core_decide
-from graylane.routing.mirror import mirrored
 from graylane.routing.request import RequestView, normalize_host
 
 _NO_ROUTE = "-"
@@ -158,14 +157,8 @@ class ProxyHandler:
         decision = core_decide.decide_route(route, view, self._random())
         self.metrics.decision(plan.label, decision.track, decision.reason)
         shadow = None
-        mirror = route.mirror
-        if (
-            mirror is not None
-            and decision.track == "stable"
-            and mirrored(mirror, route.sticky_keys, view, self._random())
-            and headers.get("upgrade") is None  # a WebSocket or other upgrade is never mirrored
-        ):
-            shadow = self._mirrors.open(plan, mirror, request)
+        if route.mirror is not None and decision.track == "stable":
+            shadow = self._mirrors.consider(plan, route, view, request, self._random())
         return Routed(plan, decision.track, decision.upstream, fwd, start, where, shadow)
 
     async def proceed(

@@ -22,7 +22,16 @@ import pytest
 from aiohttp import web
 from graylane.proxy.app import mirror_share
 from graylane.proxy.settings import Settings
-from proxytest import LocalProxy, Upstream, get_json, route_doc, serve_app, start_local_proxy
+from proxytest import (
+    LocalProxy,
+    Upstream,
+    get_json,
+    raw_exchange,
+    route_doc,
+    serve_app,
+    start_local_proxy,
+    status_codes,
+)
 from waiting import eventually_async
 
 ROUTE = "shop/checkout"
@@ -175,6 +184,12 @@ async def test_canary_routed_requests_and_other_methods_and_upgrades_are_not_mir
     assert [h for h in canary.seen[1]["headers"] if h[0] == "X-Graylane-Track"] == [
         ["X-Graylane-Track", "mirror"]
     ]
+    await proxy.put(route_doc(stable.url, canary.url, mirror=mirror(), rules=[qa], generation=2))
+    upgrade = b"GET /up HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+    assert status_codes(await raw_exchange(proxy.port, upgrade, must_close=True)) == [200]  # not mirrored
+    assert (await fetch(proxy, "/after"))[0] == 200
+    await until_results(proxy, {"match": 2})
+    assert [s["path"] for s in canary.seen] == ["/", "/", "/after"] and stable.seen[-2]["path"] == "/up"
 
 
 # -- the canary's answer, delay or failure never reaches the client -----------------------------------
