@@ -27,7 +27,6 @@ from cluster.ports import free_port
 BAR_SECONDS = 1.0
 
 
-
 def proxy_weight(admin: str, key: str) -> float | None:
     try:
         with urllib.request.urlopen(admin + "/routes", timeout=2) as resp:

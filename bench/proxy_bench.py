@@ -18,112 +18,41 @@ graylane's ratios to nginx-proxy. ``--profile`` also runs
 graylane once under cProfile and prints the top functions.
 
 Bar (issue 3): full-routing throughput >= 35 % of nginx-proxy's, p99 <= 2.5x nginx-proxy's.
+
+Then the shadow-traffic scenario (``mirror_scenario.py``, issue 16): 100 % mirrored to a canary answering
+in 200 ms, as ratios to the same proxy without mirroring in the same run. ``--only routing|mirror``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import pstats
-import re
 import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
+from benchkit import (
+    HERE,
+    LOAD_CPU,
+    PROXY_CPU,
+    bench_doc,
+    check_routes,
+    free_port,
+    graylane_cmd,
+    median_of,
+    nginx_conf,
+    process,
+    wrk,
+)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from mirror_scenario import Results, mirror_scenario, report_mirror
 
 from graylane.config.document import canonical_json, seal
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from cluster.ports import free_port
-
-HERE = Path(__file__).resolve().parent
-PROXY_CPU = "1"
-LOAD_CPU = "0"
-
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def nginx_conf(work: Path, name: str, body: str) -> Path:
-    conf = work / f"{name}.conf"
-    conf.write_text(
-        f"""worker_processes 1;
-daemon off;
-pid {work}/{name}.pid;
-error_log {work}/{name}.error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {work}/{name}.body; proxy_temp_path {work}/{name}.proxy;
-  fastcgi_temp_path {work}/{name}.fcgi; uwsgi_temp_path {work}/{name}.uwsgi;
-  scgi_temp_path {work}/{name}.scgi;
-  keepalive_requests 1000000;
-{body}
-}}
-"""
-    )
-    return conf
-
-
-@contextlib.contextmanager
-def process(cmd: list[str], *, cpu: str, port: int, env: dict[str, str] | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(["taskset", "-c", cpu, *cmd], env=env, stdout=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wrk(url: str, *, seconds: int, connections: int, headers: list[str]) -> dict[str, float]:
-    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for h in headers:
-        cmd += ["-H", h]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {
-        "rps": rps,
-        "p50": _latency(out, "50%"),
-        "p99": _latency(out, "99%"),
-        "non2xx": float(errors.group(1)) if errors else 0.0,
-    }
-
-
-def median_of(samples: list[dict[str, float]]) -> dict[str, float]:
-    return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
-
-
-def _latency(out: str, pct: str) -> float:
-    m = re.search(rf"{re.escape(pct)}\s+([\d.]+)(us|ms|s)", out)
-    if m is None:
-        return float("nan")
-    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
 
 
 def rsa_token() -> tuple[str, str]:
@@ -139,18 +68,7 @@ def rsa_token() -> tuple[str, str]:
 
 
 def route_doc(upstream: int, *, full: bool, pem: str) -> str:
-    doc: dict[str, object] = {
-        "schemaVersion": 1,
-        "route": {"namespace": "bench", "name": "app", "uid": "u-bench", "generation": 1},
-        "hosts": [], "pathPrefix": "/", "stable": "v1", "canary": "v2",
-        "upstreams": {
-            name: {"url": f"http://127.0.0.1:{upstream}", "metadata": {"version": name},
-                   "timeoutSeconds": 30, "maxConnections": 1024}
-            for name in ("v1", "v2")
-        },
-        "rules": [], "versionRouting": None, "weight": 0, "salt": "bench/app", "sticky": None, "jwt": None,
-        "requestHeaders": {},
-    }  # fmt: skip
+    doc = bench_doc(upstream, upstream)
     if full:
         doc["rules"] = [
             {"name": "qa", "to": "canary", "match": {"headers": [{"name": "X-Canary", "exact": "true"}]}},
@@ -175,34 +93,13 @@ def route_doc(upstream: int, *, full: bool, pem: str) -> str:
     return canonical_json(seal(doc))
 
 
-def graylane_cmd(
-    conf_dir: Path, port: int, admin: int, profile: Path | None, server: str | None = None
-) -> list[str]:
-    """The command as the chart runs it (file mode instead of --kube); ``server`` only for the extra row."""
-    base = ["--config-dir", str(conf_dir), "--listen", f"127.0.0.1:{port}",
-            "--admin-listen", f"127.0.0.1:{admin}", "--log-level", "WARNING"]  # fmt: skip
-    if server is not None:
-        base += ["--server", server]
-    if profile is not None:
-        return [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "graylane.proxy.cli", *base]
-    return [sys.executable, "-m", "graylane.proxy.cli", *base]
-
-
-def check_routes(admin: int, server: str) -> None:
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/routes", timeout=5) as resp:
-        body = json.loads(resp.read())
-    if not body["routes"] or body["rejected"]:
-        raise RuntimeError(f"graylane did not load the bench route: {body}")
-    if body["server"] != server:
-        raise RuntimeError(f"expected the {server} server, the proxy runs {body['server']}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved runs per target; medians are reported")
     ap.add_argument("--profile", action="store_true", help="also profile graylane (cProfile) in full routing")
+    ap.add_argument("--only", choices=("routing", "mirror"), help="only these scenarios (default: all)")
     args = ap.parse_args()
     for tool in ("wrk", "nginx", "taskset"):
         if shutil.which(tool) is None:
@@ -235,6 +132,8 @@ def main() -> int:
             route_doc(up, full=True, pem=pem),
         ),
     }
+    if args.only == "mirror":
+        scenarios = {}
     results: dict[str, dict[str, dict[str, float]]] = {}
     run = {"seconds": args.seconds, "connections": args.connections}
     env = dict(os.environ)  # as shipped: no interpreter flags the image does not set
@@ -272,18 +171,30 @@ def main() -> int:
             (conf_dir / "route.json").write_text(scenarios["full-routing"][1])
             with process(graylane_cmd(conf_dir, gl, admin, profile), cpu=PROXY_CPU, port=gl):
                 wrk(f"http://127.0.0.1:{gl}/", headers=scenarios["full-routing"][0], **run)
-    report(results)
+        shadow = (
+            None if args.only == "routing" else mirror_scenario(work, upstream=up, rounds=args.rounds, **run)
+        )
+    if results:
+        report(results)
     if args.profile:
         print("\ncProfile of graylane, full routing (top 25 by own time):")
         pstats.Stats(str(work / "graylane.prof")).sort_stats("tottime").print_stats(25)
     shutil.rmtree(work, ignore_errors=True)
-    full = results["full-routing"]
-    ok = (
-        full["graylane"]["rps"] >= 0.35 * full["nginx-proxy"]["rps"]
-        and full["graylane"]["p99"] <= 2.5 * full["nginx-proxy"]["p99"]
-    )
-    print(f"\nbar (full routing: >= 35% of nginx-proxy req/s, p99 <= 2.5x): {'MET' if ok else 'NOT MET'}")
+    print_bars(results, shadow)
     return 0
+
+
+def print_bars(results: dict[str, dict[str, dict[str, float]]], shadow: Results | None) -> None:
+    if "full-routing" in results:
+        full = results["full-routing"]
+        ok = (
+            full["graylane"]["rps"] >= 0.35 * full["nginx-proxy"]["rps"]
+            and full["graylane"]["p99"] <= 2.5 * full["nginx-proxy"]["p99"]
+        )
+        print(f"\nbar (full routing: >= 35% of nginx-proxy req/s, p99 <= 2.5x): {'MET' if ok else 'NOT MET'}")
+    if shadow is not None:
+        print()
+        report_mirror(shadow)
 
 
 def report(results: dict[str, dict[str, dict[str, float]]]) -> None:

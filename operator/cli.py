@@ -96,6 +96,7 @@ def build(args: argparse.Namespace) -> tuple[OperatorConfig, OperatorState, Roll
         config=config,
         configmaps=ConfigMapStore(config_namespace),
         weight_of=book.weight_of,
+        mirror_of=book.mirror_of,
         status_extra=book.status_extra,
     )
     return config, state, book

@@ -76,7 +76,9 @@ async def _decide(
     if secret_problem is not None:
         return secret_problem, None
     try:
-        document = compile_route(route, upstreams, weight=state.weight_of(route))
+        document = compile_route(
+            route, upstreams, weight=state.weight_of(route), mirror=state.mirror_of(route)
+        )
     except CompileError as exc:
         return st.Verdict(False, exc.reason, exc.message), None
     return st.Verdict(True, st.COMPILED, f"compiled; checksum {document['checksum']}"), document

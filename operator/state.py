@@ -52,6 +52,8 @@ class OperatorState:
     api: KubeAPI | None = None
     weight_of: Callable[[Mapping[str, Any]], float] = spec_weight
     """The canary weight to apply now for a route (set once, at construction)."""
+    mirror_of: Callable[[Mapping[str, Any]], float | None] = lambda route: None
+    """The mirror percent a rollout's shadow step applies now (None: ``spec.mirror`` as written)."""
     status_extra: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda route: {}
     """Extra status fields for a route (the rollout loop's; may override ``phase``), written with ours."""
     now: Callable[[], datetime.datetime] = utc_now

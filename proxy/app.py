@@ -20,6 +20,7 @@ from graylane.proxy.admin.pages import CLAIMS, METRICS, SIBLINGS, STATE, create_
 from graylane.proxy.admin.workers import Siblings, create_self_app, socket_path
 from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.metrics import Metrics
+from graylane.proxy.mirror.shadow import Mirrors
 from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.handler import ProxyHandler
 from graylane.proxy.routing.jwtclaims import ClaimsSource, Verifiers
@@ -56,6 +57,7 @@ class DataPlane:
         self.port = 0
         self._runner: web.ServerRunner | None = None
         self._fast: FastServer | None = None
+        self.mirrors = Mirrors(metrics=state.metrics, limit=mirror_share(settings))
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
 
@@ -69,6 +71,7 @@ class DataPlane:
             claims=self.claims,
             max_body=s.max_body_bytes,
             body_timeout=s.body_timeout,
+            mirrors=self.mirrors,
         )
         if s.server == "fast":
             self._fast = FastServer(handler, s, deadlines=self.deadlines)
@@ -119,6 +122,7 @@ class DataPlane:
             await self._runner.cleanup()
         if self._fast is not None:
             await self._fast.shutdown(self.settings.drain_timeout)
+        self.mirrors.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -130,6 +134,14 @@ class DataPlane:
 
 
 DATA_PLANE = web.AppKey("data_plane", DataPlane)
+
+
+def mirror_share(settings: Settings) -> int:
+    """This worker's part of ``--mirror-max-in-flight``: the workers' parts add up to the pod's bound."""
+    index: int = settings.worker_index
+    workers: int = max(settings.workers, index + 1)
+    bound: int = settings.mirror_max_in_flight
+    return bound // workers + (1 if index < bound % workers else 0)
 
 
 def _version() -> str:

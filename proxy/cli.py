@@ -80,6 +80,8 @@ def _add_client_limits(p: argparse.ArgumentParser, d: Settings) -> None:
     p.add_argument("--allow-underscore-headers", action="store_true", default=d.allow_underscore_headers,
                    help="forward client headers whose names contain '_' (dropped by default)")  # fmt: skip
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
+    p.add_argument("--mirror-max-in-flight", type=int, default=d.mirror_max_in_flight, metavar="N",
+                   help="mirrored requests in flight at once; more are dropped and counted")  # fmt: skip
     p.add_argument("--no-websockets", dest="websockets", action="store_false",
                    help="do not tunnel WebSocket upgrades (they go on as plain requests)")  # fmt: skip
 
@@ -134,6 +136,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         websockets=args.websockets,
         connect_timeout=args.connect_timeout,
         max_body_bytes=args.max_body_bytes,
+        mirror_max_in_flight=args.mirror_max_in_flight,
         geoip_db=args.geoip_db,
         country_header=args.country_header,
         jwt_secret_dir=args.jwt_secret_dir,

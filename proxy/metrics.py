@@ -17,6 +17,10 @@ _HELP = {
     "graylane_requests_total": ("counter", "Requests answered, by route, track and status code."),
     "graylane_decisions_total": ("counter", "Routing decisions, by route, track and reason."),
     "graylane_upstream_errors_total": ("counter", "Upstream failures, by route, track and reason."),
+    "graylane_mirror_total": (
+        "counter",
+        "Mirrored requests (shadow traffic), by route and comparison result.",
+    ),
     "graylane_config_rejected_total": ("counter", "Route documents rejected, by reason."),
     "graylane_jwt_rejected_total": ("counter", "JWTs that failed verification, by reason."),
     "graylane_config_generation": ("gauge", "Generation of the route document being served."),
@@ -48,6 +52,7 @@ class Metrics:
         self.requests: dict[tuple[str, str, str], int] = {}
         self.decisions: dict[tuple[str, str, str], int] = {}
         self.upstream_errors: dict[tuple[str, str, str], int] = {}
+        self.mirror: dict[tuple[str, str], int] = {}
         self.config_rejected: dict[str, int] = {}
         self.jwt_rejected: dict[str, int] = {}
         self.generation: dict[str, int] = {}
@@ -73,6 +78,10 @@ class Metrics:
         key = (route, track, reason)
         self.upstream_errors[key] = self.upstream_errors.get(key, 0) + 1
 
+    def mirrored(self, route: str, result: str) -> None:
+        key = (route, result)
+        self.mirror[key] = self.mirror.get(key, 0) + 1
+
     def rejected(self, reason: str) -> None:
         self.config_rejected[reason] = self.config_rejected.get(reason, 0) + 1
 
@@ -86,6 +95,7 @@ class Metrics:
         _family(
             out, "graylane_upstream_errors_total", ("route", "track", "reason"), self.upstream_errors.items()
         )
+        _family(out, "graylane_mirror_total", ("route", "result"), self.mirror.items())
         _family(out, "graylane_config_rejected_total", ("reason",), _single(self.config_rejected))
         _family(out, "graylane_jwt_rejected_total", ("reason",), _single(self.jwt_rejected))
         _family(out, "graylane_config_generation", ("route",), _single(self.generation))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from aiohttp import web
@@ -269,9 +269,16 @@ class Streamed:
 
 
 async def stream(
-    request: FastRequest, conn: UpstreamConnection, head: bytes, *, chunked: bool, limit: float
+    request: FastRequest,
+    conn: UpstreamConnection,
+    head: bytes,
+    *,
+    chunked: bool,
+    limit: float,
+    tee: Callable[[bytes], None] | None = None,
 ) -> bool:
-    """Write ``head`` and the upstream body to the client; False when the upstream body broke off."""
+    """Write ``head`` and the upstream body to the client; False when the upstream body broke off.
+    ``tee`` gets each piece of the body as well."""
     writer = request.writer
     assert writer is not None
     writer.write(head)
@@ -284,6 +291,8 @@ async def stream(
             if chunked:
                 writer.write(b"0\r\n\r\n")
             return True
+        if tee is not None:
+            tee(data)
         writer.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
         await writer.drain()
 

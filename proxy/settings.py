@@ -49,6 +49,9 @@ class Settings:
     tunnel_idle_timeout: float = 300.0
     """A WebSocket tunnel with no bytes either way for this many seconds is closed."""
     max_body_bytes: int = 100 * 1024 * 1024
+    mirror_max_in_flight: int = 100
+    """Mirrored requests (shadow traffic) in flight at once per proxy (pod; split between ``--workers``);
+    more are dropped and counted, never queued."""
     max_header_line: int = 8190
     max_headers: int = 100
     max_head_bytes: int = 64 * 1024
@@ -75,5 +78,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.server not in SERVERS:
             raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {self.server!r}")
+        if self.mirror_max_in_flight < 0:
+            raise ValueError("mirror_max_in_flight must be 0 or more")
         if self.client_ip_header not in CLIENT_IP_HEADERS:
             raise ValueError(f"client_ip_header must be one of {', '.join(CLIENT_IP_HEADERS)}")

@@ -35,13 +35,15 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "graylane",
         "graylane",
-        ("routing.decide", "routing.matchers", "routing.request", "routing.sticky", "routing.table"),
+        ("routing.decide", "routing.matchers", "routing.mirror", "routing.request", "routing.sticky",
+         "routing.table"),
     ),
     (
         "proxy",
         "graylane.proxy",
         (
             "answers", "deadlines", "metrics", "request", "target",
+            "mirror.canary", "mirror.shadow",
             "routing.clientaddr", "routing.handler", "routing.jwtclaims", "routing.state",
             "server.connection", "server.head",
             "upstream.client", "upstream.forward", "upstream.headers", "upstream.pool",

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 COLUMNS = ("NAME", "STABLE", "CANARY", "WEIGHT", "STEP", "PHASE", "STABLE ERR", "STABLE P99", "CANARY ERR",
-           "CANARY P99")  # fmt: skip
+           "CANARY P99", "MIRROR", "MISMATCH")  # fmt: skip
 INACTIVE_FOR_PROMOTE = ("RolledBack", "Aborted")
 
 
@@ -107,6 +107,8 @@ def status_row(item: Mapping[str, Any], *, with_namespace: bool = False) -> tupl
         _millis((analysis.get("stable") or {}).get("p99LatencyMs")),
         _percent((analysis.get("canary") or {}).get("errorRate")),
         _millis((analysis.get("canary") or {}).get("p99LatencyMs")),
+        _percent(_mirror_share(spec, status)),
+        _percent((analysis.get("mirror") or {}).get("mismatchRate")),
     )
     return ((str(meta.get("namespace", "-")),) if with_namespace else ()) + row
 
@@ -148,6 +150,14 @@ def explain_summary(route: Mapping[str, Any], answer: Mapping[str, Any]) -> str:
         return f"no route matches this request (the proxy answers {answer.get('status', 404)})"
     line = f"{got} → {answer.get('track')} ({answer.get('upstream')}), reason {answer.get('reason')}"
     return line if got == wanted else f"{line}\nnote: the request matched {got}, not {wanted}"
+
+
+def _mirror_share(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Any:
+    """The mirror percent applied now: a rollout's shadow step, else ``spec.mirror.percent`` (None: none)."""
+    if status.get("mirrorPercent") is not None:
+        return status["mirrorPercent"]
+    mirror = spec.get("mirror")
+    return mirror.get("percent") if isinstance(mirror, Mapping) else None
 
 
 def _step(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:

@@ -16,18 +16,21 @@ from typing import Any
 from graylane.compile.names import mirrored_secret_name
 from graylane.compile.selectors import selector_matches
 from graylane.config.document import ConfigError, FieldError, load_route_document, seal
+from graylane.config.mirrorblock import DEFAULT_MIRROR_BODY
 
 SCHEMA_VERSION = 1
 ROUTE_SPEC_KEYS = frozenset(
     {"hosts", "pathPrefix", "stable", "canary", "rules", "versionRouting", "weight", "sticky", "jwt"}
-    | {"requestHeaders", "rollout"}
+    | {"requestHeaders", "rollout", "mirror"}
 )
 UPSTREAM_SPEC_KEYS = frozenset({"service", "url", "metadata", "timeoutSeconds", "maxConnections"})
 INVALID = "Invalid"
 UPSTREAM_NOT_FOUND = "UpstreamNotFound"
 
 # Where a document path comes from: the first key decides the resource path prefix.
-_SPEC_KEYS = ("hosts", "pathPrefix", "rules", "weight", "sticky", "jwt", "requestHeaders", "stable", "canary")
+_SPEC_KEYS = (
+    "hosts", "pathPrefix", "rules", "weight", "sticky", "jwt", "requestHeaders", "stable", "canary", "mirror",
+)  # fmt: skip
 
 
 class CompileError(ValueError):
@@ -50,17 +53,24 @@ def compile_route(
     upstreams: Mapping[str, Mapping[str, Any]],
     *,
     weight: float | None = None,
+    mirror: float | None = None,
 ) -> dict[str, Any]:
     """Compile ``route`` against ``upstreams`` (the Upstream objects of its namespace, keyed by name).
 
     ``weight`` is the canary weight to apply now (the rollout decides it); ``None`` means ``spec.weight``.
+    ``mirror`` is the mirror percent a rollout's shadow step applies now; ``None`` means ``spec.mirror`` as
+    written (no ``mirror`` key at all without one, so documents of routes that do not mirror are unchanged).
     Returns the sealed document (a dict); serialise it with :func:`graylane.config.document.canonical_json`.
     """
     meta = _mapping(route.get("metadata"))
     spec = _mapping(route.get("spec"))
     namespace = str(meta.get("namespace") or "default")
     _check_references(spec, upstreams, namespace)
-    sealed = seal(_document(meta, spec, upstreams, namespace=namespace, weight=weight))
+    document = _document(meta, spec, upstreams, namespace=namespace, weight=weight)
+    mirrored = _mirror(spec.get("mirror"), mirror)
+    if mirrored is not None:
+        document["mirror"] = mirrored
+    sealed = seal(document)
     try:
         load_route_document(sealed)
     except (ConfigError, TypeError, ValueError) as exc:
@@ -128,6 +138,25 @@ def _weight(value: Any) -> Any:
     if abs(rounded - float(value)) > 1e-9:
         return value  # more than two decimals: reported by the loader
     return int(rounded) if rounded.is_integer() else rounded
+
+
+def _mirror(given: Any, percent: float | None) -> Any:
+    """``spec.mirror`` with its defaults spelled out (one document per meaning); a rollout's percent wins."""
+    if given is None and percent is None:
+        return None
+    if given is not None and not isinstance(given, Mapping):
+        return given  # the loader reports it with its path
+    out = dict(given or {})
+    if percent is not None:
+        out["percent"] = percent
+    if "percent" in out:
+        out["percent"] = _weight(out["percent"])
+    out.setdefault("methods", [])
+    out.setdefault("maxBodyBytes", DEFAULT_MIRROR_BODY)
+    compare = out.get("compare", {})
+    if isinstance(compare, Mapping):
+        out["compare"] = {"body": False, "ignoreHeaders": [], **compare}
+    return out
 
 
 def _hosts(hosts: Any) -> Any:

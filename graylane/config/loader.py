@@ -12,6 +12,7 @@ from typing import Any, cast
 from graylane.config.fields import FieldChecker, join
 from graylane.config.jwtblock import parse_jwt
 from graylane.config.matchblock import HEADER_NAME, parse_match
+from graylane.config.mirrorblock import parse_mirror
 from graylane.config.model import (
     MAX_DOCUMENT_BYTES,
     SCHEMA_VERSION,
@@ -31,7 +32,7 @@ from graylane.strictjson import StrictJsonError, loads_strict
 
 TOP_REQUIRED: tuple[str, ...] = ("schemaVersion", "route", "hosts", "pathPrefix", "stable", "canary")
 TOP_REQUIRED += ("upstreams", "weight", "salt", "checksum")
-TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders")
+TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders", "mirror")
 RULE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 PATH_PREFIX = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]{0,1023}")
@@ -100,6 +101,8 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     path_prefix = _path_prefix(c, top.get("pathPrefix"))
     salt = c.string(top.get("salt"), "salt", max_len=256)
     request_headers = parse_request_headers(c, top.get("requestHeaders", {}))
+    raw_mirror = top.get("mirror")
+    mirror = parse_mirror(c, raw_mirror, stable=stable, canary=canary) if raw_mirror is not None else None
     if c.errors:
         return None
     return RouteConfig(
@@ -119,6 +122,7 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
         request_headers=MappingProxyType(request_headers),
         checksum=top["checksum"],
         document=MappingProxyType(dict(top)),
+        mirror=mirror,
     )
 
 

@@ -140,6 +140,24 @@ class HeaderMutation:
 
 
 @dataclass(frozen=True, slots=True)
+class MirrorCompare:
+    """What a mirrored pair is compared on besides the status code (``mirror.compare``)."""
+
+    body: bool = False  # the first ``max_body_bytes`` of both bodies, and the response headers
+    ignore_headers: frozenset[str] = frozenset()  # lower-case names left out of the header comparison
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorSettings:
+    """``mirror``: a share of the requests routed to stable is also sent to the canary (shadow traffic)."""
+
+    percent: float
+    methods: tuple[str, ...] = ()  # () = every method
+    max_body_bytes: int = 65536
+    compare: MirrorCompare = field(default_factory=MirrorCompare)
+
+
+@dataclass(frozen=True, slots=True)
 class RouteConfig:
     schema_version: int
     route: RouteRef
@@ -157,6 +175,7 @@ class RouteConfig:
     request_headers: Mapping[Track, HeaderMutation]
     checksum: str
     document: Mapping[str, Any] = field(compare=False, repr=False, hash=False)
+    mirror: MirrorSettings | None = None
 
     @property
     def key(self) -> str:

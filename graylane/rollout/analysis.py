@@ -19,6 +19,9 @@ Counting (the contract with the proxy's metrics, ``route`` label ``namespace/nam
   and as ``graylane_upstream_errors_total{reason="truncated"}``: an error, not another request.
 - ``p99LatencyMs`` = ``histogram_quantile(0.99, increase(graylane_request_duration_seconds_bucket))`` with
   Prometheus's interpolation, in milliseconds.
+- ``mirror`` (shadow traffic, when there was any): the same three from ``track="mirror"`` (the canary's
+  answers to mirrored requests, its failures counted as the 502/504 the proxy would have answered), plus the
+  pairs compared and mismatched from ``graylane_mirror_total{result}``.
 
 Counter resets (a proxy restarted) are handled per proxy and per series, as Prometheus's ``increase`` does:
 a value lower than the previous sample is a reset and the new value is the delta.
@@ -32,21 +35,26 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
 
+from graylane.config.mirrorblock import mismatch_rate
 from graylane.rollout import promtext
+from graylane.rollout.figures import Figures, MirrorFigures, TrackFigures
 
+__all__ = ["Figures", "MetricWindow", "MirrorFigures", "Snapshot", "TrackFigures", "parse_snapshot"]
 TRACKS = ("stable", "canary")
+MIRROR = "mirror"
 QUANTILE = 0.99
 _CODE = "code"
 _ERROR = "error"
 _BUCKET = "le"
 _DECISION = "decision"
+_RESULT = "result"
 _FAMILIES = {
     "graylane_requests_total": (_CODE, "code"),
     "graylane_upstream_errors_total": (_ERROR, "reason"),
     "graylane_request_duration_seconds_bucket": (_BUCKET, "le"),
     "graylane_decisions_total": (_DECISION, "reason"),
+    "graylane_mirror_total": (_RESULT, "result"),  # no track label: filed under "mirror"
 }
 _FALLBACK = "fallback"
 
@@ -83,8 +91,9 @@ def parse_snapshot(text: str) -> Snapshot:
                 generations[route] = int(sample.value)
             continue
         family = _FAMILIES.get(sample.name)
-        route, track = sample.label("route"), sample.label("track")
-        if family is None or route is None or track not in TRACKS:
+        route = sample.label("route")
+        track = MIRROR if family is not None and family[0] == _RESULT else sample.label("track")
+        if family is None or route is None or (track not in TRACKS and track != MIRROR):
             continue
         kind, label = family
         discriminator = sample.label(label)
@@ -125,55 +134,6 @@ def sum_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
 def propagated(snapshots: Mapping[str, Snapshot], route: str, generation: int) -> bool:
     """Whether every proxy serves ``route`` at ``generation`` or later (the ``Propagated`` condition)."""
     return bool(snapshots) and all(s.generations.get(route, -1) >= generation for s in snapshots.values())
-
-
-@dataclass(frozen=True, slots=True)
-class TrackFigures:
-    requests: float
-    errors: float
-    error_rate: float | None  # percent of requests; None without requests
-    p99_latency_ms: float | None  # None without observations
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "requests": _num(self.requests),
-            "errors": _num(self.errors),
-            "errorRate": None if self.error_rate is None else round(self.error_rate, 3),
-            "p99LatencyMs": None if self.p99_latency_ms is None else round(self.p99_latency_ms, 3),
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> TrackFigures:
-        return cls(
-            float(raw.get("requests", 0)),
-            float(raw.get("errors", 0)),
-            _opt_float(raw.get("errorRate")),
-            _opt_float(raw.get("p99LatencyMs")),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """Both tracks' figures over ``window_seconds`` (the span the samples actually cover)."""
-
-    window_seconds: float
-    stable: TrackFigures
-    canary: TrackFigures
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "windowSeconds": round(self.window_seconds, 3),
-            "stable": self.stable.to_dict(),
-            "canary": self.canary.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Figures:
-        return cls(
-            float(raw.get("windowSeconds", 0)),
-            TrackFigures.from_dict(raw.get("stable") or {}),
-            TrackFigures.from_dict(raw.get("canary") or {}),
-        )
 
 
 class MetricWindow:
@@ -230,7 +190,7 @@ class MetricWindow:
         if span <= 0:
             return None
         stable, canary = (track_figures(deltas, route, track) for track in TRACKS)
-        return Figures(span, stable, canary)
+        return Figures(span, stable, canary, mirror_figures(deltas, route))
 
 
 def _window_points(
@@ -280,6 +240,16 @@ def track_figures(deltas: Mapping[SeriesKey, float], route: str, track: str) -> 
     return TrackFigures(requests, errors, rate, None if p99 is None else p99 * 1000.0)
 
 
+def mirror_figures(deltas: Mapping[SeriesKey, float], route: str) -> MirrorFigures | None:
+    """The canary's figures from mirrored requests, and the comparison's; None when nothing was mirrored."""
+    results = {disc: value for (r, _, kind, disc), value in deltas.items() if r == route and kind == _RESULT}
+    track = track_figures(deltas, route, MIRROR)
+    if not track.requests and not any(results.values()):
+        return None
+    compared, mismatches, rate = mismatch_rate(results)
+    return MirrorFigures(track, compared, mismatches, rate)
+
+
 def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
     """Prometheus's ``histogram_quantile`` over (upper bound, cumulative count) pairs; needs a +Inf bucket."""
     ordered = sorted(buckets)
@@ -301,11 +271,3 @@ def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> floa
         return upper
     in_bucket = counts[index] - below
     return lower + (upper - lower) * ((rank - below) / in_bucket) if in_bucket else upper
-
-
-def _num(value: float) -> float | int:
-    return int(value) if value == int(value) else round(value, 3)
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)

@@ -20,6 +20,11 @@ Rules, in the order ``step`` applies them:
 7. The step advances when its pause has elapsed *and* this interval's check passed; after the last step
    the route is ``Promoted`` with weight 100.
 
+A *shadow step* (``{mirror: 100}``) keeps the weight at 0 and sets ``mirror_percent``: the proxies mirror
+that share of stable's requests to the canary, and the check judges the canary on the mirror's figures
+(error rate, p99, latency ratio, ``maxMismatchRate``). Leaving it (advance, manual weight, promote, abort,
+rollback) sets ``mirror_percent`` back to None: ``spec.mirror`` applies as written again.
+
 ``SCRAPE_ERROR_LIMIT`` consecutive failed scrapes set ``metricsUnavailable`` in status (for a condition).
 Events are ``"Reason: message"`` strings; :func:`split_event` gives the Kubernetes event type too.
 """
@@ -110,7 +115,14 @@ def _abort(status: RolloutStatus, revision: str) -> tuple[RolloutStatus, list[st
     if status.phase == ABORTED:
         return replace(status, canary_revision=revision), []
     message = "aborted by spec.rollout.abort; canary weight 0 until abort is cleared"
-    new = replace(status, phase=ABORTED, canary_weight=0.0, canary_revision=revision, message=message)
+    new = replace(
+        status,
+        phase=ABORTED,
+        canary_weight=0.0,
+        canary_revision=revision,
+        message=message,
+        mirror_percent=None,
+    )
     return new, [f"Aborted: {message} (was {_weight(status.canary_weight)})"]
 
 
@@ -119,7 +131,7 @@ def _start(
 ) -> tuple[RolloutStatus, list[str]]:
     first = spec.steps[0]
     phase = PAUSED if spec.paused else PROGRESSING
-    message = f"step 1/{len(spec.steps)} at {_weight(first.weight)}" + (" (paused)" if spec.paused else "")
+    message = f"step 1/{len(spec.steps)} {_describe(first)}" + (" (paused)" if spec.paused else "")
     new = RolloutStatus(
         phase=phase,
         step_started_at=now,
@@ -127,15 +139,17 @@ def _start(
         canary_revision=revision,
         message=message,
         rollout_spec_weight=manual_weight,
+        mirror_percent=first.mirror,
     )
     return new, [f"{why}: canary revision {revision}, {message}"]
 
 
 def _promote(status: RolloutStatus, why: str) -> tuple[RolloutStatus, list[str]]:
     message = f"promoted: {why}; the canary carries all traffic"
-    return replace(status, phase=PROMOTED, canary_weight=100.0, failed_checks=0, message=message), [
-        f"Promoted: {message}"
-    ]
+    promoted = replace(
+        status, phase=PROMOTED, canary_weight=100.0, failed_checks=0, message=message, mirror_percent=None
+    )
+    return promoted, [f"Promoted: {message}"]
 
 
 def _observe(
@@ -152,7 +166,7 @@ def _observe(
                 False,
             )
         return new, [], False
-    verdict = judge(spec.analysis, figures)
+    verdict = judge(spec.analysis, figures, shadow=status.mirror_percent is not None)
     analysis: dict[str, Any] = {"at": iso(now), "verdict": verdict.result, "reasons": list(verdict.reasons)}
     analysis.update(figures.to_dict())
     new = replace(status, consecutive_scrape_errors=0, last_analysis=analysis)
@@ -167,7 +181,11 @@ def _observe(
         message = f"failed check {failed}/{threshold}: {reasons}"
         return replace(new, failed_checks=failed, message=message), [f"AnalysisFailed: {message}"], False
     message = f"rolled back after {failed} failed checks: {reasons}; canary weight 0 until the user acts"
-    rolled = replace(new, phase=ROLLED_BACK, canary_weight=0.0, failed_checks=failed, message=message)
+    if status.mirror_percent is not None:
+        message += " (a shadow step: no user was routed to the canary)"
+    rolled = replace(
+        new, phase=ROLLED_BACK, canary_weight=0.0, failed_checks=failed, message=message, mirror_percent=None
+    )
     return rolled, [f"RolledBack: {message}"], False
 
 
@@ -184,18 +202,24 @@ def _steer(
         event = (
             [] if status.phase == PAUSED and status.canary_weight == manual_weight else [f"Paused: {message}"]
         )
-        return replace(status, phase=PAUSED, canary_weight=manual_weight, message=message), event
+        paused = replace(
+            status, phase=PAUSED, canary_weight=manual_weight, message=message, mirror_percent=None
+        )
+        return paused, event
     current = spec.steps[min(status.current_step, len(spec.steps) - 1)]
     if spec.paused:
         event = [] if status.phase == PAUSED else ["Paused: spec.rollout.paused is true"]
-        return replace(
-            status, phase=PAUSED, canary_weight=current.weight, message="paused by spec.rollout.paused"
-        ), event
-    if status.phase == PAUSED:
-        message = f"resumed at step {status.current_step + 1}/{len(spec.steps)} ({_weight(current.weight)})"
-        resumed = replace(
-            status, phase=PROGRESSING, canary_weight=current.weight, step_started_at=now, message=message
+        message = "paused by spec.rollout.paused"
+        paused = replace(
+            status, phase=PAUSED, canary_weight=current.weight, message=message, mirror_percent=current.mirror
         )
+        return paused, event
+    if status.phase == PAUSED:
+        message = f"resumed at step {status.current_step + 1}/{len(spec.steps)} ({_describe(current)})"
+        resumed = replace(
+            status, phase=PROGRESSING, canary_weight=current.weight, step_started_at=now, message=message,
+            mirror_percent=current.mirror,
+        )  # fmt: skip
         return resumed, [f"Resumed: {message}"]
     if not passed or not _pause_elapsed(status, current, now):
         return status, []
@@ -206,15 +230,16 @@ def _advance(spec: RolloutSpec, status: RolloutStatus, *, now: datetime) -> tupl
     following = status.current_step + 1
     if following >= len(spec.steps):
         return _promote(status, f"all {len(spec.steps)} steps passed")
-    weight = spec.steps[following].weight
-    message = f"step {following + 1}/{len(spec.steps)} at {_weight(weight)}"
+    upcoming = spec.steps[following]
+    message = f"step {following + 1}/{len(spec.steps)} {_describe(upcoming)}"
     new = replace(
         status,
         current_step=following,
         step_started_at=now,
-        canary_weight=weight,
+        canary_weight=upcoming.weight,
         failed_checks=0,
         message=message,
+        mirror_percent=upcoming.mirror,
     )
     return new, [f"StepAdvanced: {message}"]
 
@@ -236,3 +261,10 @@ def _hold_message(status: RolloutStatus, scrape_ok: bool) -> str:
 
 def _weight(value: float) -> str:
     return f"{value:g}%"
+
+
+def _describe(step: Step) -> str:
+    """``at 10%``, or for a shadow step ``shadow: 100% mirrored, weight 0%``."""
+    if step.mirror is not None:
+        return f"shadow: {_weight(step.mirror)} mirrored, weight {_weight(step.weight)}"
+    return f"at {_weight(step.weight)}"

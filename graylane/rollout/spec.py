@@ -2,7 +2,8 @@
 
 ```yaml
 rollout:
-  steps: [{weight: 1, pause: 2m}, {weight: 10, pause: 5m}, {weight: 100}]   # non-decreasing, 0-100
+  steps: [{mirror: 100, pause: 5m},         # a shadow step: weight 0, 100% of stable's requests mirrored
+          {weight: 1, pause: 2m}, {weight: 10, pause: 5m}, {weight: 100}]   # non-decreasing, 0-100
   interval: 10s              # how often the analysis runs                         (default 10s)
   analysis:
     window: 1m               # sliding window of the figures                       (default 1m)
@@ -11,6 +12,7 @@ rollout:
     maxLatencyRatio: 1.5     # canary p99 / stable p99 limit                       (default: off)
     minRequests: 50          # fewer canary requests in the window = no verdict    (default 50)
     failureThreshold: 2      # consecutive failed checks before rolling back       (default 2)
+    maxMismatchRate: 5       # shadow steps: % of compared pairs that differ       (default: off)
   paused: false
   abort: false
 ```
@@ -34,6 +36,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _ROLLOUT_KEYS = ("steps", "interval", "analysis", "paused", "abort")
 _ANALYSIS_KEYS = (
     "window", "maxErrorRate", "maxP99LatencyMs", "maxLatencyRatio", "minRequests", "failureThreshold",
+    "maxMismatchRate",
 )  # fmt: skip
 
 
@@ -49,6 +52,8 @@ class RolloutSpecError(ValueError):
 class Step:
     weight: float
     pause_seconds: float = 0.0
+    mirror: float | None = None
+    """A shadow step's mirror percent (its weight is 0): the canary is judged on mirrored traffic only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,7 @@ class AnalysisSpec:
     max_latency_ratio: float | None = None
     min_requests: int = 50
     failure_threshold: int = 2
+    max_mismatch_rate: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,23 +107,36 @@ def _rollout(check: FieldChecker, raw: Any, path: str) -> RolloutSpec | None:
 
 
 def _steps(check: FieldChecker, raw: Any, path: str) -> tuple[Step, ...]:
+    """Weighted steps never decrease; a shadow step (``mirror``) counts as weight 0, so it comes first."""
     steps: list[Step] = []
     previous = 0.0
     for i, item in enumerate(check.array(raw, path, min_len=1, max_len=MAX_STEPS)):
         where = join(path, i)
-        obj = check.obj(item, where, required=("weight",), optional=("weight", "pause"))
-        if obj is None or "weight" not in obj:
+        obj = check.obj(item, where, optional=("weight", "pause", "mirror"))
+        if obj is None:
             continue
-        weight = check.number(obj.get("weight"), join(where, "weight"), lo=0, hi=100)
+        if "weight" not in obj and "mirror" not in obj:
+            check.error(join(where, "weight"), "required field is missing (or mirror, for a shadow step)")
+            continue
+        if "weight" in obj and "mirror" in obj:
+            check.error(where, "needs exactly one of weight and mirror")
+            continue
+        key = "weight" if "weight" in obj else "mirror"
+        value = check.number(obj[key], join(where, key), lo=0, hi=100)
         pause = _duration(check, obj.get("pause", "0s"), join(where, "pause"), lo=0.0, hi=7 * 86400.0)
-        if weight is None or pause is None:
+        if value is None or pause is None:
             continue
-        if round(weight, 2) != weight:
-            check.error(join(where, "weight"), "must have at most two decimals")
+        weight = value if key == "weight" else 0.0
+        if round(value, 2) != value:
+            check.error(join(where, key), "must have at most two decimals")
+        elif key == "mirror" and value == 0:
+            check.error(join(where, key), "must be above 0 (a shadow step mirrors something)")
+        elif weight < previous and key == "mirror":
+            check.error(where, f"a shadow step keeps the weight at 0: it cannot follow weight {previous:g}")
         elif weight < previous:
-            check.error(join(where, "weight"), f"must not be lower than the step before ({previous:g})")
+            check.error(join(where, key), f"must not be lower than the step before ({previous:g})")
         previous = max(previous, weight)
-        steps.append(Step(weight, pause))
+        steps.append(Step(weight, pause, None if key == "weight" else value))
     return tuple(steps)
 
 
@@ -131,9 +150,10 @@ def _analysis(check: FieldChecker, raw: Any, path: str) -> AnalysisSpec | None:
     max_ratio = _optional_number(check, obj, "maxLatencyRatio", path, default=None, lo=1.0, hi=1000)
     min_requests = check.integer(obj.get("minRequests", 50), join(path, "minRequests"), lo=1, hi=10**9)
     threshold = check.integer(obj.get("failureThreshold", 2), join(path, "failureThreshold"), lo=1, hi=1000)
+    max_mismatch = _optional_number(check, obj, "maxMismatchRate", path, default=None, lo=0, hi=100)
     if window is None or min_requests is None or threshold is None or check.errors:
         return None
-    return AnalysisSpec(window, max_rate, max_p99, max_ratio, min_requests, threshold)
+    return AnalysisSpec(window, max_rate, max_p99, max_ratio, min_requests, threshold, max_mismatch)
 
 
 def _optional_number(

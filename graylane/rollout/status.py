@@ -33,6 +33,7 @@ class RolloutStatus:
     consecutive_scrape_errors: int = 0
     message: str = ""
     rollout_spec_weight: float | None = None
+    mirror_percent: float | None = None  # a shadow step's mirror percent, applied now; None outside them
 
     @property
     def metrics_unavailable(self) -> bool:
@@ -51,6 +52,7 @@ class RolloutStatus:
             "metricsUnavailable": self.metrics_unavailable,
             "message": self.message,
             "rolloutSpecWeight": self.rollout_spec_weight,
+            "mirrorPercent": self.mirror_percent,
         }
 
     @classmethod
@@ -69,6 +71,7 @@ class RolloutStatus:
             consecutive_scrape_errors=_int(raw.get("consecutiveScrapeErrors")),
             message=_str(raw.get("message")) or "",
             rollout_spec_weight=_float(raw.get("rolloutSpecWeight")),
+            mirror_percent=_float(raw.get("mirrorPercent")),
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graylane.routing.mirror import explain_mirror
 from graylane.routing.request import RequestView
 from graylane.routing.sticky import BUCKETS, bucket_with_prefix, first_key
 from graylane.routing.table import CompiledRoute, CompiledRule, Decision, RouteTable
@@ -73,6 +74,7 @@ def explain(table: RouteTable, view: RequestView, sample: float) -> dict[str, An
         "versionRouting": _explain_version(route, view),
         "rules": _explain_rules(route, view),
         "sticky": None,
+        "mirror": explain_mirror(route.mirror, route.sticky_keys, view, decision.track, sample),
     }
     if decision.reason == "sticky":
         spec, key = first_key(route.sticky_keys, view)

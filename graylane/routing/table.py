@@ -17,6 +17,7 @@ from typing import Literal, cast
 from graylane.config.model import RouteConfig, Track
 from graylane.routing import matchers, sticky
 from graylane.routing.geo import CountryLookup, CountryResolver
+from graylane.routing.mirror import MirrorPlan
 from graylane.routing.request import CountrySource
 
 Reason = str  # "version-header" | "rule:<name>" | "sticky" | "random" | "fallback" | "stable"
@@ -53,6 +54,7 @@ class CompiledRoute:
     sticky_keys: tuple[tuple[str, sticky.KeyExtractor], ...] = ()
     threshold: int = 0  # canary buckets: round(weight * 100)
     salt_prefix: bytes = b""
+    mirror: MirrorPlan | None = None  # shadow traffic (``mirror.py``); None: nothing is mirrored
     # Set by compile_route right after construction (a Decision refers to its route):
     stable_decision: Decision = field(init=False)
     sticky_decisions: tuple[Decision, Decision] = field(init=False)  # (stable, canary)
@@ -91,6 +93,8 @@ def compile_route(config: RouteConfig, *, countries: CountrySource | None = None
         route.sticky_keys = sticky.compile_keys(config.sticky.keys)
     route.threshold = sticky.threshold(config.weight)
     route.salt_prefix = sticky.salt_prefix(config.salt)
+    if config.mirror is not None:
+        route.mirror = MirrorPlan.compile(config.mirror, config.salt)
     return route
 
 

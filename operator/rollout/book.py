@@ -18,7 +18,7 @@ from graylane.rollout.machine import PHASES, RolloutSpec, RolloutSpecError, Roll
 Route = Mapping[str, Any]
 ROLLOUT_STATUS_FIELDS = (
     "currentStep", "stepStartedAt", "failedChecks", "lastAnalysis", "canaryRevision",
-    "consecutiveScrapeErrors", "metricsUnavailable", "message", "rolloutSpecWeight",
+    "consecutiveScrapeErrors", "metricsUnavailable", "message", "rolloutSpecWeight", "mirrorPercent",
 )  # fmt: skip
 PROPAGATED, METRICS_AVAILABLE = "Propagated", "MetricsAvailable"
 
@@ -86,6 +86,14 @@ class RolloutBook:
             return 0.0  # an invalid rollout sends nothing to the canary; abort acts before the next interval
         current = self.current(route)
         return current.canary_weight if current.phase in PHASES else spec.steps[0].weight
+
+    def mirror_of(self, route: Route) -> float | None:
+        """The mirror percent of the rollout's shadow step now; None: ``spec.mirror`` as written applies."""
+        spec = rollout_of(route)
+        if spec is None or isinstance(spec, RolloutSpecError) or spec.abort:
+            return None
+        current = self.current(route)
+        return current.mirror_percent if current.phase in PHASES else spec.steps[0].mirror
 
     def status_extra(self, route: Route) -> dict[str, Any]:
         """The rollout's status fields (merged into the operator's); clears them once the rollout is gone."""

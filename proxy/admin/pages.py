@@ -18,6 +18,7 @@ from graylane.proxy.metrics import Metrics
 from graylane.proxy.routing.jwtclaims import ClaimsSource
 from graylane.proxy.routing.state import RouteState
 
+from graylane.config.mirrorblock import mismatch_rate
 from graylane.routing import decide as core_decide
 from graylane.routing.request import Headers, RequestView, normalize_host
 
@@ -89,6 +90,7 @@ async def routes(request: web.Request) -> web.Response:
             "route": cfg.key, "source": source, "generation": cfg.route.generation,
             "checksum": cfg.checksum, "weight": cfg.weight, "stable": cfg.stable, "canary": cfg.canary,
             "hosts": list(cfg.hosts), "pathPrefix": cfg.path_prefix, "serving": serving,
+            "mirror": cfg.mirror.percent if cfg.mirror is not None else None,
         })  # fmt: skip
     rejected = [
         {
@@ -124,7 +126,21 @@ async def explain(request: web.Request) -> web.Response:
     except (ValueError, TypeError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     result = core_decide.explain(table.core, view, sample)
+    if result.get("mirror") is not None:
+        result["mirror"]["observed"] = mirror_observed(request.app[METRICS], result["route"])
     return web.json_response({"request": spec, "sample": sample, **result}, dumps=_dumps)
+
+
+def mirror_observed(m: Metrics, route: str) -> dict[str, Any]:
+    """This worker's counts for ``route``'s mirrored requests: results and the mismatch rate."""
+    counts = {result: float(n) for (r, result), n in m.mirror.items() if r == route}
+    compared, mismatches, rate = mismatch_rate(counts)
+    return {
+        "results": {k: int(v) for k, v in sorted(counts.items())},
+        "compared": int(compared),
+        "mismatches": int(mismatches),
+        "mismatchRate": None if rate is None else round(rate, 3),
+    }
 
 
 async def _explain_input(request: web.Request) -> dict[str, Any]:

@@ -57,6 +57,7 @@ def snapshot(m: Metrics) -> dict[str, Any]:
         "requests": [[*k, v] for k, v in m.requests.items()],
         "decisions": [[*k, v] for k, v in m.decisions.items()],
         "upstream_errors": [[*k, v] for k, v in m.upstream_errors.items()],
+        "mirror": [[*k, v] for k, v in m.mirror.items()],
         "config_rejected": [[k, v] for k, v in m.config_rejected.items()],
         "jwt_rejected": [[k, v] for k, v in m.jwt_rejected.items()],
         "generation": [[k, v] for k, v in m.generation.items()],
@@ -75,6 +76,7 @@ def merged(snapshots: Sequence[Mapping[str, Any]]) -> Metrics:
         _sum_into(out.requests, snap["requests"])
         _sum_into(out.decisions, snap["decisions"])
         _sum_into(out.upstream_errors, snap["upstream_errors"])
+        _sum_into(out.mirror, snap["mirror"])
         _sum_into(out.config_rejected, snap["config_rejected"])
         _sum_into(out.jwt_rejected, snap["jwt_rejected"])
         for route, track, counts, total in snap["durations"]:

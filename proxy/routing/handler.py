@@ -22,6 +22,7 @@ from typing import Protocol, TypeAlias
 from aiohttp import web
 from graylane.proxy.answers import ErrorAnswer, error_bytes
 from graylane.proxy.metrics import Metrics
+from graylane.proxy.mirror.shadow import Mirrors, Shadow
 from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.jwtclaims import ClaimsSource
@@ -42,14 +43,14 @@ Answer: TypeAlias = web.StreamResponse | forward.RawResponse | Streamed | ErrorA
 
 
 class Routed:
-    """A decided request: its route's plan, the track and upstream, the client address facts, and the
-    normalised target when it is not sent on as it came (``target.py``)."""
+    """A decided request: its route's plan, the track and upstream, the client address facts, the
+    normalised target when it is not sent on as it came (``target.py``), and its shadow when mirrored."""
 
-    __slots__ = ("fwd", "plan", "start", "track", "upstream", "where")
+    __slots__ = ("fwd", "plan", "shadow", "start", "track", "upstream", "where")
 
     def __init__(
         self, plan: RoutePlan, track: str, upstream: str, fwd: Forwarding, start: float,
-        where: ClientTarget | None,
+        where: ClientTarget | None, shadow: Shadow | None = None,
     ) -> None:  # fmt: skip
         self.plan = plan
         self.track = track
@@ -57,6 +58,7 @@ class Routed:
         self.fwd = fwd
         self.start = start
         self.where = where
+        self.shadow = shadow
 
 
 class ExchangeOwner(Protocol):
@@ -81,8 +83,10 @@ class ProxyHandler:
         claims: ClaimsSource,
         max_body: int,
         body_timeout: float,
+        mirrors: Mirrors,
     ) -> None:
         self._state = state
+        self._mirrors = mirrors
         self.metrics = metrics
         self._addresses = addresses
         self._claims = claims
@@ -109,6 +113,8 @@ class ProxyHandler:
         if request.upgrade:
             return open_tunnel(self, request, routed, owner)
         prepared = forward.bodiless(request, fwd=routed.fwd, max_body=self._max_body, where=routed.where)
+        if routed.shadow is not None:
+            routed.shadow.prepared(prepared)
         target = routed.plan.targets[(routed.upstream, routed.track)]
         conn = target.pool.take_idle()
         if conn is None:
@@ -150,7 +156,10 @@ class ProxyHandler:
         )
         decision = core_decide.decide_route(route, view, self._random())
         self.metrics.decision(plan.label, decision.track, decision.reason)
-        return Routed(plan, decision.track, decision.upstream, fwd, start, where)
+        shadow = None
+        if route.mirror is not None and decision.track == "stable":
+            shadow = self._mirrors.consider(plan, route, view, request, self._random())
+        return Routed(plan, decision.track, decision.upstream, fwd, start, where, shadow)
 
     async def proceed(
         self,
@@ -175,10 +184,15 @@ class ProxyHandler:
                 if isinstance(ready, int):
                     return self._answer(ErrorAnswer(ready, close=True), label, routed.track, routed.start)
                 prepared = ready
+                if routed.shadow is not None:
+                    routed.shadow.prepared(prepared)
             return await self._forward(request, prepared, routed, failed)
         except (asyncio.CancelledError, ConnectionError):  # the client went away
             self.metrics.request_done(label, routed.track, "499", self.loop.time() - routed.start)
             raise
+        finally:
+            if routed.shadow is not None:
+                routed.shadow.client_done()
 
     def _host(self, raw_host: str | None) -> str:
         host = self._hosts.get(raw_host)
@@ -217,9 +231,13 @@ class ProxyHandler:
     ) -> Answer:
         if conn.complete:  # the usual case: the whole response arrived with its head
             return self.whole(request, conn, routed, track, upstream)
-        label = routed.plan.label
-        streamed = await forward.stream(request, conn, routed.plan.targets[(upstream, track)])
+        label, shadow = routed.plan.label, routed.shadow if track == "stable" else None
+        answer = shadow.stable_print(conn) if shadow is not None else None
+        tee = answer.feed if answer is not None and answer.compares_body else None
+        streamed = await forward.stream(request, conn, routed.plan.targets[(upstream, track)], tee=tee)
         resp, complete = streamed
+        if shadow is not None:
+            shadow.stable_end(answer if complete else None)
         if not complete:  # the client got the head and a cut-off body (its connection is aborted)
             self.metrics.upstream_error(label, track, "truncated")
         self.metrics.request_done(
@@ -231,6 +249,8 @@ class ProxyHandler:
         self, request: ClientRequest, conn: UpstreamConnection, routed: Routed, track: str, upstream: str
     ) -> forward.RawResponse:
         """A response that arrived whole with its head: one write; its connection goes back to the pool."""
+        if routed.shadow is not None and track == "stable":
+            routed.shadow.stable_whole(conn)
         resp = forward.whole(request, conn, routed.plan.targets[(upstream, track)].pool)
         code = _CODE.get(resp.status) or str(resp.status)
         self.metrics.request_done(routed.plan.label, track, code, self.loop.time() - routed.start)
@@ -307,5 +327,7 @@ class Exchange:
             conn.disarm()
             conn.abort()
         routed, handler = self._routed, self._handler
+        if routed.shadow is not None:
+            routed.shadow.client_done()
         elapsed = handler.loop.time() - routed.start
         handler.metrics.request_done(routed.plan.label, routed.track, "499", elapsed)

@@ -206,13 +206,24 @@ def _plan(
         set_headers = dict(mutation.set) if mutation is not None else {}
         headers = TrackHeaders.compile(track, set_headers, underscores=underscores)
         for name, spec in config.upstreams.items():
-            targets[(name, track)] = Target(
-                pool=pools[(spec.scheme, spec.host, spec.port)],
-                plan=headers,
-                base_path=spec.base_path.encode("utf-8"),
-                timeout=spec.timeout_seconds,
-            )
+            targets[(name, track)] = _target(spec, pools, headers)
+    if config.mirror is not None:  # the canary's copy: its feature flags, X-Graylane-Track: mirror
+        mutation = config.request_headers.get("canary")
+        set_headers = dict(mutation.set) if mutation is not None else {}
+        headers = TrackHeaders.compile("mirror", set_headers, underscores=underscores)
+        targets[(config.canary, "mirror")] = _target(config.upstreams[config.canary], pools, headers)
     return RoutePlan(config=config, label=config.key, targets=targets, verifier=verifier)
+
+
+def _target(
+    spec: UpstreamSpec, pools: Mapping[tuple[str, str, int], UpstreamPool], headers: TrackHeaders
+) -> Target:
+    return Target(
+        pool=pools[(spec.scheme, spec.host, spec.port)],
+        plan=headers,
+        base_path=spec.base_path.encode("utf-8"),
+        timeout=spec.timeout_seconds,
+    )
 
 
 def _digest(raw: bytes) -> bytes:

@@ -11,7 +11,9 @@ upstream gave one, chunked otherwise.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from graylane.proxy import request as client_request
@@ -29,6 +31,7 @@ from graylane.proxy.upstream.headers import (
 from graylane.proxy.upstream.pool import UpstreamPool
 
 BUFFERED_BODY_MAX = 64 * 1024
+Tee = Callable[[bytes], None]
 
 
 class BodyTooLarge(Exception):
@@ -37,6 +40,14 @@ class BodyTooLarge(Exception):
 
 class BadRequestBody(Exception):
     """The client body broke its framing (bad chunk) or ended early while it was being streamed."""
+
+
+class BodyTee(Protocol):
+    """Gets a copy of a streamed request body as it passes (a mirrored request's shadow)."""
+
+    def piece(self, data: bytes) -> None: ...
+
+    def body_end(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,7 @@ class Outgoing:
     max_body: int
     consumed: bool = False  # some of a streamed body was already read from the client
     host: bytes = b""  # an absolute-form target's authority: the upstream's X-Forwarded-Host
+    tee: BodyTee | None = None  # a copy of the streamed body goes here too
 
     @property
     def replayable(self) -> bool:
@@ -164,7 +176,8 @@ async def send(
         start_exchange(request, out, target, conn)
         if out.streamed:
             out.consumed = True
-            await _pump_body(request, conn, chunked=out.framing.startswith(b"Transfer"), limit=out.max_body)
+            chunked = out.framing.startswith(b"Transfer")
+            await _pump_body(request, conn, chunked=chunked, limit=out.max_body, tee=out.tee)
         while not conn.headers_done:  # inline: one coroutine frame less per request
             if conn.error is not None:
                 raise conn.error
@@ -182,7 +195,9 @@ async def send(
     return conn
 
 
-async def _pump_body(request: ClientRequest, conn: UpstreamConnection, *, chunked: bool, limit: int) -> None:
+async def _pump_body(
+    request: ClientRequest, conn: UpstreamConnection, *, chunked: bool, limit: int, tee: BodyTee | None
+) -> None:
     sent = 0
     content = request.content
     while True:
@@ -200,18 +215,23 @@ async def _pump_body(request: ClientRequest, conn: UpstreamConnection, *, chunke
         sent += len(data)
         if sent > limit:
             raise BodyTooLarge()
+        if tee is not None:
+            tee.piece(data)
         conn.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
         await conn.drain()
     if chunked:
         conn.write(b"0\r\n\r\n")
+    if tee is not None:
+        tee.body_end()
 
 
 async def stream(
-    request: ClientRequest, conn: UpstreamConnection, target: Target
+    request: ClientRequest, conn: UpstreamConnection, target: Target, *, tee: Tee | None = None
 ) -> tuple[web.StreamResponse | Streamed, bool]:
-    """Stream a response that did not arrive whole; the bool is False when the body broke off."""
+    """Stream a response that did not arrive whole; the bool is False when the body broke off. ``tee`` gets
+    each piece of the body as it is written to the client."""
     if isinstance(request, FastRequest):
-        return await _stream_fast(request, conn, target)
+        return await _stream_fast(request, conn, target, tee)
     pool = target.pool
     headers, length = response_headers(conn.head)
     resp = web.StreamResponse(status=conn.status, headers=headers)
@@ -221,7 +241,7 @@ async def stream(
         resp.enable_chunked_encoding()
     try:
         await resp.prepare(request)
-        ok = await _stream_body(resp, conn, target.timeout)
+        ok = await _stream_body(resp, conn, target.timeout, tee)
     except BaseException:
         conn.abort()
         raise
@@ -236,7 +256,7 @@ async def stream(
 
 
 async def _stream_fast(
-    request: FastRequest, conn: UpstreamConnection, target: Target
+    request: FastRequest, conn: UpstreamConnection, target: Target, tee: Tee | None
 ) -> tuple[Streamed, bool]:
     status, minor = conn.status, 1 if request.version >= (1, 1) else 0
     length = response_length(conn.head)
@@ -247,7 +267,7 @@ async def _stream_fast(
     if chunked:
         head = head[:-2] + b"Transfer-Encoding: chunked\r\n\r\n"
     try:
-        ok = await client_request.stream(request, conn, head, chunked=chunked, limit=target.timeout)
+        ok = await client_request.stream(request, conn, head, chunked=chunked, limit=target.timeout, tee=tee)
     except BaseException:
         conn.abort()
         raise
@@ -303,7 +323,9 @@ class RawResponse:
         return None
 
 
-async def _stream_body(resp: web.StreamResponse, conn: UpstreamConnection, limit: float) -> bool:
+async def _stream_body(
+    resp: web.StreamResponse, conn: UpstreamConnection, limit: float, tee: Tee | None
+) -> bool:
     while True:
         try:
             data = await conn.read_body(within=limit)
@@ -311,4 +333,6 @@ async def _stream_body(resp: web.StreamResponse, conn: UpstreamConnection, limit
             return False
         if not data:
             return True
+        if tee is not None:
+            tee(data)
         await resp.write(data)

@@ -9,7 +9,7 @@ from chart_render import ROOT
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "graylane-dashboard.json"
 METRIC = re.compile(r"\b(graylane_[a-z_]+)")
-LABELS = {"route", "track", "code", "reason", "le", "instance"}
+LABELS = {"route", "track", "code", "reason", "result", "le", "instance"}
 
 
 def _exprs() -> list[str]:
@@ -25,6 +25,7 @@ def test_dashboard_queries_exported_metrics_only() -> None:
         "graylane_request_duration_seconds",
         "graylane_decisions_total",
         "graylane_upstream_errors_total",
+        "graylane_mirror_total",
         "graylane_config_generation",
         "graylane_config_rejected_total",
         "graylane_jwt_rejected_total",

@@ -112,10 +112,11 @@ def test_describe_patch() -> None:
 
 
 # ---------------------------------------------------------------- the status table
-def test_status_table_shows_both_tracks_figures() -> None:
+def test_status_table_shows_both_tracks_figures_and_the_mirror() -> None:
     analysis = {
         "stable": {"errorRate": 0.2, "p99LatencyMs": 21.5},
         "canary": {"errorRate": 50.0, "p99LatencyMs": 812.25},
+        "mirror": {"errorRate": 0.0, "p99LatencyMs": 30.0, "mismatchRate": 12.5},
     }
     items = [
         route(
@@ -126,17 +127,24 @@ def test_status_table_shows_both_tracks_figures() -> None:
             "metadata": {"name": "plain", "namespace": "web"},
             "spec": {"stable": "a", "canary": "b", "weight": 5},
         },
+        {
+            "metadata": {"name": "shadowed", "namespace": "web"},
+            "spec": {"stable": "a", "canary": "b", "weight": 0, "mirror": {"percent": 2.5}},
+        },
+        route({"rollout": ROLLOUT}, {"phase": "Progressing", "canaryWeight": 0, "mirrorPercent": 100}),
     ]
     lines = kubectl_views.status_table(items, with_namespace=True).splitlines()
     assert lines[0].split() == [
         "NAMESPACE", "NAME", "STABLE", "CANARY", "WEIGHT", "STEP", "PHASE",
-        "STABLE", "ERR", "STABLE", "P99", "CANARY", "ERR", "CANARY", "P99",
+        "STABLE", "ERR", "STABLE", "P99", "CANARY", "ERR", "CANARY", "P99", "MIRROR", "MISMATCH",
     ]  # fmt: skip
     assert lines[1].split() == [
         "shop", "checkout", "checkout-v1", "checkout-v2", "0%", "2/2", "RolledBack",
-        "0.2%", "21.5ms", "50%", "812.2ms",
+        "0.2%", "21.5ms", "50%", "812.2ms", "-", "12.5%",
     ]  # fmt: skip
-    assert lines[2].split() == ["web", "plain", "a", "b", "5%", "-", "-", "-", "-", "-", "-"]
+    assert lines[2].split() == ["web", "plain", "a", "b", "5%", "-", "-", "-", "-", "-", "-", "-", "-"]
+    assert lines[3].split()[-2:] == ["2.5%", "-"]  # spec.mirror, no analysis
+    assert lines[4].split()[-2:] == ["100%", "-"]  # a rollout's shadow step
 
 
 # ---------------------------------------------------------------- explain

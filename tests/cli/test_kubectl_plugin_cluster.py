@@ -148,6 +148,8 @@ def test_status_table_from_the_operator_status(plugin: Any, kubectl: Kubectl, k8
         "20ms",
         "0%",
         "31.5ms",
+        "-",
+        "-",
     ]
     listing = plugin("status", "-A").stdout
     assert any(line.split()[:2] == [k8s_namespace, "checkout"] for line in listing.splitlines())

@@ -5,7 +5,9 @@
 routes and one for the route ConfigMaps (the install namespace).
 ``start_operator`` (function) -> ``start_operator(*extra_args, namespaces=...)`` runs ``graylane-operator`` as
 a subprocess against the test cluster; every process is killed at teardown and its log kept in tmp_path.
-Helpers (``eventually``, ``route_configmaps``, ...) live in ``kopfharness``.
+``kube_proxy`` (function): a real ``graylane-proxy --kube`` on the install namespace; ``rig`` (function): the
+rollout tests' ``Rig`` (``rolloutrig.py``) around it. Helpers (``eventually``, ``route_configmaps``, ...) live
+in ``kopfharness``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster.kubectl import Kubectl
 from kopfharness import CRDS, PEERING_CRDS, OperatorNamespaces, OperatorProcess, ProxyProcess
+from rolloutrig import Rig
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +71,12 @@ def kube_proxy(kubeconfig: Path, operator_ns: OperatorNamespaces, tmp_path: Path
     yield proxy
     proxy.stop()
     print("--- proxy:", *proxy.log_path.read_text(errors="replace").splitlines()[-40:], sep="\n")
+
+
+@pytest.fixture
+def rig(
+    kubectl: Kubectl, operator_ns: OperatorNamespaces, kube_proxy: ProxyProcess, tmp_path: Path
+) -> Iterator[Rig]:
+    rig = Rig(kubectl, operator_ns.routes, kube_proxy, tmp_path)
+    yield rig
+    rig.close()

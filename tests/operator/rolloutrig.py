@@ -4,6 +4,8 @@
 ``Load``: a background thread sending at most ``limit`` requests through the proxy until ``stop()``; it
 records which version answered each request (``X-Upstream-Version``) and when.
 ``rollout_route(ns, rollout, weight=0)`` / ``upstreams(ns, stable_port, canary_port)``: the objects to apply.
+``Rig``: both upstream processes, the route applied, its status and what the kube-mode proxy serves (the
+``rig`` fixture in conftest.py).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cluster.kubectl import Kubectl
-from kopfharness import free_port
+from kopfharness import ProxyProcess, free_port
 from waiting import eventually
 
 UPSTREAM_APP = Path(__file__).resolve().parents[1] / "upstream_app.py"
@@ -134,3 +137,43 @@ def event_reasons(kubectl: Kubectl, ns: str) -> dict[str, list[dict[str, Any]]]:
 
 def condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
+
+
+DEADLINE = 60
+
+
+class Rig:
+    def __init__(self, kubectl: Kubectl, ns: str, proxy: ProxyProcess, tmp: Path) -> None:
+        self.kubectl, self.ns, self.proxy = kubectl, ns, proxy
+        self.key = f"{ns}/checkout"
+        self.stable = UpstreamProcess("v1", tmp / "v1.log")
+        self.canary = UpstreamProcess("v2", tmp / "v2.log")
+        self.loads: list[Load] = []
+
+    def start(self, rollout: dict[str, Any], *, weight: float = 0) -> None:
+        self.kubectl.apply([*upstreams(self.ns, self.stable.port, self.canary.port)])
+        self.kubectl.apply(rollout_route(self.ns, rollout, weight=weight))
+
+    def status(self) -> dict[str, Any]:
+        return route_status(self.kubectl, self.ns)
+
+    def until(self, check: Callable[[dict[str, Any]], Any], what: str) -> dict[str, Any]:
+        return eventually(lambda: (s := self.status()) and check(s) and s, what=what, within=DEADLINE)
+
+    def served_weight(self, weight: float) -> dict[str, Any]:
+        return eventually(
+            lambda: (r := self.proxy.route(self.key)) and r["weight"] == weight and r,
+            what=f"the proxy serves weight {weight}",
+            within=DEADLINE,
+        )
+
+    def load(self) -> Load:
+        load = Load(self.proxy.port)
+        self.loads.append(load)
+        return load
+
+    def close(self) -> None:
+        for load in self.loads:
+            load.stop()
+        self.stable.stop()
+        self.canary.stop()

@@ -3,6 +3,7 @@ its header names (``# expect: ...``), and the annotated examples plus edge-valid
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,15 @@ def test_examples_and_edge_values_are_accepted(kubectl: Kubectl, operator_ns: Op
         kubectl(
             "patch", "canaryroute", "checkout", "-n", ns, "--type", "merge", "--dry-run=server", "-p", patch
         )
+
+
+def test_mirror_and_shadow_steps_are_accepted(kubectl: Kubectl, operator_ns: OperatorNamespaces) -> None:
+    ns = operator_ns.routes
+    kubectl("apply", "-n", ns, "-f", str(ROOT / "examples" / "checkout"))
+    mirror = {"percent": 12.5, "methods": ["GET", "HEAD"], "maxBodyBytes": 10485760,
+              "compare": {"body": True, "ignoreHeaders": ["X-Request-Id", "ETag"]}}  # fmt: skip
+    rollout = {"steps": [{"mirror": 100, "pause": "10m"}, {"mirror": 0.01}, {"weight": 1}, {"weight": 100}],
+               "analysis": {"maxMismatchRate": 0}}  # fmt: skip
+    for spec in ({"mirror": mirror}, {"mirror": {"percent": 0}, "rollout": rollout}, {"rollout": rollout}):
+        patch = json.dumps({"spec": spec})
+        kubectl("patch", "croute", "checkout", "-n", ns, "--type", "merge", "--dry-run=server", "-p", patch)

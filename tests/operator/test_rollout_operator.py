@@ -8,75 +8,20 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from cluster.kubectl import Kubectl
-from kopfharness import OperatorNamespaces, OperatorProcess, ProxyProcess, free_port
+from kopfharness import OperatorNamespaces, OperatorProcess, free_port
 from rolloutrig import (
-    Load,
-    UpstreamProcess,
+    Rig,
     analysis,
     condition,
     event_reasons,
     patch_spec,
-    rollout_route,
-    route_status,
-    upstreams,
 )
 from waiting import eventually
 
 from graylane.cli import kubectl as kubectl_cli
-
-DEADLINE = 60
-
-
-class Rig:
-    def __init__(self, kubectl: Kubectl, ns: str, proxy: ProxyProcess, tmp: Path) -> None:
-        self.kubectl, self.ns, self.proxy = kubectl, ns, proxy
-        self.key = f"{ns}/checkout"
-        self.stable = UpstreamProcess("v1", tmp / "v1.log")
-        self.canary = UpstreamProcess("v2", tmp / "v2.log")
-        self.loads: list[Load] = []
-
-    def start(self, rollout: dict[str, Any], *, weight: float = 0) -> None:
-        self.kubectl.apply([*upstreams(self.ns, self.stable.port, self.canary.port)])
-        self.kubectl.apply(rollout_route(self.ns, rollout, weight=weight))
-
-    def status(self) -> dict[str, Any]:
-        return route_status(self.kubectl, self.ns)
-
-    def until(self, check: Callable[[dict[str, Any]], Any], what: str) -> dict[str, Any]:
-        return eventually(lambda: (s := self.status()) and check(s) and s, what=what, within=DEADLINE)
-
-    def served_weight(self, weight: float) -> dict[str, Any]:
-        return eventually(
-            lambda: (r := self.proxy.route(self.key)) and r["weight"] == weight and r,
-            what=f"the proxy serves weight {weight}",
-            within=DEADLINE,
-        )
-
-    def load(self) -> Load:
-        load = Load(self.proxy.port)
-        self.loads.append(load)
-        return load
-
-    def close(self) -> None:
-        for load in self.loads:
-            load.stop()
-        self.stable.stop()
-        self.canary.stop()
-
-
-@pytest.fixture
-def rig(
-    kubectl: Kubectl, operator_ns: OperatorNamespaces, kube_proxy: ProxyProcess, tmp_path: Path
-) -> Iterator[Rig]:
-    rig = Rig(kubectl, operator_ns.routes, kube_proxy, tmp_path)
-    yield rig
-    rig.close()
 
 
 def metrics_flag(rig: Rig) -> tuple[str, str]:

@@ -195,14 +195,20 @@ class Upstream:
         return self.app[WS_ENDED]
 
 
-async def start_upstream(name: str) -> Upstream:
-    app = echo_app(name)
+async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on a free loopback port: its runner (clean it up) and its URL."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return Upstream(name, f"http://127.0.0.1:{port}", runner, app)
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def start_upstream(name: str) -> Upstream:
+    app = echo_app(name)
+    runner, url = await serve_app(app)
+    return Upstream(name, url, runner, app)
 
 
 # -- the proxy in-process --------------------------------------------------------------------------------

@@ -39,4 +39,8 @@ def test_an_unknown_server_is_refused() -> None:
 def test_reconcile_asks_the_rollout_book_from_construction_on() -> None:
     """Not swapped in by a startup handler (that depended on the order Kopf runs them in)."""
     _, state, book = operator_cli.build(operator_cli.parse_args(["--namespace", "shop"]))
-    assert (state.weight_of, state.status_extra) == (book.weight_of, book.status_extra)
+    assert (state.weight_of, state.mirror_of, state.status_extra) == (
+        book.weight_of,
+        book.mirror_of,
+        book.status_extra,
+    )

@@ -26,6 +26,7 @@ def worker(requests: int, *, generation: dict[str, int], ready: int, connected: 
         m.request_done("shop/checkout", "canary" if i % 2 else "stable", "200", 0.003 * (i + 1))
         m.decision("shop/checkout", "stable", "split")
     m.upstream_error("shop/checkout", "canary", "refused")
+    m.mirrored("shop/checkout", "body-mismatch")
     m.rejected("schema")
     m.jwt_failed("expired")
     m.generation = dict(generation)
@@ -42,6 +43,7 @@ def test_counters_and_histograms_are_summed_and_gauges_are_the_pods() -> None:
     assert got[key("graylane_requests_total", route=r, track="canary", code="200")] == 1 + 2
     assert got[key("graylane_decisions_total", route=r, track="stable", reason="split")] == 7
     assert got[key("graylane_upstream_errors_total", route=r, track="canary", reason="refused")] == 2
+    assert got[key("graylane_mirror_total", route=r, result="body-mismatch")] == 2
     assert got[key("graylane_config_rejected_total", reason="schema")] == 2
     assert got[key("graylane_jwt_rejected_total", reason="expired")] == 2
     assert got[key("graylane_config_reloads_total")] == 4

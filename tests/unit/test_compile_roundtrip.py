@@ -1,7 +1,8 @@
 """Property: whatever the API server would accept, compile produces a document the proxy's loader accepts.
 
 Hypothesis builds CanaryRoutes and Upstreams within the CRD's schema (mixed-case hosts, every matcher kind,
-IPv4/IPv6 CIDRs, weights with two decimals, sticky keys, JWT settings, header sets, version routing); the
+IPv4/IPv6 CIDRs, weights with two decimals, sticky keys, JWT settings, header sets, version routing, mirror
+with a rollout's mirror percent over it); the
 compiled document must load from its canonical JSON, keep its checksum, and say the same thing as the spec.
 """
 
@@ -38,6 +39,23 @@ PEM_EC = (
     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEc4w/MMTP4UJlPzAaVvAoGqgBrvUL\n"
     "Y1qE1jyTjppjWWA1YZC4TkkO0y2IAxWlaoKeoEBhOPi7QyC6wEo0zCNaEQ==\n"
     "-----END PUBLIC KEY-----\n"
+)
+
+
+MIRROR = st.fixed_dictionaries(
+    {"percent": WEIGHT},
+    optional={
+        "methods": st.lists(
+            st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE"]), max_size=3, unique=True
+        ),
+        "maxBodyBytes": st.integers(0, 10 * 1024 * 1024),
+        "compare": st.one_of(
+            st.just({"body": False}),
+            st.lists(TOKEN, max_size=3, unique_by=str.lower).map(
+                lambda h: {"body": True, "ignoreHeaders": h}
+            ),
+        ),
+    },
 )
 
 
@@ -82,7 +100,7 @@ def match(with_jwt: bool) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @st.composite
-def scenario(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, dict[str, Any]], float]:
+def scenario(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, dict[str, Any]], float, float | None]:
     names = draw(st.lists(LABEL.map(lambda s: "up-" + s), min_size=2, max_size=4, unique=True))
     upstreams = {}
     for i, name in enumerate(names):
@@ -125,18 +143,22 @@ def scenario(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, dict[str, Any]]
                                   "upstreamSelector": {"matchLabels": {"app": "a"}}}  # fmt: skip
     if draw(st.booleans()):
         spec["requestHeaders"] = {"canary": {"set": {"X-Feature": draw(VALUE)}}}
+    if draw(st.booleans()):
+        spec["mirror"] = draw(MIRROR)
     route = {
         "metadata": {"name": "checkout", "namespace": "shop", "uid": "u-1", "generation": 7},
         "spec": spec,
     }
-    return route, upstreams, draw(st.one_of(st.none(), WEIGHT))
+    return route, upstreams, draw(st.one_of(st.none(), WEIGHT)), draw(st.one_of(st.none(), WEIGHT))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario())
-def test_compile_output_always_loads(case: tuple[dict[str, Any], dict[str, dict[str, Any]], float]) -> None:
-    route, upstreams, weight = case
-    doc = compile_route(route, upstreams, weight=weight)
+def test_compile_output_always_loads(
+    case: tuple[dict[str, Any], dict[str, dict[str, Any]], float, float | None],
+) -> None:
+    route, upstreams, weight, mirror = case
+    doc = compile_route(route, upstreams, weight=weight, mirror=mirror)
     text = canonical_json(doc)
     config = load_route_document(text)
     assert config.checksum == doc["checksum"] == document_checksum(doc)
@@ -146,3 +168,13 @@ def test_compile_output_always_loads(case: tuple[dict[str, Any], dict[str, dict[
     assert config.hosts == tuple(dict.fromkeys(h.lower() for h in route["spec"]["hosts"]))
     assert [r.name for r in config.rules] == [r["name"] for r in route["spec"]["rules"]]
     assert set(config.upstreams) >= {route["spec"]["stable"], route["spec"]["canary"]}
+    given = route["spec"].get("mirror")
+    if given is None and mirror is None:
+        assert (
+            config.mirror is None and "mirror" not in doc
+        )  # unchanged documents for routes that do not mirror
+    else:
+        assert config.mirror is not None
+        assert config.mirror.percent == (given["percent"] if mirror is None else mirror)
+        assert config.mirror.methods == tuple((given or {}).get("methods", ()))
+        assert config.mirror.compare.body == bool((given or {}).get("compare", {}).get("body"))
