@@ -34,6 +34,7 @@ from graylane.proxy.websocket.tunnel import Tunnel
 from graylane.proxy.websocket.upgrade import open_tunnel
 
 from graylane.routing import decide as core_decide
+from graylane.routing.httprules import redirect_location
 from graylane.routing.request import RequestView, normalize_host
 
 _NO_ROUTE = "-"
@@ -81,8 +82,10 @@ class ProxyHandler:
         claims: ClaimsSource,
         max_body: int,
         body_timeout: float,
+        listener_port: int | None = None,
     ) -> None:
         self._state = state
+        self.listener_port = listener_port  # the Gateway listener port served (set once the socket is bound)
         self.metrics = metrics
         self._addresses = addresses
         self._claims = claims
@@ -133,10 +136,6 @@ class ProxyHandler:
         else:
             raw_host = where.authority.decode("ascii") if where.authority else headers.get("host")
             host, path = self._host(raw_host), where.path
-        route = table.core.lookup(host, path)
-        if route is None:
-            return self._answer(ErrorAnswer(404), _NO_ROUTE, _NO_ROUTE, start)
-        plan: RoutePlan = table.plans[route.key]
         view = RequestView(
             method=request.method,
             host=host,
@@ -144,13 +143,37 @@ class ProxyHandler:
             query_string=request.query_string,
             headers=headers,
             client_ip=fwd.client,
-            claims=self._claims.lazy(plan.verifier, headers),
             trusted_peer=fwd.trusted_peer,
             client_key=fwd.client_key,
         )
-        decision = core_decide.decide_route(route, view, self._random())
+        entry = table.core.match(host, path, view, port=self.listener_port)
+        if entry is None:
+            return self._answer(ErrorAnswer(404), _NO_ROUTE, _NO_ROUTE, start)
+        plan: RoutePlan = table.plans[entry.key]
+        if plan.verifier is not None:
+            view.bind_claims(self._claims.lazy(plan.verifier, headers))
+        decision = core_decide.decide_entry(entry, view, self._random())
         self.metrics.decision(plan.label, decision.track, decision.reason)
+        if decision.status:  # the route answers itself: a redirect, or 500 for no (valid) backend
+            return self._own(request, decision, host, fwd, where, start)
         return Routed(plan, decision.track, decision.upstream, fwd, start, where)
+
+    def _own(
+        self, request: ClientRequest, decision: core_decide.Decision, host: str, fwd: Forwarding,
+        where: ClientTarget | None, start: float,
+    ) -> Answer:  # fmt: skip
+        location = None
+        if decision.redirect is not None:
+            target = (
+                where.target.decode("utf-8", "surrogateescape") if where is not None else request.raw_path
+            )
+            path, _, query = target.partition("?")
+            location = redirect_location(
+                decision, scheme=fwd.scheme.decode("ascii"), host=host, port=self.listener_port or 80,
+                path=path, query=query,
+            )  # fmt: skip
+        answer = ErrorAnswer(decision.status, location=location)
+        return self._answer(answer, decision.route.key, decision.track, start)
 
     async def proceed(
         self,
