@@ -70,7 +70,9 @@ def parse_http_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | Non
     salt = c.string(top.get("salt"), "salt", max_len=256)
     rules = []
     seen: set[str] = set()
-    for i, item in enumerate(c.array(top.get("httpRules"), "httpRules", min_len=1, max_len=100)):
+    if route is not None and route.kind != "HTTPRoute":
+        c.error("route.kind", "must be HTTPRoute in a document with httpRules")
+    for i, item in enumerate(c.array(top.get("httpRules"), "httpRules", max_len=100)):
         rule = _rule(c, item, join("httpRules", i), set(upstreams))
         if rule is not None and rule.name is not None:
             if rule.name in seen:

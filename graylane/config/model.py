@@ -224,7 +224,7 @@ class RouteConfig:
     @property
     def is_http(self) -> bool:
         """A Gateway API document (``httpRules``) rather than a CanaryRoute's."""
-        return bool(self.http_rules)
+        return self.route.kind == "HTTPRoute"
 
     @property
     def key(self) -> str:

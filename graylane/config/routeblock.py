@@ -22,9 +22,8 @@ def parse_route_ref(c: FieldChecker, value: Any, *, schema2: bool) -> RouteRef |
     obj = c.obj(value, "route", required=("namespace", "name", "uid", "generation"), optional=optional)
     if obj is None:
         return None
-    kind = c.string(
-        obj.get("kind", "CanaryRoute"), "route.kind", pattern=KIND, what="CanaryRoute or HTTPRoute"
-    )
+    given = obj.get("kind", "CanaryRoute") if schema2 else "CanaryRoute"  # schema 1: reported as unknown
+    kind = c.string(given, "route.kind", pattern=KIND, what="CanaryRoute or HTTPRoute")
     created = ""
     if "creationTimestamp" in obj:
         created = c.string(obj["creationTimestamp"], "route.creationTimestamp", max_len=64, pattern=TIMESTAMP,

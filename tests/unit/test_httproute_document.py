@@ -88,7 +88,8 @@ BAD = [
     ({"listeners": [{"port": 80, "hosts": []}, {"port": 80, "hosts": []}]}, "listeners[1].port"),
     ({"listeners": [{"port": 0, "hosts": []}]}, "listeners[0].port"),
     ({"listeners": [{"port": 80, "hosts": ["A.test"]}]}, "listeners[0].hosts[0]"),
-    ({"httpRules": []}, "httpRules"),
+    ({"httpRules": {}}, "httpRules"),
+    ({"route": {"namespace": "shop", "name": "w", "uid": "", "generation": 1}}, "route.kind"),
     ({"preserveHost": "yes"}, "preserveHost"),
     ({"route": {"namespace": "shop", "name": "w", "uid": "", "generation": 1,
                 "creationTimestamp": "yesterday"}}, "route.creationTimestamp"),
@@ -136,6 +137,10 @@ def test_bad_document_fields_are_refused_with_their_path(override: dict[str, Any
 @pytest.mark.parametrize(("rule", "where"), BAD_RULES, ids=[w for _, w in BAD_RULES])
 def test_bad_rules_are_refused_with_their_path(rule: dict[str, Any], where: str) -> None:
     assert where in errors_of(http_document(rule))
+
+
+def test_a_route_without_rules_serves_nothing() -> None:
+    assert load(http_document(httpRules=[])).http_rules == ()
 
 
 def test_duplicate_rule_names_are_refused() -> None:
