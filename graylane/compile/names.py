@@ -34,6 +34,11 @@ def _shorten(text: str, limit: int, *identity: str) -> str:
     return f"{keep}-{_digest(*identity)}"
 
 
+def fit(text: str, limit: int, *identity: str) -> str:
+    """``text`` if it has at most ``limit`` characters, otherwise shortened with a hash of ``identity``."""
+    return _shorten(text, limit, *identity)
+
+
 def route_configmap_name(namespace: str, name: str) -> str:
     """``graylane-route-<namespace>-<name>``, hash-shortened to fit 253 characters."""
     return _shorten(f"graylane-route-{namespace}-{name}", MAX_NAME, namespace, name)
