@@ -77,7 +77,9 @@ class KubeAPI:
     async def watch(self, url: str, *, timeout_seconds: int) -> AsyncIterator[Any]:
         """The events of ``url?watch=1&...`` (the caller adds resourceVersion) as they arrive."""
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout_seconds + 30)
-        async for event in kopf_api.stream(url, settings=self._settings, timeout=timeout, logger=self._logger):
+        async for event in kopf_api.stream(
+            url, settings=self._settings, timeout=timeout, logger=self._logger
+        ):
             yield event
 
     async def delete(self, url: str, *, uid: str | None = None, resource_version: str | None = None) -> None:
