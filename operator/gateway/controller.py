@@ -58,6 +58,13 @@ class GatewayController:
                 except (APIError, OSError, TimeoutError) as exc:
                     log.warning("Gateway reconcile failed, retrying: %r", exc)
                     loop.call_later(RETRY_SECONDS, self.changed.set)
+                except (
+                    Exception
+                ):  # a bug must not stop the controller (nor the operator): say it, retry later
+                    log.exception(
+                        "Gateway reconcile crashed; retrying in %ss", self.state.config.resync_seconds
+                    )
+                    loop.call_later(self.state.config.resync_seconds, self.changed.set)
         finally:
             for task in followers:
                 task.cancel()
@@ -99,13 +106,19 @@ class GatewayController:
         now = self.state.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         classes = {k.meta.name: k for k in world.classes}
         for name, conds in planned.classes.items():
-            current = self.stores["classes"].objects[("", name)].get("status") or {}
+            obj = self.stores["classes"].objects.get(("", name))
+            if obj is None:
+                continue  # deleted while this pass wrote (the stores move on during every await)
+            current = obj.get("status") or {}
             desired = class_status(classes[name], conds, bundle_version=self.bundle_version, now=now,
                                    previous=current)  # fmt: skip
             await patch_status(api, api_path(GW_API, "gatewayclasses", None, name), current=current,
                                desired=desired)  # fmt: skip
         for key, gp in planned.gateways.items():
-            current = self.stores["gateways"].objects[key].get("status") or {}
+            obj = self.stores["gateways"].objects.get(key)
+            if obj is None:
+                continue
+            current = obj.get("status") or {}
             desired = gateway_status(gp, now=now, previous=current)
             await patch_status(api, api_path(GW_API, "gateways", *key), current=current, desired=desired)
         await self._route_statuses(api, planned, now)
