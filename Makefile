@@ -64,8 +64,16 @@ fmt: install ## Format the code with ruff
 	$(VENV)/bin/ruff format graylane proxy operator tests bench examples
 	$(VENV)/bin/ruff check --fix .
 
+.PHONY: gateway-api
+gateway-api: $(VENV)/.installed ## The pinned Gateway API CRDs (v1.6.3, standard channel) from the Go module proxy into the cache, once
+	$(PY) tests/conformance/suite.py crds
+
+.PHONY: conformance
+conformance: install tools controlplane gateway-api ## The official Gateway API suite (GATEWAY-HTTP) on the node of make cluster-up; report in .graylane/conformance-report.yaml (ARGS='--run-test=X' passes suite flags)
+	$(PY) tests/conformance/run.py --state-dir $(STATE) -- $(ARGS)
+
 .PHONY: test
-test: node-packages install tools controlplane lint images ## Everything CI runs: lint, unit, proxy, operator, chart, node, pod and end-to-end tests
+test: node-packages install tools controlplane gateway-api lint images ## Everything CI runs: lint, unit, proxy, operator, chart, node, pod and end-to-end tests
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 .PHONY: test-unit
