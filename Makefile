@@ -120,7 +120,7 @@ bench-proxy: install ## wrk: graylane vs nginx reverse proxy vs a direct hit (ra
 	$(PY) bench/proxy_bench.py
 
 .PHONY: bench-propagation
-bench-propagation: tools controlplane ## kubectl patch of a weight -> kube-mode proxy serving it: p50/p99 over 20 patches (bar p99 <= 1 s)
+bench-propagation: tools controlplane gateway-api ## kubectl patch of a CanaryRoute weight, then JSON patches of HTTPRoute backendRefs weights -> kube-mode proxy serving it: p50/p99 over 20 patches each (bar p99 <= 1 s)
 	$(PY) bench/propagation_bench.py
 
 .PHONY: bench-rollback
