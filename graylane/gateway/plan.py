@@ -166,15 +166,22 @@ def _gateway(
 
 
 def _listener_conditions(verdict: ListenerVerdict, runtime: Runtime) -> tuple[c.Condition, ...]:
-    if not verdict.valid:
-        programmed = c.Condition(
-            c.PROGRAMMED, False, c.INVALID, "the listener is not valid (see its conditions)"
-        )
-    elif not runtime.ready:
-        programmed = c.Condition(c.PROGRAMMED, False, c.PENDING, "waiting for the Gateway's proxies")
-    else:
-        programmed = c.ok(c.PROGRAMMED)
+    programmed = _programmed(verdict.valid, runtime, what="the listener is not valid (see its conditions)",
+                             no_address=c.PENDING)  # listeners have no AddressNotAssigned reason  # fmt: skip
     return verdict.accepted, verdict.conflicted, verdict.resolved, programmed
+
+
+def _programmed(
+    valid: bool, runtime: Runtime, *, what: str, no_address: str = c.ADDRESS_NOT_ASSIGNED
+) -> c.Condition:
+    """Programmed: not for what is invalid; then once the Service has an address and a proxy is Ready."""
+    if not valid:
+        return c.Condition(c.PROGRAMMED, False, c.INVALID, what)
+    if runtime.address is None:
+        return c.Condition(c.PROGRAMMED, False, no_address, "waiting for the Service's address")
+    if not runtime.ready:
+        return c.Condition(c.PROGRAMMED, False, c.PENDING, "waiting for a proxy pod to become Ready")
+    return c.ok(c.PROGRAMMED)
 
 
 def gateway_conditions(
@@ -191,17 +198,8 @@ def gateway_conditions(
         accepted = c.Condition(c.ACCEPTED, True, c.LISTENERS_NOT_VALID, "some listeners are not valid")
     else:
         accepted = c.ok(c.ACCEPTED)
-    if not accepted.status or not any(v.valid for v in verdicts):
-        programmed = c.Condition(c.PROGRAMMED, False, c.INVALID, "nothing to program")
-    elif runtime.address is None:
-        programmed = c.Condition(
-            c.PROGRAMMED, False, c.ADDRESS_NOT_ASSIGNED, "waiting for the Service's address"
-        )
-    elif not runtime.ready:
-        programmed = c.Condition(c.PROGRAMMED, False, c.PENDING, "waiting for a proxy pod to become Ready")
-    else:
-        programmed = c.ok(c.PROGRAMMED)
-    return accepted, programmed
+    valid = accepted.status and any(v.valid for v in verdicts)
+    return accepted, _programmed(valid, runtime, what="nothing to program")
 
 
 def _documents(attached: list[tuple[HTTPRoute, Attachment]], world: World) -> dict[str, dict[str, object]]:

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
-import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from cluster.kubectl import Kubectl
-from cluster.ports import free_port
+from kopfharness import ProxyProcess
 
 BAD_INPUTS = Path(__file__).resolve().parents[1] / "bad_inputs" / "gateway-api"
 CONTROLLER = "graylane.io/gateway-controller"
@@ -101,47 +97,18 @@ def expectations(path: Path) -> list[tuple[str, str, str | None, str, str, str]]
     return out
 
 
-class GatewayProxy:
+class GatewayProxy(ProxyProcess):
     """``graylane-proxy --kube`` as a Gateway's proxies run it (its selector, listener port 80), locally."""
 
     def __init__(self, namespace: str, selector: str, kubeconfig: Path, log_path: Path) -> None:
-        self.port, self.admin_port = free_port(), free_port()
-        self.admin = f"http://127.0.0.1:{self.admin_port}"
-        args = ["--kube", "--namespace", namespace, "--route-selector", selector, "--kubeconfig", str(kubeconfig),
-                "--listen", f"127.0.0.1:{self.port}", "--listener-port", "80",
-                "--admin-listen", f"127.0.0.1:{self.admin_port}"]  # fmt: skip
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        binary = Path(sys.executable).with_name("graylane-proxy")
-        self.process = subprocess.Popen([str(binary), *args], stdout=self._log, stderr=subprocess.STDOUT)
+        super().__init__(namespace, kubeconfig, log_path, "--route-selector", selector, "--listener-port", "80")
 
-    def get(self, path: str, **query: str) -> dict[str, Any] | None:
-        url = self.admin + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return dict(json.loads(resp.read()))
-        except (urllib.error.URLError, OSError, ValueError):
-            return None
-
-    def explain(
-        self, path: str, *, host: str = "gw.test", sample: float = 0.5, **headers: str
-    ) -> dict[str, Any]:
+    def explain(self, path: str, *, host: str = "gw.test", sample: float = 0.5, **headers: str) -> dict[str, Any]:
         query = {"host": host, "path": path, "sample": str(sample)}
-        params = [(k, v) for k, v in query.items()] + [("header", f"{k}:{v}") for k, v in headers.items()]
+        params = [*query.items(), *(("header", f"{k}:{v}") for k, v in headers.items())]
         url = self.admin + "/explain?" + urllib.parse.urlencode(params)
         with urllib.request.urlopen(url, timeout=2) as resp:
             return dict(json.loads(resp.read()))
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.log_path.read_text(errors="replace")
 
 
 def apply_text(kubectl: Kubectl, text: str, namespace: str) -> None:

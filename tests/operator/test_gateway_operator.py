@@ -164,70 +164,36 @@ def test_argo_and_flagger_style_steering_is_served(
     selector = f"graylane.io/gateway-route=true,graylane.io/gateway-uid={gw['metadata']['uid']}"
     proxy = GatewayProxy(cfg, selector, kubeconfig, tmp_path / "gateway-proxy.log")
     try:
-        served = lambda: {r["route"]: r for r in (proxy.get("/routes") or {}).get("routes", [])}  # noqa: E731
-        eventually(
-            lambda: {f"{ns}/good", f"{ns}/checkout"} <= set(served()), what="the proxy serves both routes"
-        )
+        served = lambda: {r["route"] for r in (proxy.routes() or {}).get("routes", [])}  # noqa: E731
+        eventually(lambda: {f"{ns}/good", f"{ns}/checkout"} <= served(), what="the proxy serves both routes")
         assert proxy.explain("/checkout", sample=0.99)["upstream"] == f"web-v1.{ns}.8080"
         # Argo Rollouts: a JSON patch of the weights
-        patch = [{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 80},
-                 {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 20}]  # fmt: skip
-        kubectl("patch", "httproute", "checkout", "-n", ns, "--type=json", "-p", json.dumps(patch))
-        eventually(
-            lambda: proxy.explain("/checkout", sample=0.9)["upstream"] == f"web-v2.{ns}.8080",
-            what="20% to web-v2",
-            within=10,
-        )
+        json_patch(kubectl, ns, {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 80},
+                   {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 20})  # fmt: skip
+        picks(proxy, "/checkout", 0.9, f"web-v2.{ns}.8080", what="20% to web-v2")
         assert proxy.explain("/checkout", sample=0.79)["upstream"] == f"web-v1.{ns}.8080"
         # Flagger: a header-match rule in front, then removed again
         rule = {"matches": [{"path": {"type": "PathPrefix", "value": "/checkout"}, "headers": [{"name": "X-Canary", "value": "insider"}]}],
                 "backendRefs": [{"name": "web-v2", "port": 8080}]}  # fmt: skip
-        kubectl(
-            "patch",
-            "httproute",
-            "checkout",
-            "-n",
-            ns,
-            "--type=json",
-            "-p",
-            json.dumps([{"op": "add", "path": "/spec/rules/0", "value": rule}]),
-        )
-        eventually(
-            lambda: (
-                proxy.explain("/checkout", sample=0.0, **{"X-Canary": "insider"})["upstream"]
-                == f"web-v2.{ns}.8080"
-            ),
-            what="the header rule served",
-            within=10,
-        )
-        kubectl(
-            "patch",
-            "httproute",
-            "checkout",
-            "-n",
-            ns,
-            "--type=json",
-            "-p",
-            json.dumps([{"op": "remove", "path": "/spec/rules/0"}]),
-        )
-        eventually(
-            lambda: (
-                proxy.explain("/checkout", sample=0.0, **{"X-Canary": "insider"})["upstream"]
-                == f"web-v1.{ns}.8080"
-            ),
-            what="the header rule gone",
-            within=10,
-        )
+        json_patch(kubectl, ns, {"op": "add", "path": "/spec/rules/0", "value": rule})
+        picks(proxy, "/checkout", 0.0, f"web-v2.{ns}.8080", what="the header rule served", **{"X-Canary": "insider"})
+        json_patch(kubectl, ns, {"op": "remove", "path": "/spec/rules/0"})
+        picks(proxy, "/checkout", 0.0, f"web-v1.{ns}.8080", what="the header rule gone", **{"X-Canary": "insider"})
         route = eventually(when(kubectl, "httproute", "checkout", ns), what="status of the last generation")
-        assert route["metadata"]["generation"] == 4 and conditions_of(route)["Accepted"] == (
-            "True",
-            "Accepted",
-        )
-        assert set(served()) == {f"{ns}/good", f"{ns}/checkout"}, (
-            "the route Graylane did not steer is untouched"
-        )
+        assert route["metadata"]["generation"] == 4 and conditions_of(route)["Accepted"] == ("True", "Accepted")
+        assert served() == {f"{ns}/good", f"{ns}/checkout"}, "the route Graylane did not steer is untouched"
     finally:
-        print("--- gateway proxy:", *proxy.stop().splitlines()[-30:], sep="\n")
+        proxy.stop()
+        print("--- gateway proxy:", *proxy.log_path.read_text(errors="replace").splitlines()[-30:], sep="\n")
+
+
+def json_patch(kubectl: Kubectl, ns: str, *ops: dict[str, Any]) -> None:
+    kubectl("patch", "httproute", "checkout", "-n", ns, "--type=json", "-p", json.dumps(list(ops)))
+
+
+def picks(proxy: GatewayProxy, path: str, sample: float, upstream: str, *, what: str, **headers: str) -> None:
+    """Within a second or so the proxy sends ``path`` (at ``sample``) to ``upstream``."""
+    eventually(lambda: proxy.explain(path, sample=sample, **headers)["upstream"] == upstream, what=what, within=10)
 
 
 def test_bad_input_gets_the_spec_reason_and_stops_nothing(
