@@ -25,6 +25,7 @@ from graylane.proxy.metrics import Metrics
 from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.jwtclaims import ClaimsSource
+from graylane.proxy.routing.own import own_answer
 from graylane.proxy.routing.state import RoutePlan, RouteState
 from graylane.proxy.target import ClientTarget, check_target
 from graylane.proxy.upstream import forward
@@ -34,7 +35,6 @@ from graylane.proxy.websocket.tunnel import Tunnel
 from graylane.proxy.websocket.upgrade import open_tunnel
 
 from graylane.routing import decide as core_decide
-from graylane.routing.httprules import redirect_location
 from graylane.routing.request import RequestView, normalize_host
 
 _NO_ROUTE = "-"
@@ -155,25 +155,10 @@ class ProxyHandler:
         decision = core_decide.decide_entry(entry, view, self._random())
         self.metrics.decision(plan.label, decision.track, decision.reason)
         if decision.status:  # the route answers itself: a redirect, or 500 for no (valid) backend
-            return self._own(request, decision, host, fwd, where, start)
+            answer = own_answer(decision, request, host=host, scheme=fwd.scheme, where=where,
+                                port=self.listener_port or 80)  # fmt: skip
+            return self._answer(answer, decision.route.key, decision.track, start)
         return Routed(plan, decision.track, decision.upstream, fwd, start, where)
-
-    def _own(
-        self, request: ClientRequest, decision: core_decide.Decision, host: str, fwd: Forwarding,
-        where: ClientTarget | None, start: float,
-    ) -> Answer:  # fmt: skip
-        location = None
-        if decision.redirect is not None:
-            target = (
-                where.target.decode("utf-8", "surrogateescape") if where is not None else request.raw_path
-            )
-            path, _, query = target.partition("?")
-            location = redirect_location(
-                decision, scheme=fwd.scheme.decode("ascii"), host=host, port=self.listener_port or 80,
-                path=path, query=query,
-            )  # fmt: skip
-        answer = ErrorAnswer(decision.status, location=location)
-        return self._answer(answer, decision.route.key, decision.track, start)
 
     async def proceed(
         self,
