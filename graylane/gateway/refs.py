@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graylane.gateway.objects import CORE, GROUP, BackendRef, Key, ObjectRef, ReferenceGrant
 
@@ -28,11 +28,16 @@ def permitted(grants: Iterable[ReferenceGrant], *, source: tuple[str, str, str],
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """What a backendRef needs of a Service: its ports."""
+    """What a backendRef needs of a Service: its ports, and where a connection to each goes.
+
+    A ClusterIP Service is reached at its own port (kube-proxy forwards to an endpoint). A headless one has
+    no virtual IP: its DNS name resolves to the endpoints themselves, so the connection must use the port's
+    ``targetPort`` (``targets``; a named targetPort keeps the port)."""
 
     namespace: str
     name: str
     ports: frozenset[int]
+    targets: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,5 +73,5 @@ def resolve_backend(
     if backend.port is None or backend.port not in service.ports:
         message = f"{path}.port: Service {ref.namespace}/{ref.name} has no port {backend.port}"
         return Resolved(None, None, BACKEND_NOT_FOUND, message)
-    url = f"http://{ref.name}.{ref.namespace}.svc:{backend.port}"
+    url = f"http://{ref.name}.{ref.namespace}.svc:{service.targets.get(backend.port, backend.port)}"
     return Resolved(url, f"{ref.name}.{ref.namespace}.{backend.port}")

@@ -24,9 +24,14 @@ OWNED = f"app.kubernetes.io/component=gateway-proxy,{GATEWAY_UID_LABEL}"
 
 def _service(obj: dict[str, Any]) -> Any:
     spec = obj.get("spec") or {}
-    ports = [p.get("port") for p in spec.get("ports") or [] if isinstance(p, Mapping)]
-    return {"metadata": obj.get("metadata") or {}, "ports": frozenset(p for p in ports if isinstance(p, int)),
-            "clusterIP": spec.get("clusterIP")}  # fmt: skip
+    entries = [
+        p for p in spec.get("ports") or [] if isinstance(p, Mapping) and isinstance(p.get("port"), int)
+    ]
+    headless = spec.get("clusterIP") == "None"
+    targets = {
+        p["port"]: p["targetPort"] for p in entries if headless and isinstance(p.get("targetPort"), int)
+    }
+    return {"ports": frozenset(p["port"] for p in entries), "targets": targets}
 
 
 def _labels(obj: dict[str, Any]) -> Any:
@@ -75,7 +80,9 @@ class Stores:
         return all(store.synced for store in self.all.values())
 
     def world(self) -> World:
-        services = {k: Service(k[0], k[1], v["ports"]) for k, v in self["services"].objects.items()}
+        services = {
+            k: Service(k[0], k[1], v["ports"], v["targets"]) for k, v in self["services"].objects.items()
+        }
         return World(
             classes=tuple(parse_gateway_class(o) for o in self["classes"].objects.values()),
             gateways=tuple(parse_gateway(o) for o in self["gateways"].objects.values()),

@@ -210,3 +210,18 @@ def test_backend_references(case: str, backends: list[dict[str, Any]], grants: l
     refs = status.conditions[1]
     assert (refs.status, refs.reason, refs.message) == expected
     assert status.conditions[0].status, "unresolved backends leave the route Accepted"
+
+
+def test_a_headless_service_is_reached_at_its_target_port() -> None:
+    """HTTPRouteServiceTypes: a headless Service's name resolves to its pods, which listen on targetPort."""
+    services = {
+        **SERVICES,
+        (NS, "headless"): Service(NS, "headless", frozenset({8080}), {8080: 3000}),
+        (NS, "manual"): Service(NS, "manual", frozenset({8080})),
+    }
+    route = http_route("r", rules=[{"backendRefs": [backend("headless")]}, {"backendRefs": [backend("manual")]}])
+    docs = plan(world(route, SAME, services=services)).gateways[(NS, "same-namespace")].documents
+    assert docs["uid-r"]["upstreams"] == {
+        "headless.infra.8080": {"url": "http://headless.infra.svc:3000"},
+        "manual.infra.8080": {"url": "http://manual.infra.svc:8080"},
+    }
