@@ -3,8 +3,9 @@
 
 Needs the node of ``make cluster-up`` (``--state-dir``, default ``.graylane``). Steps, each timed:
 
-1. build (or reuse): the suite binary and its echo backend from the Go module in this directory, Graylane's
-   images (``make images``); import them all into the node (nothing is pulled);
+1. build (or reuse): the suite binary and its backends (echo-basic; the base manifests' CoreDNS) from the Go
+   modules in this directory, Graylane's images (``make images``); import them all into the node (nothing is
+   pulled);
 2. install the pinned standard-channel CRDs (from the module cache) and the chart with
    ``gatewayAPI.enabled=true`` (small CPU requests: every Gateway gets a proxy pod on a 2-core node);
 3. run the suite (``--gateway-class graylane``; the supported features are read from the GatewayClass
@@ -53,10 +54,10 @@ def step(what: str, started: float) -> None:
 
 def prepare(kubectl: Kubectl, helm: Path, state: Path, started: float) -> str:
     """Images in the node, CRDs and the chart installed; returns Graylane's version."""
-    runner, echo = suite.ensure_suite(), suite.echo_archives()
+    runner, backends = suite.ensure_suite(), suite.backend_archives()
     tag, archives = build_images()
-    step(f"built the suite ({runner.name}), the echo backend and Graylane {tag}", started)
-    node_images.import_archives(state_dir=state, archives=[*echo, *archives.values()])
+    step(f"built the suite ({runner.name}), its backends and Graylane {tag}", started)
+    node_images.import_archives(state_dir=state, archives=[*backends, *archives.values()])
     step("images imported into the node", started)
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(suite.crds(download=False)))
     kubectl("wait", "--for=condition=Established", "--timeout=60s",

@@ -7,10 +7,11 @@ Everything comes from the Go module in this directory (``go.mod``/``go.sum`` pin
 * :func:`crds` -- the standard-channel CRDs (``config/crd/standard/`` of the module), for the operator tests
   and for ``make conformance``;
 * :func:`ensure_suite` -- ``go test -c`` of ``conformance_test.go``: the suite as one binary;
-* :func:`ensure_echo` / :func:`echo_archives` -- the suite's echo backend (``conformance/echo-basic``) and the
-  image archives of the three names the suite's manifests use (never pulled: imported into the node).
+* :func:`ensure_echo` / :func:`backend_archives` -- the suite's echo backend (``conformance/echo-basic``) as
+  images under the three names the suite's manifests use, and the base manifests' UDP backend (CoreDNS with
+  the suite Corefile's plugins, ``coredns/``, from the test cluster's CoreDNS module): never pulled, imported.
 
-CLI: ``python tests/conformance/suite.py crds|suite|echo`` prints the path(s), building what is missing.
+CLI: ``python tests/conformance/suite.py crds|suite|backends`` prints the path(s), building what is missing.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if not __package__:  # run as a script: make the `cluster` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster import images
-from cluster.build import cache_root
+from cluster.build import COREDNS_VERSION, cache_root
 from cluster.gobuild import BuildError, GoProgram, ensure, go, go_env
 
 VERSION = "v1.6.3"
@@ -35,6 +36,7 @@ MODULE = "sigs.k8s.io/gateway-api"
 ECHO_PACKAGE = f"{MODULE}/conformance/echo-basic"
 ECHO_TAGS = ("v1.5.1", "v1.6.0-dev.2", "v1.6.0-dev.3")  # the names the suite's manifests use (one program)
 ECHO_REFS = tuple(f"registry.k8s.io/gateway-api/echo-basic:{tag}" for tag in ECHO_TAGS)
+COREDNS_REF = "registry.k8s.io/coredns/coredns:v1.12.2"  # the base manifests' UDP backend
 
 
 def cache_dir() -> Path:
@@ -76,6 +78,13 @@ def echo_program() -> GoProgram:
                      package=ECHO_PACKAGE)  # fmt: skip
 
 
+def coredns_program() -> GoProgram:
+    """Shares the test cluster's CoreDNS cache (same module, same go.sum): only these plugins compile anew."""
+    cache = cache_root() / f"coredns-{COREDNS_VERSION}"
+    files = ("go.mod", "go.sum", "main.go")
+    return GoProgram(name="coredns-conformance", module_dir=MODULE_DIR / "coredns", files=files, cache=cache)
+
+
 def ensure_suite(*, build: bool = True) -> Path:
     return ensure(suite_program(), build=build, make_target="make conformance")
 
@@ -84,21 +93,27 @@ def ensure_echo(*, build: bool = True) -> Path:
     return ensure(echo_program(), build=build, make_target="make conformance")
 
 
-def echo_archives(*, build: bool = True) -> list[Path]:
-    """docker-archive tars of the echo backend under each name the suite's manifests use."""
-    program = ensure_echo(build=build).read_bytes()
-    out = []
-    for ref in ECHO_REFS:
-        spec = images.ImageSpec(ref, ("echo-basic",), ("/echo-basic",), "65532:65532")
-        data = images.archive_bytes(spec, program)
-        name = ref.rsplit("/", 1)[-1].replace(":", "-")
-        path = cache_dir() / "images" / f"{name}-{hashlib.sha256(data).hexdigest()[:16]}.tar"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.with_suffix(".tmp").write_bytes(data)
-            path.with_suffix(".tmp").replace(path)
-        out.append(path)
+def backend_archives(*, build: bool = True) -> list[Path]:
+    """docker-archive tars of the suite's backends under the names its manifests use."""
+    echo = ensure_echo(build=build).read_bytes()
+    out = [
+        _archive(images.ImageSpec(ref, ("echo-basic",), ("/echo-basic",), "65532:65532"), echo)
+        for ref in ECHO_REFS
+    ]
+    coredns = ensure(coredns_program(), build=build, make_target="make conformance").read_bytes()
+    out.append(_archive(images.ImageSpec(COREDNS_REF, ("coredns",), ("/coredns",), "0:0"), coredns))
     return out
+
+
+def _archive(spec: images.ImageSpec, program: bytes) -> Path:
+    data = images.archive_bytes(spec, program)
+    name = spec.ref.rsplit("/", 1)[-1].replace(":", "-")
+    path = cache_dir() / "images" / f"{name}-{hashlib.sha256(data).hexdigest()[:16]}.tar"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".tmp").write_bytes(data)
+        path.with_suffix(".tmp").replace(path)
+    return path
 
 
 def main(argv: list[str]) -> int:
@@ -108,10 +123,10 @@ def main(argv: list[str]) -> int:
             print(crds())
         elif what == "suite":
             print(ensure_suite())
-        elif what == "echo":
-            print(*echo_archives(), sep="\n")
+        elif what == "backends":
+            print(*backend_archives(), sep="\n")
         else:
-            print(f"usage: {sys.argv[0]} crds|suite|echo", file=sys.stderr)
+            print(f"usage: {sys.argv[0]} crds|suite|backends", file=sys.stderr)
             return 2
     except (BuildError, subprocess.CalledProcessError) as exc:
         print(f"conformance: {exc}", file=sys.stderr)
