@@ -40,6 +40,10 @@ class World:
     secrets: Mapping[Key, str | None] = field(default_factory=dict)  # TLS problem, None = usable
     runtime: Mapping[Key, Runtime] = field(default_factory=dict)
     controller: str = c.CONTROLLER
+    https_served: bool = False
+    """Whether the Gateway proxies terminate TLS (the TLS work); until then an HTTPS listener is valid and
+    attached to, but its own ``Programmed`` is False (Pending) -- the Gateway's says its address and proxies
+    are in place."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +161,9 @@ def _gateway(
             counts[name] += 1
     ports = {v.listener.protocol: v.listener.port for v in verdicts if v.valid}
     documents = _documents(attached, world)
-    listener_conditions = {v.listener.name: _listener_conditions(v, runtime) for v in verdicts}
+    listener_conditions = {
+        v.listener.name: _listener_conditions(v, runtime, world.https_served) for v in verdicts
+    }
     return GatewayPlan(
         gateway=gateway, conditions=gateway_conditions(gateway, verdicts, runtime), listeners=verdicts,
         listener_conditions=listener_conditions, attached=counts, ports=ports, address=runtime.address,
@@ -165,9 +171,11 @@ def _gateway(
     )  # fmt: skip
 
 
-def _listener_conditions(verdict: ListenerVerdict, runtime: Runtime) -> tuple[c.Condition, ...]:
+def _listener_conditions(verdict: ListenerVerdict, runtime: Runtime, https: bool) -> tuple[c.Condition, ...]:
     programmed = _programmed(verdict.valid, runtime, what="the listener is not valid (see its conditions)",
                              no_address=c.PENDING)  # listeners have no AddressNotAssigned reason  # fmt: skip
+    if programmed.status and verdict.listener.protocol == "HTTPS" and not https:
+        programmed = c.Condition(c.PROGRAMMED, False, c.PENDING, "TLS termination is not built yet")
     return verdict.accepted, verdict.conflicted, verdict.resolved, programmed
 
 

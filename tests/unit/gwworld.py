@@ -96,6 +96,7 @@ NAMESPACES = {
 def world(
     *objects: dict[str, Any], services: dict[Any, Service] | None = None,
     secrets: dict[tuple[str, str], str | None] | None = None, runtime: dict[Any, Runtime] | None = None,
+    https_served: bool = False,
 ) -> World:  # fmt: skip
     """A World of the given objects (kind told apart by their spec) plus the class ``graylane``."""
     classes = [gateway_class()]
@@ -116,6 +117,7 @@ def world(
         routes=tuple(map(parse_http_route, routes)), grants=tuple(map(parse_reference_grant, grants)),
         services=SERVICES if services is None else services, namespaces=NAMESPACES,
         secrets=secrets or {}, runtime=runtime if runtime is not None else dict.fromkeys(keys, READY),
+        https_served=https_served,
     )  # fmt: skip
 
 
