@@ -90,7 +90,7 @@ class Stores:
             grants=tuple(parse_reference_grant(o) for o in self["grants"].objects.values()),
             services=services, namespaces={k[1]: v for k, v in self["namespaces"].objects.items()},
             secrets=dict(self["secrets"].objects), runtime=self.runtime(),
-            https_served=False,  # True once the Gateway proxies terminate TLS (the TLS work; docs/gateway-api.md)
+            https_served=False,  # True once the Gateway proxies terminate TLS (docs/gateway-api.md)
         )  # fmt: skip
 
     def runtime(self) -> dict[tuple[str, str], Runtime]:
