@@ -64,8 +64,16 @@ fmt: install ## Format the code with ruff
 	$(VENV)/bin/ruff format graylane proxy operator tests bench examples
 	$(VENV)/bin/ruff check --fix .
 
+.PHONY: gateway-api
+gateway-api: $(VENV)/.installed ## The pinned Gateway API CRDs (v1.6.3, standard channel) from the Go module proxy into the cache, once
+	$(PY) tests/conformance/suite.py crds
+
+.PHONY: conformance
+conformance: install tools controlplane gateway-api ## The official Gateway API suite (GATEWAY-HTTP) on the node of make cluster-up; report in .graylane/conformance-report.yaml (ARGS='--run-test=X' passes suite flags)
+	$(PY) tests/conformance/run.py --state-dir $(STATE) -- $(ARGS)
+
 .PHONY: test
-test: node-packages install tools controlplane lint images ## Everything CI runs: lint, unit, proxy, operator, chart, node, pod and end-to-end tests
+test: node-packages install tools controlplane gateway-api lint images ## Everything CI runs: lint, unit, proxy, operator, chart, node, pod and end-to-end tests
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -112,7 +120,7 @@ bench-proxy: install ## wrk: graylane vs nginx reverse proxy vs a direct hit (ra
 	$(PY) bench/proxy_bench.py
 
 .PHONY: bench-propagation
-bench-propagation: tools controlplane ## kubectl patch of a weight -> kube-mode proxy serving it: p50/p99 over 20 patches (bar p99 <= 1 s)
+bench-propagation: tools controlplane gateway-api ## kubectl patch of a CanaryRoute weight, then JSON patches of HTTPRoute backendRefs weights -> kube-mode proxy serving it: p50/p99 over 20 patches each (bar p99 <= 1 s)
 	$(PY) bench/propagation_bench.py
 
 .PHONY: bench-rollback

@@ -16,6 +16,7 @@ from typing import Any, cast
 import kopf
 from graylane.operator import handlers
 from graylane.operator.configmaps import ConfigMapStore
+from graylane.operator.gateway import controller as gateway_controller
 from graylane.operator.rollout import loop as rollout_loop
 from graylane.operator.rollout.book import RolloutBook
 from graylane.operator.state import OperatorConfig, OperatorState
@@ -48,6 +49,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--scan-cluster", action="store_true", help="watch Namespaces and CRDs (cluster-wide list/watch)"
     )
+    p.add_argument("--gateway-api", action="store_true",
+                   help="run the Gateway API controller (graylane.io/gateway-controller)")  # fmt: skip
+    p.add_argument("--gateway-proxy-template", default=defaults["gateway_template"], metavar="CONFIGMAP",
+                   help="ConfigMap (config namespace) with the Gateway proxies' pod template")  # fmt: skip
     p.add_argument("--verbose", "-v", action="store_true")
     return p.parse_args(argv)
 
@@ -75,6 +80,7 @@ def build_registry() -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     handlers.register(registry)
     rollout_loop.register(registry)
+    gateway_controller.register(registry)
     return registry
 
 
@@ -90,6 +96,8 @@ def build(args: argparse.Namespace) -> tuple[OperatorConfig, OperatorState, Roll
         priority=priority_from(args),
         peering_name=args.peering,
         scan_cluster=args.scan_cluster,
+        gateway_api=args.gateway_api,
+        gateway_template=args.gateway_proxy_template,
     )
     book = RolloutBook()  # reconcile asks it for weights and status fields; the rollout loop keeps it
     state = OperatorState(

@@ -9,9 +9,11 @@ tests/operator/test_kopf_private_api.py says what moved when a release breaks it
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import kopf
 from kopf._cogs.clients import api as kopf_api
 from kopf._cogs.clients import errors as kopf_errors
@@ -30,6 +32,12 @@ def configmaps_path(namespace: str, name: str | None = None) -> str:
 
 def secrets_path(namespace: str, name: str | None = None) -> str:
     base = f"/api/v1/namespaces/{quote(namespace)}/secrets"
+    return base if name is None else f"{base}/{quote(name)}"
+
+
+def api_path(prefix: str, plural: str, namespace: str | None = None, name: str | None = None) -> str:
+    """Any resource's URL: ``prefix`` is ``/api/v1`` or ``/apis/<group>/<version>``."""
+    base = f"{prefix}/namespaces/{quote(namespace)}/{plural}" if namespace else f"{prefix}/{plural}"
     return base if name is None else f"{base}/{quote(name)}"
 
 
@@ -65,6 +73,14 @@ class KubeAPI:
 
     async def merge_patch(self, url: str, *, patch: Any) -> Any:
         return await self._call("patch", url, payload=patch, merge=True)
+
+    async def watch(self, url: str, *, timeout_seconds: int) -> AsyncIterator[Any]:
+        """The events of ``url?watch=1&...`` (the caller adds resourceVersion) as they arrive."""
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=timeout_seconds + 30)
+        async for event in kopf_api.stream(
+            url, settings=self._settings, timeout=timeout, logger=self._logger
+        ):
+            yield event
 
     async def delete(self, url: str, *, uid: str | None = None, resource_version: str | None = None) -> None:
         """Delete with preconditions, so an object re-created meanwhile under the same name survives."""

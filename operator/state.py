@@ -38,6 +38,11 @@ class OperatorConfig:
     """This replica's Kopf peering identity."""
     priority: int = 0
     peering_name: str | None = None
+    gateway_api: bool = False
+    """Run the Gateway API controller (``--gateway-api``): GatewayClasses naming
+    graylane.io/gateway-controller, their Gateways and HTTPRoutes (chart: ``gatewayAPI.enabled``)."""
+    gateway_template: str = "graylane-gateway-proxy"
+    """The ConfigMap in ``config_namespace`` holding the pod template of Gateway proxies (the chart's)."""
     scan_cluster: bool = False
     """Let Kopf watch Namespaces and CRDs for changes (needs cluster-wide list/watch on both; the chart grants
     it with ``operator.watchCRDs``). Off, Kopf serves the given namespaces and the CRDs found at startup,

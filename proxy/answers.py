@@ -14,13 +14,15 @@ _PHRASES = {int(s): s.phrase for s in HTTPStatus}
 
 
 class ErrorAnswer:
-    """A proxy-generated answer: ``status``, and ``close`` when the connection must not be reused."""
+    """A proxy-generated answer: ``status``, ``close`` when the connection must not be reused, and the
+    ``location`` of a redirect (an HTTPRoute's RequestRedirect)."""
 
-    __slots__ = ("close", "status")
+    __slots__ = ("close", "location", "status")
 
-    def __init__(self, status: int, *, close: bool = False) -> None:
+    def __init__(self, status: int, *, close: bool = False, location: str | None = None) -> None:
         self.status = status
         self.close = close
+        self.location = location
 
 
 def phrase(status: int) -> str:
@@ -31,12 +33,15 @@ def error_body(status: int) -> bytes:
     return f"{status} {phrase(status)}\n".encode()
 
 
-def error_bytes(status: int, *, head_only: bool = False, keep_alive: bool = False) -> bytes:
+def error_bytes(
+    status: int, *, head_only: bool = False, keep_alive: bool = False, location: str | None = None
+) -> bytes:
     """The whole answer for ``status`` as the fast server writes it."""
     body = error_body(status)
     close = "" if keep_alive else "Connection: close\r\n"
+    where = f"Location: {location}\r\n" if location else ""
     head = (
-        f"HTTP/1.1 {status} {phrase(status)}\r\nServer: graylane\r\n"
+        f"HTTP/1.1 {status} {phrase(status)}\r\nServer: graylane\r\n{where}"
         f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n{close}\r\n"
-    ).encode()
+    ).encode("utf-8", "surrogateescape")
     return head if head_only else head + body

@@ -72,10 +72,12 @@ class DataPlane:
             max_body=s.max_body_bytes,
             body_timeout=s.body_timeout,
             mirrors=self.mirrors,
+            listener_port=s.listener_port,
         )
         if s.server == "fast":
             self._fast = FastServer(handler, s, deadlines=self.deadlines)
             self.port = await self._fast.start(s.listen_host, s.listen_port, reuse_port=s.reuse_port)
+            handler.listener_port = s.listener_port or self.port
             log.info("data plane listening on %s:%s (fast server)", s.listen_host, self.port)
             return
         server = GuardedServer(
@@ -94,6 +96,7 @@ class DataPlane:
         )
         await site.start()
         self.port = bound_port(site)
+        handler.listener_port = s.listener_port or self.port
         log.info("data plane listening on %s:%s", s.listen_host, self.port)
 
     def _start_source(self) -> None:

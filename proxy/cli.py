@@ -53,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--kube", action="store_true", help="watch route ConfigMaps through the Kubernetes API")
     p.add_argument("--namespace", action="append", default=[], help="kube mode: namespace to watch (repeat)")
     p.add_argument("--kubeconfig", help="kube mode: kubeconfig path (default $KUBECONFIG, then in-cluster)")
+    p.add_argument("--route-selector", default=d.route_selector, metavar="SELECTOR",
+                   help="kube mode: label selector of the route ConfigMaps to serve")  # fmt: skip
     p.add_argument("--listen", type=_host_port, default=(d.listen_host, d.listen_port), metavar="HOST:PORT")
+    p.add_argument("--listener-port", type=int, default=d.listener_port, metavar="PORT",
+                   help="the Gateway listener port --listen serves (default: its own port)")  # fmt: skip
     p.add_argument(
         "--admin-listen", type=_host_port, default=(d.admin_host, d.admin_port), metavar="HOST:PORT"
     )
@@ -120,6 +124,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         kube=args.kube,
         namespaces=tuple(args.namespace),
         kubeconfig=args.kubeconfig,
+        route_selector=args.route_selector,
+        listener_port=args.listener_port,
         trusted_proxies=tuple(args.trusted_proxy),
         client_ip_header=args.client_ip_header,
         max_head_bytes=args.max_head_bytes,

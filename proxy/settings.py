@@ -17,6 +17,10 @@ class Settings:
     listen_host: str = "0.0.0.0"
     listen_port: int = 8080
     """Data-plane address; port 0 picks a free port (tests)."""
+    listener_port: int | None = None
+    """The Gateway listener port the data-plane address serves (a Gateway's proxy listens on 8080 for the
+    Service's port 80): documents with ``listeners`` are served only on their ports. Default: the bound
+    port."""
     admin_host: str = "0.0.0.0"
     admin_port: int = 9901
     config_dir: Path | None = None
@@ -25,6 +29,9 @@ class Settings:
     """Kube mode: watch ConfigMaps labelled ``graylane.io/route-config=true`` through the API."""
     namespaces: tuple[str, ...] = ()
     """Kube mode: namespaces to watch (default: the pod's own namespace, else ``graylane-system``)."""
+    route_selector: str = "graylane.io/route-config=true"
+    """Kube mode: the label selector of route ConfigMaps (a Gateway's proxy selects its Gateway's:
+    ``graylane.io/gateway-uid=<uid>``)."""
     kubeconfig: str | None = None
     """Kube mode: a kubeconfig path (default: ``$KUBECONFIG``, then the in-cluster service account)."""
     trusted_proxies: tuple[str, ...] = ()

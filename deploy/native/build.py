@@ -35,8 +35,10 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "graylane",
         "graylane",
-        ("routing.decide", "routing.matchers", "routing.mirror", "routing.request", "routing.sticky",
-         "routing.table"),
+        (
+            "routing.decide", "routing.entries", "routing.httprules", "routing.matchers", "routing.mirror",
+            "routing.request", "routing.sticky", "routing.table",
+        ),
     ),
     (
         "proxy",

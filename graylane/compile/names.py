@@ -35,6 +35,11 @@ def shorten(text: str, limit: int, *identity: str) -> str:
     return f"{keep}-{_digest(*identity)}"
 
 
+def fit(text: str, limit: int, *identity: str) -> str:
+    """``text`` if it has at most ``limit`` characters, otherwise shortened with a hash of ``identity``."""
+    return shorten(text, limit, *identity)
+
+
 def route_configmap_name(namespace: str, name: str) -> str:
     """``graylane-route-<namespace>-<name>``, hash-shortened to fit 253 characters."""
     return shorten(f"graylane-route-{namespace}-{name}", MAX_NAME, namespace, name)

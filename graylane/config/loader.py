@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -10,12 +9,13 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from graylane.config.fields import FieldChecker, join
+from graylane.config.httpblock import parse_http_top, parse_listeners
 from graylane.config.jwtblock import parse_jwt
 from graylane.config.matchblock import HEADER_NAME, parse_match
 from graylane.config.mirrorblock import parse_mirror
 from graylane.config.model import (
     MAX_DOCUMENT_BYTES,
-    SCHEMA_VERSION,
+    SCHEMA_VERSIONS,
     ConfigError,
     FieldError,
     RouteConfig,
@@ -27,15 +27,16 @@ from graylane.config.model import (
     VersionRouting,
     document_checksum,
 )
-from graylane.config.upstreamblock import K8S_NAME, METADATA_KEY, parse_request_headers, parse_upstreams
+from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref
+from graylane.config.upstreamblock import METADATA_KEY, parse_request_headers, parse_upstreams
 from graylane.strictjson import StrictJsonError, loads_strict
 
 TOP_REQUIRED: tuple[str, ...] = ("schemaVersion", "route", "hosts", "pathPrefix", "stable", "canary")
 TOP_REQUIRED += ("upstreams", "weight", "salt", "checksum")
 TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders", "mirror")
+SCHEMA2_OPTIONAL = ("listeners", "preserveHost")
+HTTP_REQUIRED = ("schemaVersion", "route", "hosts", "upstreams", "httpRules", "salt", "checksum")
 RULE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
-PATH_PREFIX = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]{0,1023}")
 STICKY_KEY = re.compile(
     r"(jwt|cookie|query):[^\x00-\x1f\x7f]{1,256}|header:[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}|sourceIP"
 )
@@ -54,18 +55,30 @@ def parse_document(raw: str | bytes | Mapping[str, Any]) -> RouteConfig:
         except StrictJsonError as exc:
             raise ConfigError([FieldError("", str(exc))]) from None
     c = FieldChecker()
-    top = c.obj(doc, "", required=TOP_REQUIRED, optional=TOP_OPTIONAL)
+    version = doc.get("schemaVersion") if isinstance(doc, Mapping) else None
+    if isinstance(doc, Mapping) and (isinstance(version, bool) or version not in SCHEMA_VERSIONS):
+        problem = "required field is missing" if "schemaVersion" not in doc else "unsupported schema version"
+        readable = " and ".join(map(str, SCHEMA_VERSIONS))
+        raise ConfigError([FieldError("schemaVersion", f"{problem} (this proxy reads {readable})")])
+    required, optional = _top_keys(doc)
+    top = c.obj(doc, "", required=required, optional=optional)
     if top is None:
         raise ConfigError(c.errors)
-    version = top.get("schemaVersion")
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
-        problem = "required field is missing" if "schemaVersion" not in top else "unsupported schema version"
-        raise ConfigError([FieldError("schemaVersion", f"{problem} (this proxy reads {SCHEMA_VERSION})")])
     _check_checksum(c, top)
-    config = _parse_top(c, top)
+    config = parse_http_top(c, top) if "httpRules" in top else _parse_top(c, top)
     if c.errors or config is None:
         raise ConfigError(c.errors)
     return config
+
+
+def _top_keys(doc: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Required and optional top-level keys: schema 1, schema 2 as a CanaryRoute, or schema 2 with
+    ``httpRules`` (a Gateway API route: none of the CanaryRoute keys)."""
+    if not isinstance(doc, Mapping) or doc.get("schemaVersion") == 1:
+        return TOP_REQUIRED, TOP_OPTIONAL
+    if "httpRules" in doc:
+        return HTTP_REQUIRED, SCHEMA2_OPTIONAL
+    return TOP_REQUIRED, TOP_OPTIONAL + SCHEMA2_OPTIONAL
 
 
 def _check_checksum(c: FieldChecker, top: Mapping[str, Any]) -> None:
@@ -96,17 +109,20 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     weight = c.number(top.get("weight"), "weight", lo=0, hi=100)
     if weight is not None and abs(weight * 100 - round(weight * 100)) > 1e-6:
         c.error("weight", "must have at most two decimals")
-    route = _route_ref(c, top.get("route"))
-    hosts = _hosts(c, top.get("hosts"))
-    path_prefix = _path_prefix(c, top.get("pathPrefix"))
+    route = parse_route_ref(c, top.get("route"), schema2=top["schemaVersion"] >= 2)
+    if route is not None and route.kind == "HTTPRoute":
+        c.error("route.kind", "an HTTPRoute document has httpRules instead of stable/canary")
+    hosts = parse_hosts(c, top.get("hosts"))
+    path_prefix = parse_path(c, top.get("pathPrefix"), "pathPrefix")
     salt = c.string(top.get("salt"), "salt", max_len=256)
     request_headers = parse_request_headers(c, top.get("requestHeaders", {}))
     raw_mirror = top.get("mirror")
     mirror = parse_mirror(c, raw_mirror, stable=stable, canary=canary) if raw_mirror is not None else None
+    listeners = parse_listeners(c, top, hosts)
     if c.errors:
         return None
     return RouteConfig(
-        schema_version=SCHEMA_VERSION,
+        schema_version=top["schemaVersion"],
         route=cast(RouteRef, route),
         hosts=hosts,
         path_prefix=cast(str, path_prefix),
@@ -123,61 +139,9 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
         checksum=top["checksum"],
         document=MappingProxyType(dict(top)),
         mirror=mirror,
+        listeners=listeners,
+        preserve_host=top.get("preserveHost", False) is True,
     )
-
-
-def _route_ref(c: FieldChecker, value: Any) -> RouteRef | None:
-    obj = c.obj(value, "route", required=("namespace", "name", "uid", "generation"))
-    if obj is None:
-        return None
-    namespace = c.string(
-        obj.get("namespace"), "route.namespace", max_len=63, pattern=K8S_NAME, what="a DNS label"
-    )
-    name = c.string(obj.get("name"), "route.name", max_len=253, pattern=K8S_NAME, what="a DNS subdomain")
-    uid = c.string(obj.get("uid"), "route.uid", min_len=0, max_len=128)
-    generation = c.integer(obj.get("generation"), "route.generation", lo=0, hi=2**53)
-    if namespace is None or name is None or uid is None or generation is None:
-        return None
-    return RouteRef(namespace=namespace, name=name, uid=uid, generation=generation)
-
-
-def _hosts(c: FieldChecker, value: Any) -> tuple[str, ...]:
-    out: list[str] = []
-    for i, item in enumerate(c.array(value, "hosts", max_len=100)):
-        path = join("hosts", i)
-        host = c.string(item, path, max_len=253)
-        if host is None:
-            continue
-        if not _valid_host(host):
-            c.error(
-                path,
-                "must be a lower-case DNS name (optionally *.), an IP address, without port or trailing dot",
-            )
-        elif host in out:
-            c.error(path, f"duplicate host {host!r}")
-        else:
-            out.append(host)
-    return tuple(out)
-
-
-def _valid_host(host: str) -> bool:
-    if host.startswith("[") and host.endswith("]"):
-        try:
-            return ipaddress.ip_address(host[1:-1]).version == 6 and "%" not in host
-        except ValueError:
-            return False
-    return bool(HOST.fullmatch(host))
-
-
-def _path_prefix(c: FieldChecker, value: Any) -> str | None:
-    prefix = c.string(value, "pathPrefix", max_len=1024, pattern=PATH_PREFIX, what="a path starting with /")
-    if prefix is None:
-        return None
-    segments = prefix.split("/")[1:]
-    if "//" in prefix or any(s in (".", "..") for s in segments) or "%2e" in prefix.lower():
-        c.error("pathPrefix", "must be a normalised path (no //, . or .. segments)")
-        return None
-    return prefix
 
 
 def _upstream_ref(c: FieldChecker, value: Any, path: str, names: set[str]) -> str | None:

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The newest document version this code reads; it reads every version in :data:`SCHEMA_VERSIONS`."""
+SCHEMA_VERSIONS = (1, 2)
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_REGEX_LENGTH = 1024
 
@@ -55,6 +57,8 @@ class RouteRef:
     name: str
     uid: str
     generation: int
+    kind: str = "CanaryRoute"  # schema 2: "HTTPRoute" for a Gateway API route
+    created: str = ""  # schema 2: the route's creationTimestamp (precedence: oldest first)
 
     @property
     def key(self) -> str:
@@ -139,6 +143,62 @@ class HeaderMutation:
     set: Mapping[str, str] = field(default_factory=dict)
 
 
+PathKind = Literal["Exact", "PathPrefix", "RegularExpression"]
+
+
+@dataclass(frozen=True, slots=True)
+class PathMatch:
+    kind: PathKind
+    value: str  # PathPrefix: normalised, "/" or without a trailing slash
+
+
+@dataclass(frozen=True, slots=True)
+class HttpMatch:
+    """One entry of an HTTP rule's ``matches`` (schema 2): a path plus the AND of ``conditions``."""
+
+    path: PathMatch
+    conditions: Match  # headers, query and methods only
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    upstream: str | None  # None: an invalid backendRef, answered with 500 for its share
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderFilter:
+    set: Mapping[str, str] = field(default_factory=dict)
+    add: Mapping[str, str] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """RequestRedirect: ``None`` parts keep the request's (the port: the listener's, see the docs)."""
+
+    scheme: str | None
+    hostname: str | None
+    port: int | None
+    path: PathMatch | None  # kind "Exact" = ReplaceFullPath, "PathPrefix" = ReplacePrefixMatch
+    status_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRule:
+    name: str | None
+    matches: tuple[HttpMatch, ...]
+    backends: tuple[Backend, ...]
+    request_headers: HeaderFilter | None = None
+    redirect: Redirect | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerHosts:
+    port: int  # the Gateway listener port
+    hosts: tuple[str, ...]  # [] = any Host
+
+
 @dataclass(frozen=True, slots=True)
 class MirrorCompare:
     """What a mirrored pair is compared on besides the status code (``mirror.compare``)."""
@@ -176,6 +236,14 @@ class RouteConfig:
     checksum: str
     document: Mapping[str, Any] = field(compare=False, repr=False, hash=False)
     mirror: MirrorSettings | None = None
+    listeners: tuple[ListenerHosts, ...] = ()  # schema 2: served only on these Gateway listener ports
+    preserve_host: bool = False  # schema 2: the upstream gets the client's Host
+    http_rules: tuple[HttpRule, ...] = ()  # schema 2: instead of stable/canary/pathPrefix/weight/rules
+
+    @property
+    def is_http(self) -> bool:
+        """A Gateway API document (``httpRules``) rather than a CanaryRoute's."""
+        return self.route.kind == "HTTPRoute"
 
     @property
     def key(self) -> str:

@@ -24,13 +24,13 @@ RESERVED_HEADERS = frozenset(
 )  # fmt: skip
 
 
-def parse_upstreams(c: FieldChecker, value: Any) -> dict[str, UpstreamSpec]:
+def parse_upstreams(c: FieldChecker, value: Any, *, least: int = 1) -> dict[str, UpstreamSpec]:
     out: dict[str, UpstreamSpec] = {}
     obj = c.obj(value, "upstreams", optional=tuple(value) if isinstance(value, Mapping) else ())
     if obj is None:
         return out
-    if not 1 <= len(obj) <= 100:
-        c.error("upstreams", "must have between 1 and 100 entries")
+    if not least <= len(obj) <= 100:
+        c.error("upstreams", f"must have between {least} and 100 entries")
     for name, spec in obj.items():
         path = join("upstreams", str(name))
         if not isinstance(name, str) or not K8S_NAME.fullmatch(name):
@@ -100,19 +100,24 @@ def parse_request_headers(c: FieldChecker, value: Any) -> dict[Track, HeaderMuta
         values = c.string_map(
             section.get("set", {}), join(path, "set"), key_pattern=HEADER_NAME, what="a header name"
         )
-        lowered: set[str] = set()
-        for name, text in values.items():
-            low = name.lower()
-            if low in RESERVED_HEADERS:
-                c.error(
-                    join(join(path, "set"), name), "this header is managed by the proxy and cannot be set"
-                )
-            if low in lowered:
-                c.error(join(join(path, "set"), name), "duplicate header name (names are case-insensitive)")
-            if not HEADER_VALUE.fullmatch(text):
-                c.error(
-                    join(join(path, "set"), name), "value must not contain control characters (CR, LF, NUL)"
-                )
-            lowered.add(low)
+        check_header_map(c, values, join(path, "set"))
         out[track] = HeaderMutation(set=MappingProxyType(values))
     return out
+
+
+def check_header_map(c: FieldChecker, values: Mapping[str, str], path: str) -> None:
+    """Header names the proxy may write: not its own, unique case-insensitively; values without CR/LF/NUL."""
+    lowered: set[str] = set()
+    for name, text in values.items():
+        check_header_name(c, name, join(path, name), lowered)
+        if not HEADER_VALUE.fullmatch(text):
+            c.error(join(path, name), "value must not contain control characters (CR, LF, NUL)")
+
+
+def check_header_name(c: FieldChecker, name: str, path: str, seen: set[str]) -> None:
+    low = name.lower()
+    if low in RESERVED_HEADERS:
+        c.error(path, "this header is managed by the proxy and cannot be set")
+    if low in seen:
+        c.error(path, "duplicate header name (names are case-insensitive)")
+    seen.add(low)

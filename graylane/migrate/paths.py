@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from graylane.config.loader import PATH_PREFIX
+from graylane.config.routeblock import PATH as PATH_PREFIX
 from graylane.migrate.model import TRUE, Finding, Ingress, IngressPath
 
 REGEX_SYNTAX = re.compile(r"[\\^$.|?*+()\[\]{}]")

@@ -5,8 +5,9 @@ order (first match wins) -> the sticky weighted split (first present sticky key;
 ``sample`` in [0, 1)) -> stable. Weight 0 skips the split: reason ``stable``. Decisions are precomputed per
 route, so :func:`decide` allocates nothing.
 
-The proxy either calls :func:`decide` with the table, or looks the route up first (``table.lookup``, e.g. to
-bind the route's JWT verifier into the view's ``claims`` callable) and then calls :func:`decide_route`.
+The proxy either calls :func:`decide` with the table, or finds the entry first (``table.match``, e.g. to
+bind the route's JWT verifier into the view's ``claims`` callable) and then calls :func:`decide_entry`. A
+Gateway API entry (``httpRules``) picks a weighted backend instead (:mod:`graylane.routing.httprules`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,30 @@ from typing import Any
 from graylane.routing.mirror import explain_mirror
 from graylane.routing.request import RequestView
 from graylane.routing.sticky import BUCKETS, bucket_with_prefix, first_key
-from graylane.routing.table import CompiledRoute, CompiledRule, Decision, RouteTable
+from graylane.routing.table import CompiledRoute, CompiledRule, Decision, Entry, RouteTable
 
-__all__ = ["CompiledRoute", "CompiledRule", "Decision", "RouteTable", "decide", "decide_route", "explain"]
+__all__ = [
+    "CompiledRoute", "CompiledRule", "Decision", "Entry", "RouteTable",
+    "decide", "decide_entry", "decide_route", "explain",
+]  # fmt: skip
 
 
-def decide(table: RouteTable, view: RequestView, sample: float) -> Decision | None:
+def decide(
+    table: RouteTable, view: RequestView, sample: float, *, port: int | None = None
+) -> Decision | None:
     """The decision for ``view``; None when no route matches its host and path (a 404)."""
-    route = table.lookup(view.host, view.path)
-    if route is None:
+    entry = table.match(view.host, view.path, view, port=port)
+    if entry is None:
         return None
-    return decide_route(route, view, sample)
+    return decide_entry(entry, view, sample)
+
+
+def decide_entry(entry: Entry, view: RequestView, sample: float) -> Decision:
+    """The decision for a request that ``entry`` accepted."""
+    action = entry.action
+    if action is None:
+        return decide_route(entry.route, view, sample)
+    return action.pick(sample)
 
 
 def decide_route(route: CompiledRoute, view: RequestView, sample: float) -> Decision:
@@ -54,11 +68,16 @@ def decide_route(route: CompiledRoute, view: RequestView, sample: float) -> Deci
     return route.random_decisions[sample * BUCKETS < threshold]
 
 
-def explain(table: RouteTable, view: RequestView, sample: float) -> dict[str, Any]:
+def explain(
+    table: RouteTable, view: RequestView, sample: float, *, port: int | None = None
+) -> dict[str, Any]:
     """A JSON-able account of the decision for ``/explain``: route, track, upstream, reason, rules tried."""
-    route = table.lookup(view.host, view.path)
-    if route is None:
+    entry = table.match(view.host, view.path, view, port=port)
+    if entry is None:
         return {"route": None, "host": view.host, "path": view.path, "reason": "no-route", "status": 404}
+    if entry.action is not None:
+        return _explain_http(entry, entry.action.pick(sample))
+    route = entry.route
     decision = decide_route(route, view, sample)
     config = route.config
     out: dict[str, Any] = {
@@ -109,3 +128,20 @@ def _explain_rules(route: CompiledRoute, view: RequestView) -> list[dict[str, An
         if failed is None:
             break
     return tried
+
+
+def _explain_http(entry: Entry, decision: Decision) -> dict[str, Any]:
+    config = entry.route.config
+    upstream = config.upstreams.get(decision.upstream)
+    return {
+        "route": entry.key,
+        "kind": config.route.kind,
+        "generation": config.route.generation,
+        "checksum": config.checksum,
+        "match": {"type": entry.kind, "value": entry.path},
+        "track": decision.track,
+        "upstream": decision.upstream or None,
+        "upstreamURL": upstream.url if upstream is not None else None,
+        "reason": decision.reason,
+        "status": decision.status or None,
+    }

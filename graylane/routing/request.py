@@ -178,6 +178,11 @@ class RequestView:
         self._ip_key: Any = client_key  # ``ip_key(client_ip)`` when the caller has it already
         self._country: Any = _UNSET
 
+    def bind_claims(self, source: ClaimsSource | None) -> None:
+        """Set where verified claims come from (the route's verifier is known once its entry is found)."""
+        self._claims_source = source
+        self._claims = _UNSET
+
     def claims(self) -> Mapping[str, Any] | None:
         """Verified JWT claims (None: no token or it failed verification); asked once, then cached."""
         claims = self._claims

@@ -1,10 +1,16 @@
-"""The immutable route table: routes compiled once, looked up by host and longest path prefix.
+"""The immutable route table: routes compiled once into *entries*, looked up by port, host and precedence.
 
-Lookup order: routes naming the exact host, then wildcard hosts (``*.example.com`` matches any deeper name,
-the longest suffix first), then routes with no hosts (any Host); within each tier the longest path prefix
-wins. A prefix matches whole segments: ``/api`` matches ``/api`` and ``/api/x``, not ``/apix``. Two routes
-with the same host and prefix are a conflict: the one whose ``namespace/name`` sorts first wins, the other is
-listed in ``RouteTable.conflicts``.
+An entry is one way into a route: a CanaryRoute document gives one (its ``pathPrefix``), a Gateway API
+document (``httpRules``) one per rule and match (:mod:`graylane.routing.httprules`). Lookup order: routes
+naming the exact host, then wildcard hosts (``*.example.com`` matches any deeper name, the longest suffix
+first), then routes with no hosts (any Host); within each tier the first entry whose conditions hold, in the
+order of docs/gateway-api.md: an Exact path, then the longest prefix, a method, more header matches, more
+query matches, the oldest route, ``namespace/name``, rule and match order. A prefix matches whole segments:
+``/api`` matches ``/api`` and ``/api/x``, not ``/apix``. Two CanaryRoutes with the same host and prefix are a
+conflict: the one whose ``namespace/name`` sorts first wins, the other is listed in ``RouteTable.conflicts``.
+
+Documents with ``listeners`` are served only on those Gateway listener ports (with each listener's hosts);
+documents without are served on every port.
 """
 
 from __future__ import annotations
@@ -12,102 +18,60 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import cast
 
-from graylane.config.model import RouteConfig, Track
-from graylane.routing import matchers, sticky
+from graylane.config.model import RouteConfig
+from graylane.routing.entries import CompiledRoute, CompiledRule, Decision, Entry, compile_route, rank
 from graylane.routing.geo import CountryLookup, CountryResolver
-from graylane.routing.mirror import MirrorPlan
-from graylane.routing.request import CountrySource
+from graylane.routing.httprules import http_entries
+from graylane.routing.request import CountrySource, RequestView
 
-Reason = str  # "version-header" | "rule:<name>" | "sticky" | "random" | "fallback" | "stable"
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Decision:
-    """Where one request goes. Decisions are precomputed per route; compare them by value of the fields."""
-
-    route: CompiledRoute
-    track: Literal["stable", "canary"]
-    upstream: str
-    reason: Reason
+__all__ = ["CompiledRoute", "CompiledRule", "Decision", "Entry", "HostIndex", "RouteTable", "route_entries"]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class CompiledRule:
-    name: str
-    to: Track
-    predicates: tuple[matchers.Predicate, ...]
-    decision: Decision
+def route_entries(route: CompiledRoute, *, countries: CountrySource | None) -> tuple[Entry, ...]:
+    """The entries of one compiled route (a CanaryRoute's single prefix entry, or its HTTP rules')."""
+    if route.config.is_http:
+        return http_entries(route, countries=countries)
+    prefix = route.prefix
+    return (Entry(route, "PathPrefix", prefix, rank=rank("PathPrefix", prefix, 0, 0, 0, route.config, 0)),)
 
 
-@dataclass(eq=False, slots=True)
-class CompiledRoute:
-    """One route ready for the hot path. Built by :meth:`RouteTable.build`; treat as read-only."""
+@dataclass(frozen=True, slots=True)
+class HostIndex:
+    """The entries served on one port, by host tier."""
 
-    config: RouteConfig
-    key: str
-    prefix: str  # normalised: "/" or without trailing slash
-    rules: tuple[CompiledRule, ...] = ()
-    version_header: str | None = None  # lower-case
-    version_map: Mapping[str, Decision] = field(default_factory=dict)
-    sticky_keys: tuple[tuple[str, sticky.KeyExtractor], ...] = ()
-    threshold: int = 0  # canary buckets: round(weight * 100)
-    salt_prefix: bytes = b""
-    mirror: MirrorPlan | None = None  # shadow traffic (``mirror.py``); None: nothing is mirrored
-    # Set by compile_route right after construction (a Decision refers to its route):
-    stable_decision: Decision = field(init=False)
-    sticky_decisions: tuple[Decision, Decision] = field(init=False)  # (stable, canary)
-    random_decisions: tuple[Decision, Decision] = field(init=False)
+    by_host: Mapping[str, tuple[Entry, ...]]  # exact host -> its full candidate list
+    wildcard: Mapping[str, tuple[Entry, ...]]  # suffix ".example.com" -> entries
+    any_host: tuple[Entry, ...]
 
-    def matches_path(self, path: str) -> bool:
-        prefix = self.prefix
-        return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+    @classmethod
+    def build(cls, pairs: Iterable[tuple[Entry, tuple[str, ...]]], conflicts: list[str]) -> HostIndex:
+        exact: dict[str, list[Entry]] = {}
+        wild: dict[str, list[Entry]] = {}
+        anyh: list[Entry] = []
+        for entry, hosts in pairs:
+            if not hosts:
+                anyh.append(entry)
+            for host in hosts:
+                if host.startswith("*."):
+                    wild.setdefault(host[1:], []).append(entry)
+                else:
+                    exact.setdefault(host, []).append(entry)
+        by_host = {h: _ordered(es, f"host {h}", conflicts) for h, es in exact.items()}
+        wildcard = {s: _ordered(es, f"host *{s}", conflicts) for s, es in wild.items()}
+        any_host = _ordered(anyh, "any host", conflicts)
+        for host in by_host:  # precompute the full candidate list of every exact host
+            by_host[host] = by_host[host] + _wild_for(wildcard, host) + any_host
+        return cls(by_host, wildcard, any_host)
 
-    def decision_for(self, track: Track, reason: Reason) -> Decision:
-        """A decision for ``track`` with any reason (e.g. "fallback" when the proxy retries on stable)."""
-        upstream = self.config.canary if track == "canary" else self.config.stable
-        return Decision(route=self, track=track, upstream=upstream, reason=reason)
-
-
-def compile_route(config: RouteConfig, *, countries: CountrySource | None = None) -> CompiledRoute:
-    prefix = config.path_prefix.rstrip("/") or "/"
-    route = CompiledRoute(config=config, key=config.route.key, prefix=prefix)
-    route.stable_decision = route.decision_for("stable", "stable")
-    route.sticky_decisions = (route.decision_for("stable", "sticky"), route.decision_for("canary", "sticky"))
-    route.random_decisions = (route.decision_for("stable", "random"), route.decision_for("canary", "random"))
-    route.rules = tuple(
-        CompiledRule(
-            name=rule.name,
-            to=rule.to,
-            predicates=matchers.compile_match(rule.match, countries=countries),
-            decision=route.decision_for(rule.to, f"rule:{rule.name}"),
-        )
-        for rule in config.rules
-    )
-    vr = config.version_routing
-    if vr is not None:
-        route.version_header = vr.header.lower()
-        route.version_map = _version_map(route, config, vr.metadata_key, vr.candidates)
-    if config.sticky is not None:
-        route.sticky_keys = sticky.compile_keys(config.sticky.keys)
-    route.threshold = sticky.threshold(config.weight)
-    route.salt_prefix = sticky.salt_prefix(config.salt)
-    if config.mirror is not None:
-        route.mirror = MirrorPlan.compile(config.mirror, config.salt)
-    return route
-
-
-def _version_map(
-    route: CompiledRoute, config: RouteConfig, key: str, candidates: Iterable[str]
-) -> dict[str, Decision]:
-    out: dict[str, Decision] = {}
-    for name in candidates:
-        tag = config.upstreams[name].metadata.get(key)
-        if tag is not None:
-            track: Track = "stable" if name == config.stable else "canary"
-            out[tag] = Decision(route=route, track=track, upstream=name, reason="version-header")
-    return out
+    def candidates(self, host: str) -> tuple[Entry, ...]:
+        found = self.by_host.get(host)
+        if found is not None:
+            return found
+        if self.wildcard:
+            return _wild_for(self.wildcard, host) + self.any_host
+        return self.any_host
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +79,8 @@ class RouteTable:
     """All routes of one proxy. Immutable: a reload builds a new table and swaps the reference."""
 
     routes: tuple[CompiledRoute, ...]
-    by_host: Mapping[str, tuple[CompiledRoute, ...]]
-    wildcard: Mapping[str, tuple[CompiledRoute, ...]]  # suffix ".example.com" -> routes
-    any_host: tuple[CompiledRoute, ...]
+    index: HostIndex  # the port-less documents (served on any port)
+    ports: Mapping[int, HostIndex] = field(default_factory=dict)  # listener port -> its documents + port-less
     conflicts: tuple[str, ...] = ()
 
     @classmethod
@@ -131,39 +94,35 @@ class RouteTable:
         elif countries is not None:
             source = CountryResolver(countries)
         compiled = sorted((compile_route(c, countries=source) for c in configs), key=lambda r: r.key)
-        exact: dict[str, list[CompiledRoute]] = {}
-        wild: dict[str, list[CompiledRoute]] = {}
-        anyh: list[CompiledRoute] = []
+        portless: list[tuple[Entry, tuple[str, ...]]] = []
+        by_port: dict[int, list[tuple[Entry, tuple[str, ...]]]] = {}
         for route in compiled:
-            if not route.config.hosts:
-                anyh.append(route)
-            for host in route.config.hosts:
-                if host.startswith("*."):
-                    wild.setdefault(host[1:], []).append(route)
-                else:
-                    exact.setdefault(host, []).append(route)
+            entries = route_entries(route, countries=source)
+            listeners = route.config.listeners
+            for listener in listeners:
+                by_port.setdefault(listener.port, []).extend((e, listener.hosts) for e in entries)
+            if not listeners:
+                portless.extend((e, route.config.hosts) for e in entries)
         conflicts: list[str] = []
-        by_host = {h: _ordered(rs, f"host {h}", conflicts) for h, rs in exact.items()}
-        wildcard = {s: _ordered(rs, f"host *{s}", conflicts) for s, rs in wild.items()}
-        any_host = _ordered(anyh, "any host", conflicts)
-        for host in by_host:  # precompute the full candidate list of every exact host
-            by_host[host] = by_host[host] + _wild_for(wildcard, host) + any_host
-        return cls(tuple(compiled), by_host, wildcard, any_host, tuple(conflicts))
+        index = HostIndex.build(portless, conflicts)
+        ports = {port: HostIndex.build(pairs + portless, []) for port, pairs in sorted(by_port.items())}
+        return cls(tuple(compiled), index, ports, tuple(conflicts))
 
-    def candidates(self, host: str) -> tuple[CompiledRoute, ...]:
-        found = self.by_host.get(host)
-        if found is not None:
-            return found
-        if self.wildcard:
-            return _wild_for(self.wildcard, host) + self.any_host
-        return self.any_host
-
-    def lookup(self, host: str, path: str) -> CompiledRoute | None:
-        """The route for ``host`` (lower-case, no port) and ``path``; None means 404."""
-        for route in self.candidates(host):
-            if route.matches_path(path):
-                return route
+    def match(
+        self, host: str, path: str, view: RequestView | None, *, port: int | None = None
+    ) -> Entry | None:
+        """The entry for a request on ``port`` (None: the port-less documents only); None means 404."""
+        index = self.index if port is None else self.ports.get(port, self.index)
+        for entry in index.candidates(host):
+            if entry.accepts(path, view):
+                return entry
         return None
+
+    def lookup(self, host: str, path: str, *, port: int | None = None) -> CompiledRoute | None:
+        """The route for ``host`` (lower-case, no port) and ``path`` by path alone (entries with further
+        conditions never match here); None means 404."""
+        entry = self.match(host, path, None, port=port)
+        return None if entry is None else entry.route
 
     def find(self, key: str) -> CompiledRoute | None:
         """The route named ``namespace/name``."""
@@ -173,16 +132,17 @@ class RouteTable:
         return None
 
 
-def _ordered(routes: list[CompiledRoute], where: str, conflicts: list[str]) -> tuple[CompiledRoute, ...]:
-    ordered = sorted(routes, key=lambda r: (-len(r.prefix), r.key))
+def _ordered(entries: list[Entry], where: str, conflicts: list[str]) -> tuple[Entry, ...]:
+    ordered = sorted(entries, key=lambda e: e.rank)
     for first, second in itertools.pairwise(ordered):
-        if first.prefix == second.prefix:
-            conflicts.append(f"{where} path {first.prefix}: {second.key} is shadowed by {first.key}")
+        both_canary = first.action is None and second.action is None
+        if both_canary and first.path == second.path and first.route is not second.route:
+            conflicts.append(f"{where} path {first.path}: {second.key} is shadowed by {first.key}")
     return tuple(ordered)
 
 
-def _wild_for(wildcard: Mapping[str, tuple[CompiledRoute, ...]], host: str) -> tuple[CompiledRoute, ...]:
-    out: tuple[CompiledRoute, ...] = ()
+def _wild_for(wildcard: Mapping[str, tuple[Entry, ...]], host: str) -> tuple[Entry, ...]:
+    out: tuple[Entry, ...] = ()
     dot = host.find(".")
     while dot >= 0:
         found = wildcard.get(host[dot:])

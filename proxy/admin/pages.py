@@ -91,7 +91,12 @@ async def routes(request: web.Request) -> web.Response:
             "checksum": cfg.checksum, "weight": cfg.weight, "stable": cfg.stable, "canary": cfg.canary,
             "hosts": list(cfg.hosts), "pathPrefix": cfg.path_prefix, "serving": serving,
             "mirror": cfg.mirror.percent if cfg.mirror is not None else None,
+            "kind": cfg.route.kind,
         })  # fmt: skip
+        if cfg.is_http:
+            listeners = [{"port": item.port, "hosts": list(item.hosts)} for item in cfg.listeners]
+            loaded[-1].update(rules=len(cfg.http_rules), listeners=listeners, stable=None, canary=None,
+                              weight=None, pathPrefix=None)  # fmt: skip
     rejected = [
         {
             "source": e.rejection.source,
@@ -125,7 +130,7 @@ async def explain(request: web.Request) -> web.Response:
         view, sample = _view(spec, request.app[CLAIMS], table)
     except (ValueError, TypeError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
-    result = core_decide.explain(table.core, view, sample)
+    result = core_decide.explain(table.core, view, sample, port=explain_port(spec, table.core))
     if result.get("mirror") is not None:
         result["mirror"]["observed"] = mirror_observed(request.app[METRICS], result["route"])
     return web.json_response({"request": spec, "sample": sample, **result}, dumps=_dumps)
@@ -157,7 +162,7 @@ async def _explain_input(request: web.Request) -> dict[str, Any]:
             raise ValueError(f"header must be Name:Value, got {item!r}")
         headers[name.strip()] = value.strip()
     spec: dict[str, Any] = {
-        k: q[k] for k in ("host", "path", "method", "query", "clientIP", "sample") if k in q
+        k: q[k] for k in ("host", "path", "method", "query", "clientIP", "sample", "port") if k in q
     }
     spec["headers"] = headers
     return spec
@@ -182,14 +187,19 @@ def _view(spec: Mapping[str, Any], claims: ClaimsSource, table: Any) -> tuple[Re
         client_ip=str(spec.get("clientIP") or "127.0.0.1"),
         claims=None,
     )
-    route = table.core.lookup(view.host, view.path)
-    plan = table.plans.get(route.key) if route is not None else None
+    entry = table.core.match(view.host, view.path, view, port=explain_port(spec, table.core))
+    plan = table.plans.get(entry.key) if entry is not None else None
     if plan is not None:
-        view = RequestView(
-            method=view.method, host=view.host, path=view.path, query_string=view.query_string,
-            headers=hdrs, client_ip=view.client_ip, claims=claims.lazy(plan.verifier, hdrs),
-        )  # fmt: skip
+        view.bind_claims(claims.lazy(plan.verifier, hdrs))
     return view, sample
+
+
+def explain_port(spec: Mapping[str, Any], core: Any) -> int | None:
+    """The listener port to explain for: ``port`` as given, else the only one the table has, else none."""
+    if "port" in spec:
+        return int(spec["port"])
+    ports = list(core.ports)
+    return ports[0] if len(ports) == 1 else None
 
 
 def _dumps(obj: Any) -> str:

@@ -26,6 +26,7 @@ from graylane.proxy.mirror.shadow import Mirrors, Shadow
 from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.jwtclaims import ClaimsSource
+from graylane.proxy.routing.own import own_answer
 from graylane.proxy.routing.state import RoutePlan, RouteState
 from graylane.proxy.target import ClientTarget, check_target
 from graylane.proxy.upstream import forward
@@ -84,9 +85,11 @@ class ProxyHandler:
         max_body: int,
         body_timeout: float,
         mirrors: Mirrors,
+        listener_port: int | None = None,
     ) -> None:
         self._state = state
         self._mirrors = mirrors
+        self.listener_port = listener_port  # the Gateway listener port served (set once the socket is bound)
         self.metrics = metrics
         self._addresses = addresses
         self._claims = claims
@@ -139,10 +142,6 @@ class ProxyHandler:
         else:
             raw_host = where.authority.decode("ascii") if where.authority else headers.get("host")
             host, path = self._host(raw_host), where.path
-        route = table.core.lookup(host, path)
-        if route is None:
-            return self._answer(ErrorAnswer(404), _NO_ROUTE, _NO_ROUTE, start)
-        plan: RoutePlan = table.plans[route.key]
         view = RequestView(
             method=request.method,
             host=host,
@@ -150,13 +149,23 @@ class ProxyHandler:
             query_string=request.query_string,
             headers=headers,
             client_ip=fwd.client,
-            claims=self._claims.lazy(plan.verifier, headers),
             trusted_peer=fwd.trusted_peer,
             client_key=fwd.client_key,
         )
-        decision = core_decide.decide_route(route, view, self._random())
+        entry = table.core.match(host, path, view, port=self.listener_port)
+        if entry is None:
+            return self._answer(ErrorAnswer(404), _NO_ROUTE, _NO_ROUTE, start)
+        plan: RoutePlan = table.plans[entry.key]
+        if plan.verifier is not None:
+            view.bind_claims(self._claims.lazy(plan.verifier, headers))
+        decision = core_decide.decide_entry(entry, view, self._random())
         self.metrics.decision(plan.label, decision.track, decision.reason)
+        if decision.status:  # the route answers itself: a redirect, or 500 for no (valid) backend
+            answer = own_answer(decision, request, host=host, scheme=fwd.scheme, where=where,
+                                port=self.listener_port or 80)  # fmt: skip
+            return self._answer(answer, decision.route.key, decision.track, start)
         shadow = None
+        route = entry.route
         if route.mirror is not None and decision.track == "stable":
             shadow = self._mirrors.consider(plan, route, view, request, self._random())
         return Routed(plan, decision.track, decision.upstream, fwd, start, where, shadow)

@@ -38,7 +38,7 @@ class RoutePlan:
 
     config: RouteConfig
     label: str  # "namespace/name"
-    targets: Mapping[tuple[str, str], Target]  # (upstream name, track) -> Target
+    targets: Mapping[tuple[str, str], Target]  # (upstream name, track or "rule-<i>") -> Target
     verifier: JwtVerifier | None  # None when the route has no ``jwt``
 
 
@@ -201,16 +201,15 @@ def _plan(
     underscores: bool,
 ) -> RoutePlan:
     targets: dict[tuple[str, str], Target] = {}
-    for track in TRACKS:
-        mutation = config.request_headers.get(track)  # type: ignore[call-overload]
-        set_headers = dict(mutation.set) if mutation is not None else {}
-        headers = TrackHeaders.compile(track, set_headers, underscores=underscores)
+    for track, headers in _header_plans(config, underscores):
         for name, spec in config.upstreams.items():
             targets[(name, track)] = _target(spec, pools, headers)
     if config.mirror is not None:  # the canary's copy: its feature flags, X-Graylane-Track: mirror
         mutation = config.request_headers.get("canary")
         set_headers = dict(mutation.set) if mutation is not None else {}
-        headers = TrackHeaders.compile("mirror", set_headers, underscores=underscores)
+        headers = TrackHeaders.compile(
+            "mirror", set_headers, underscores=underscores, preserve_host=config.preserve_host
+        )
         targets[(config.canary, "mirror")] = _target(config.upstreams[config.canary], pools, headers)
     return RoutePlan(config=config, label=config.key, targets=targets, verifier=verifier)
 
@@ -224,6 +223,29 @@ def _target(
         base_path=spec.base_path.encode("utf-8"),
         timeout=spec.timeout_seconds,
     )
+
+
+def _header_plans(config: RouteConfig, underscores: bool) -> list[tuple[str, TrackHeaders]]:
+    """A CanaryRoute's plan per track; a Gateway API document's per rule (``rule-<i>``, its filter)."""
+    if config.is_http:
+        out = []
+        for i, rule in enumerate(config.http_rules):
+            f = rule.request_headers
+            plan = TrackHeaders.compile(
+                None, f.set if f else {}, add=f.add if f else None, remove=f.remove if f else (),
+                underscores=underscores, preserve_host=config.preserve_host,
+            )  # fmt: skip
+            out.append((f"rule-{i}", plan))
+        return out
+    plans = []
+    for track in TRACKS:
+        mutation = config.request_headers.get(track)  # type: ignore[call-overload]
+        set_headers = dict(mutation.set) if mutation is not None else {}
+        plan = TrackHeaders.compile(
+            track, set_headers, underscores=underscores, preserve_host=config.preserve_host
+        )
+        plans.append((track, plan))
+    return plans
 
 
 def _digest(raw: bytes) -> bytes:

@@ -48,6 +48,8 @@ def _own_answers(handler: Handler) -> Handler:
         answer = await handler(request)
         if isinstance(answer, ErrorAnswer):
             resp = plain_error(answer.status)
+            if answer.location:
+                resp.headers["Location"] = answer.location
             if answer.close:
                 resp.force_close()
             return resp

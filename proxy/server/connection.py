@@ -338,7 +338,9 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         elif isinstance(answer, ErrorAnswer):  # the proxy's own answer: written here, no response object
             keep = request.keep_alive and not answer.close
             head_only = request.method == "HEAD"
-            writer.write(error_bytes(answer.status, head_only=head_only, keep_alive=keep))
+            writer.write(
+                error_bytes(answer.status, head_only=head_only, keep_alive=keep, location=answer.location)
+            )
         else:  # an aiohttp response: only requests of the aiohttp server are answered with one
             self._crashed(request)
             return

@@ -42,8 +42,9 @@ class Gone(Exception):
 
 class KubeSource:
     def __init__(self, *, access: ApiAccess | None, kubeconfig: str | None, namespaces: tuple[str, ...],
-                 state: RouteState) -> None:  # fmt: skip
+                 state: RouteState, selector: str = LABEL) -> None:  # fmt: skip
         self._access = access
+        self.selector = selector
         self._kubeconfig = kubeconfig
         self.state = state
         self.namespaces = namespaces
@@ -53,7 +54,8 @@ class KubeSource:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, state: RouteState) -> KubeSource:
-        return cls(access=None, kubeconfig=settings.kubeconfig, namespaces=settings.namespaces, state=state)
+        return cls(access=None, kubeconfig=settings.kubeconfig, namespaces=settings.namespaces, state=state,
+                   selector=settings.route_selector)  # fmt: skip
 
     async def run(self) -> None:
         self.state.metrics.control_plane_connected = 0
@@ -104,7 +106,7 @@ class KubeSource:
         return f"{access.server}/api/v1/namespaces/{ns}/configmaps"
 
     async def _list(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str) -> str:
-        params = {"labelSelector": LABEL}
+        params = {"labelSelector": self.selector}
         async with session.get(self._url(access, ns), params=params, headers=access.headers()) as resp:
             if resp.status != 200:
                 raise _http_error(resp, "list")
@@ -128,7 +130,7 @@ class KubeSource:
         return str(body["metadata"]["resourceVersion"])
 
     async def _watch(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, version: str) -> str:
-        params = {"labelSelector": LABEL, "watch": "1", "resourceVersion": version,
+        params = {"labelSelector": self.selector, "watch": "1", "resourceVersion": version,
                   "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_SECONDS)}  # fmt: skip
         async with session.get(self._url(access, ns), params=params, headers=access.headers()) as resp:
             if resp.status == 410:

@@ -14,7 +14,7 @@ name or a name the client's ``Connection`` lists is dropped even when underscore
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from ipaddress import IPv4Address, IPv6Address
@@ -63,15 +63,22 @@ class TrackHeaders:
     drop: frozenset[bytes]
     extra: bytes
     underscores: bool = False  # forward client names with "_" (never those that fold onto ``drop``)
+    preserve_host: bool = False  # the upstream gets the client's Host (HTTPRoute), not its own authority
 
     @classmethod
     def compile(
-        cls, track: str, set_headers: Mapping[str, str], *, underscores: bool = False
-    ) -> TrackHeaders:
-        drop = HOP_BY_HOP | REQUEST_OWNED | {name.lower().encode("latin-1") for name in set_headers}
-        lines = [TRACK_HEADER + b": " + track.encode("ascii") + b"\r\n"]
+        cls, track: str | None, set_headers: Mapping[str, str], *, underscores: bool = False,
+        add: Mapping[str, str] | None = None, remove: Iterable[str] = (), preserve_host: bool = False,
+    ) -> TrackHeaders:  # fmt: skip
+        """``set`` replaces client values, ``add`` appends to them, ``remove`` drops them; ``track`` None:
+        no ``X-Graylane-Track`` (a Gateway API rule; a client's copy is dropped all the same)."""
+        replaced = [*set_headers, *remove]
+        drop = HOP_BY_HOP | REQUEST_OWNED | {name.lower().encode("latin-1") for name in replaced}
+        lines = [TRACK_HEADER + b": " + track.encode("ascii") + b"\r\n"] if track is not None else []
         lines += [f"{k}: {v}\r\n".encode() for k, v in set_headers.items()]
-        return cls(drop=frozenset(drop), extra=b"".join(lines), underscores=underscores)
+        lines += [f"{k}: {v}\r\n".encode() for k, v in (add or {}).items()]
+        return cls(drop=frozenset(drop), extra=b"".join(lines), underscores=underscores,
+                   preserve_host=preserve_host)  # fmt: skip
 
     def refuses_underscored(self, lower: bytes, named: set[bytes] | frozenset[bytes] = frozenset()) -> bool:
         """Whether a lower-case client header name containing ``_`` is left out."""
@@ -135,6 +142,8 @@ def build_request_head(
             if b"_" in lower and plan.refuses_underscored(lower, named):
                 continue
             parts += (name, b": ", value, b"\r\n")
+    if plan.preserve_host:  # the client's authority, as it asked (absolute-form wins over Host)
+        parts[4] = client_host or owned.get(b"host", [authority])[0]
     trusted = fwd.trusted_peer
     proto = owned.get(b"x-forwarded-proto", [b""])[0] if trusted else b""
     hosts = (

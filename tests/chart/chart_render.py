@@ -52,6 +52,7 @@ SCENARIOS: dict[str, Obj] = {
         "proxy": {"replicas": 5, "drainTimeoutSeconds": 50, "terminationGracePeriodSeconds": 70},
     },
     "single-replicas": {"operator": {"replicas": 1}, "proxy": {"replicas": 1}},
+    "gateway-api": {"gatewayAPI": {"enabled": True}, "proxy": {"trustedProxies": ["10.0.0.0/8"]}},
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -17,6 +18,18 @@ def test_every_rendered_pod_meets_restricted(rendered: Manifests) -> None:
         assert violations(spec) == [], name
         assert spec.get("automountServiceAccountToken") is True  # they talk to the API with their own SA
         assert not any("hostPath" in v for v in spec.get("volumes", []))
+
+
+def test_the_gateway_proxy_template_meets_restricted(rendered: Manifests) -> None:
+    """The pod template the operator copies into each Gateway's Deployment (gatewayAPI.enabled)."""
+    for cm in rendered.of_kind("ConfigMap"):
+        if "pod-template.json" in cm.get("data", {}):
+            spec = json.loads(cm["data"]["pod-template.json"])["spec"]
+            assert violations(spec) == []
+            (container,) = spec["containers"]
+            assert not {"--kube", "--listen", "--namespace"} & {a.split("=")[0] for a in container["args"]}, (
+                "where a Gateway's proxy listens and what it reads is the operator's to add"
+            )
 
 
 GOOD_POD: dict[str, Any] = {

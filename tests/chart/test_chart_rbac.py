@@ -90,6 +90,8 @@ def test_operator_reads_endpointslices_only_in_the_install_namespace(rendered: M
 def test_operator_secret_access_follows_jwt_secrets_setting(rendered: Manifests, scenario: str) -> None:
     values = SCENARIOS[scenario]
     grants = _grants(_rules_for(rendered, OPERATOR_SA), "secrets")
+    if values.get("gatewayAPI", {}).get("enabled"):
+        assert grants.pop(None) == {"list", "watch"}  # listener certificateRefs, in any namespace
     if not values.get("jwtSecrets", {}).get("enabled"):
         assert grants == {}
         return
@@ -145,6 +147,8 @@ def test_cluster_roles_exist_only_in_all_namespaces_mode_or_for_crd_watch(
     )
     if values.get("operator", {}).get("watchCRDs"):
         allowed.add(f"{OPERATOR_SA}-{rendered.namespace}-crds")
+    if values.get("gatewayAPI", {}).get("enabled"):
+        allowed.add(f"{OPERATOR_SA}-{rendered.namespace}-gateway-api")
     assert {r["metadata"]["name"] for r in rendered.of_kind("ClusterRole")} == allowed
     assert {r["metadata"]["name"] for r in rendered.of_kind("ClusterRoleBinding")} == allowed
 
@@ -152,4 +156,26 @@ def test_cluster_roles_exist_only_in_all_namespaces_mode_or_for_crd_watch(
 def test_crd_read_access_is_read_only(rendered: Manifests) -> None:
     for _, ns, rule in _rules_for(rendered, OPERATOR_SA):
         if "customresourcedefinitions" in rule["resources"]:
-            assert ns is None and set(rule["verbs"]) == {"get", "list", "watch"}
+            assert ns is None and set(rule["verbs"]) <= {"get", "list", "watch"}
+            if rule["verbs"] == ["get"]:  # the Gateway API controller reads one CRD's bundle version
+                assert rule["resourceNames"] == ["gateways.gateway.networking.k8s.io"]
+
+
+def test_gateway_api_rights_exist_only_when_enabled(rendered: Manifests, scenario: str) -> None:
+    rules = _rules_for(rendered, OPERATOR_SA)
+    gateway = [(ns, rule) for _, ns, rule in rules if "gateway.networking.k8s.io" in rule["apiGroups"]]
+    provisioned = {ns: verbs for ns, verbs in _grants(rules, "deployments").items()}
+    if not SCENARIOS[scenario].get("gatewayAPI", {}).get("enabled"):
+        assert gateway == [] and provisioned == {} and _grants(rules, "services") == {}
+        assert not [o for o in rendered.of_kind("GatewayClass")]
+        return
+    assert {ns for ns, _ in gateway} == {None}
+    writes = {r for _, rule in gateway if "patch" in rule["verbs"] for r in rule["resources"]}
+    assert writes == {"gatewayclasses/status", "gateways/status", "httproutes/status"}, "status only"
+    assert provisioned == {rendered.namespace: {"get", "list", "watch", "create", "patch", "delete"}}
+    assert _grants(rules, "services") == {
+        None: {"list", "watch"},
+        rendered.namespace: provisioned[rendered.namespace],
+    }
+    (klass,) = rendered.of_kind("GatewayClass")
+    assert klass["spec"]["controllerName"] == "graylane.io/gateway-controller"

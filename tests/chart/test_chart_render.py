@@ -12,10 +12,12 @@ import kubernetes_validate
 import pytest
 import yaml
 from chart_render import CHART_DIR, RELEASE, SCENARIOS, HelmError, Manifests, render, run_helm, values_file
+from conformance import suite as gateway_suite
 
 K8S_VERSION = "1.35"  # the test control plane's version
 OLDEST_SUPPORTED = "1.30"  # Chart.yaml kubeVersion
-CUSTOM_KINDS = {"KopfPeering", "ClusterKopfPeering", "ServiceMonitor"}
+CUSTOM_KINDS = {"KopfPeering", "ClusterKopfPeering", "ServiceMonitor", "GatewayClass"}
+GATEWAY_CLASS_CRD = "gateway.networking.k8s.io_gatewayclasses.yaml"
 
 
 def test_helm_lint_strict_is_clean(chart_helm: Path, scenario: str, tmp_path: Path) -> None:
@@ -61,6 +63,10 @@ def test_custom_objects_match_their_crds(chart_helm: Path, rendered: Manifests, 
         assert crd["spec"]["scope"] == ("Cluster" if obj["kind"].startswith("Cluster") else "Namespaced")
         schema = next(v for v in crd["spec"]["versions"] if v["name"] == version)["schema"]["openAPIV3Schema"]
         jsonschema.validate(obj, schema)
+    for klass in rendered.of_kind("GatewayClass"):  # against the pinned Gateway API CRD (make gateway-api)
+        crd = yaml.safe_load((gateway_suite.crds(download=False) / GATEWAY_CLASS_CRD).read_text())
+        schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
+        jsonschema.validate(klass, schema)
     for monitor in rendered.of_kind("ServiceMonitor"):
         assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
         assert monitor["spec"]["endpoints"] == [{"port": "admin", "path": "/metrics", "interval": "15s"}]
@@ -76,7 +82,7 @@ def test_the_crds_are_valid_apiextensions_objects(chart_helm: Path, tmp_path: Pa
 def test_every_scenario_object_is_in_the_expected_namespace(rendered: Manifests, scenario: str) -> None:
     watch = SCENARIOS[scenario].get("watch", {})
     allowed = {rendered.namespace, *watch.get("namespaces", [])}
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}
+    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering", "GatewayClass"}
     for obj in rendered.objects:
         ns = obj["metadata"].get("namespace")
         if obj["kind"] in cluster_scoped:

@@ -35,6 +35,7 @@ class GoProgram:
     package: str = "."
     ldflags: str = "-s -w"
     hint: str = ""  # printed before a build (how long it takes)
+    test: bool = False  # a test binary (``go test -c``) instead of a program
 
     def binary(self, key: str) -> Path:
         return self.cache / "bin" / f"{self.name}-{key[:16]}"
@@ -69,6 +70,8 @@ def stamp(program: GoProgram, go_binary: str) -> str:
         [go_binary, "version"], check=True, capture_output=True, text=True, env=go_env(program.cache)
     ).stdout.strip()
     digest.update(f"{go_version}\0{program.package}\0{program.ldflags}".encode())
+    if program.test:
+        digest.update(b"\0test")
     return digest.hexdigest()
 
 
@@ -80,7 +83,8 @@ def binary_path(program: GoProgram) -> Path:
 def _build(program: GoProgram, go_binary: str, binary: Path) -> None:
     binary.parent.mkdir(parents=True, exist_ok=True)
     tmp = binary.with_name(f"{program.name}.tmp{os.getpid()}")
-    cmd = [go_binary, "build", "-trimpath", "-ldflags", program.ldflags, "-o", str(tmp), program.package]
+    verb = ["test", "-c"] if program.test else ["build"]
+    cmd = [go_binary, *verb, "-trimpath", "-ldflags", program.ldflags, "-o", str(tmp), program.package]
     print(f"build: building {program.name} into {binary}", file=sys.stderr)
     if program.hint:
         print(f"build: {program.hint}", file=sys.stderr)

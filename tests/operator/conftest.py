@@ -22,6 +22,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster.kubectl import Kubectl
+from conformance import suite as gateway_suite
 from kopfharness import CRDS, PEERING_CRDS, OperatorNamespaces, OperatorProcess, ProxyProcess
 from rolloutrig import Rig
 
@@ -30,6 +31,16 @@ from rolloutrig import Rig
 def graylane_crds(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(CRDS), "-f", str(PEERING_CRDS))
     names = ["canaryroutes.graylane.io", "upstreams.graylane.io", "kopfpeerings.kopf.dev"]
+    kubectl("wait", "--for=condition=Established", *[f"crd/{n}" for n in names], "--timeout=60s")
+
+
+@pytest.fixture(scope="session")
+def gateway_api_crds(kubectl: Kubectl) -> None:
+    """The Gateway API CRDs (standard channel, pinned release) from local files (``make gateway-api``)."""
+    directory = gateway_suite.crds(download=False)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(directory))
+    names = [f"{plural}.gateway.networking.k8s.io" for plural in ("gatewayclasses", "gateways", "httproutes",
+                                                                  "referencegrants")]  # fmt: skip
     kubectl("wait", "--for=condition=Established", *[f"crd/{n}" for n in names], "--timeout=60s")
 
 

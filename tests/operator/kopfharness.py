@@ -80,11 +80,12 @@ def route_document(configmap: dict[str, Any]) -> dict[str, Any]:
 class ProxyProcess:
     """``graylane-proxy --kube`` as a subprocess watching the route ConfigMaps of one namespace."""
 
-    def __init__(self, namespace: str, kubeconfig: Path, log_path: Path) -> None:
+    def __init__(self, namespace: str, kubeconfig: Path, log_path: Path, *extra: str) -> None:
         self.port, self.admin_port = free_port(), free_port()
         self.admin = f"http://127.0.0.1:{self.admin_port}"
         args = ["--kube", "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--listen",
                 f"127.0.0.1:{self.port}", "--admin-listen", f"127.0.0.1:{self.admin_port}"]  # fmt: skip
+        args += extra
         self._log = log_path.open("w")
         self.log_path = log_path
         self.process = subprocess.Popen(

@@ -41,6 +41,8 @@ def test_kopf_still_has_the_private_client_kubeapi_uses() -> None:
     expected = {"method", "url", "payload", "headers", "settings", "logger"}
     missing = expected - set(inspect.signature(api.request).parameters)
     assert not missing, f"kopf {version}: kopf._cogs.clients.api.request lost {sorted(missing)}; {ADVICE}"
+    watch = {"url", "settings", "timeout", "logger"} - set(inspect.signature(api.stream).parameters)
+    assert not watch, f"kopf {version}: kopf._cogs.clients.api.stream lost {sorted(watch)}; {ADVICE}"
     names = ("APIError", "APINotFoundError", "APIConflictError")
     gone = [name for name in names if not hasattr(errors, name)]
     assert not gone, f"kopf {version}: kopf._cogs.clients.errors lost {gone}; {ADVICE}"

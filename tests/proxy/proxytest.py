@@ -370,3 +370,35 @@ def status_codes(raw: bytes) -> list[int]:
     """Status codes of every HTTP response found in ``raw`` (the tests' upstreams answer with bodies that
     never contain a status line)."""
     return [int(m.group(1)) for m in re.finditer(rb"HTTP/1\.[01] (\d{3}) ", raw)]
+
+
+def gateway_doc(
+    upstreams: dict[str, str],
+    *rules: dict[str, Any],
+    name: str = "web",
+    listeners: list[dict[str, Any]] | None = None,
+    generation: int = 1,
+) -> dict[str, Any]:
+    """A sealed schema-2 document of an HTTPRoute (``httpRules``) whose upstreams are ``name -> URL``."""
+    doc = {
+        "schemaVersion": 2,
+        "route": {"namespace": "infra", "name": name, "uid": f"uid-{name}", "generation": generation,
+                  "kind": "HTTPRoute", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "hosts": [], "listeners": listeners if listeners is not None else [{"port": 80, "hosts": []}],
+        "preserveHost": True, "upstreams": {k: {"url": v, "timeoutSeconds": 5} for k, v in upstreams.items()},
+        "httpRules": list(rules), "salt": f"infra/{name}",
+    }  # fmt: skip
+    return seal(doc)
+
+
+def http_rule(
+    *matches: dict[str, Any], backends: list[tuple[str | None, int]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """One ``httpRules`` entry: matches default to ``PathPrefix /``, backends to ``v1`` weight 1."""
+    return {
+        "matches": list(matches) or [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "backends": [
+            {"upstream": u, "weight": w} for u, w in (backends if backends is not None else [("v1", 1)])
+        ],
+        **extra,
+    }

@@ -50,3 +50,51 @@ def base_document(**overrides: Any) -> dict[str, Any]:
 
 def sealed_document(**overrides: Any) -> dict[str, Any]:
     return seal(base_document(**overrides))
+
+
+def http_document(*rules: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A valid, unsealed schema-2 document of a Gateway API route (``httpRules``); default one rule to v1."""
+    doc: dict[str, Any] = {
+        "schemaVersion": 2,
+        "route": {
+            "namespace": "shop",
+            "name": "web",
+            "uid": "u-web",
+            "generation": 1,
+            "kind": "HTTPRoute",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "hosts": [],
+        "listeners": [{"port": 80, "hosts": []}],
+        "preserveHost": True,
+        "upstreams": {
+            "v1": {"url": "http://web-v1.shop.svc:8080"},
+            "v2": {"url": "http://web-v2.shop.svc:8080"},
+        },
+        "httpRules": list(rules) or [http_rule()],
+        "salt": "shop/web",
+    }
+    doc.update(copy.deepcopy(overrides))
+    return doc
+
+
+def http_rule(
+    *matches: dict[str, Any], backends: list[tuple[str | None, int]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """One ``httpRules`` entry; matches default to ``PathPrefix /``, backends to ``v1`` weight 1."""
+    rule: dict[str, Any] = {
+        "matches": list(matches) or [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "backends": [
+            {"upstream": u, "weight": w} for u, w in (backends if backends is not None else [("v1", 1)])
+        ],
+    }
+    rule.update(extra)
+    return rule
+
+
+def prefix(value: str, **conditions: Any) -> dict[str, Any]:
+    return {"path": {"type": "PathPrefix", "value": value}, **conditions}
+
+
+def exact(value: str, **conditions: Any) -> dict[str, Any]:
+    return {"path": {"type": "Exact", "value": value}, **conditions}

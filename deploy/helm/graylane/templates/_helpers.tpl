@@ -101,6 +101,10 @@ podAntiAffinity:
 {{/* Command lines: the only place the chart spells the binaries' flags -------------------------------- */}}
 {{- define "graylane.operator.args" -}}
 - --config-namespace={{ .Release.Namespace }}
+{{- if .Values.gatewayAPI.enabled }}
+- --gateway-api
+- --gateway-proxy-template={{ include "graylane.proxy.fullname" . }}-gateway
+{{- end }}
 {{- if .Values.watch.allNamespaces }}
 - --all-namespaces
 {{- else }}
@@ -130,6 +134,11 @@ podAntiAffinity:
 - --namespace={{ .Release.Namespace }}
 - --listen=0.0.0.0:{{ .Values.proxy.port }}
 - --admin-listen=0.0.0.0:{{ .Values.proxy.adminPort }}
+{{ include "graylane.proxy.commonArgs" . }}
+{{- end }}
+
+{{/* What every proxy runs with, the chart's and each Gateway's (the operator adds where they listen) --- */}}
+{{- define "graylane.proxy.commonArgs" -}}
 - --workers={{ .Values.proxy.workers }}
 - --drain-delay={{ .Values.proxy.drainDelaySeconds }}
 - --drain-timeout={{ .Values.proxy.drainTimeoutSeconds }}
@@ -157,4 +166,47 @@ podAntiAffinity:
   resources: [secrets]
   verbs: [get]
 {{- end }}
+{{- end }}
+
+{{/* The pod template of a Gateway's proxies (gateway-api.yaml): the proxy's image, account and limits ---- */}}
+{{- define "graylane.gateway.podTemplate" -}}
+{{- $p := .Values.proxy }}
+metadata:
+  labels:
+    {{- include "graylane.labels" . | nindent 4 }}
+spec:
+  serviceAccountName: {{ include "graylane.proxy.fullname" . }}
+  automountServiceAccountToken: true
+  enableServiceLinks: false
+  terminationGracePeriodSeconds: {{ $p.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- include "graylane.podSecurityContext" . | nindent 4 }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: proxy
+      image: {{ include "graylane.image" (list $p.image .) | quote }}
+      imagePullPolicy: {{ $p.image.pullPolicy }}
+      args:
+        {{- include "graylane.proxy.commonArgs" . | nindent 8 }}
+      ports:
+        - {name: http, containerPort: 8080, protocol: TCP}
+        - {name: admin, containerPort: 9901, protocol: TCP}
+      readinessProbe:
+        httpGet: {path: /readyz, port: admin}
+        {{- toYaml $p.readinessProbe | nindent 8 }}
+      livenessProbe:
+        httpGet: {path: /healthz, port: admin}
+        {{- toYaml $p.livenessProbe | nindent 8 }}
+      resources:
+        {{- toYaml $p.resources | nindent 8 }}
+      securityContext:
+        {{- include "graylane.containerSecurityContext" . | nindent 8 }}
+      volumeMounts:
+        - {name: tmp, mountPath: /tmp}
+  volumes:
+    - name: tmp
+      emptyDir: {sizeLimit: 64Mi}
 {{- end }}

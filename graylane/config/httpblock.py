@@ -1,0 +1,244 @@
+"""Schema 2: ``listeners``, ``preserveHost`` and a Gateway API route's ``httpRules`` (:mod:`.loader`).
+
+A document with ``httpRules`` has none of the CanaryRoute keys (``stable``, ``canary``, ``pathPrefix``,
+``weight``, ``rules``, ...): the loader's key check already refused them. See docs/gateway-api.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, cast
+
+from graylane.config.fields import FieldChecker, join
+from graylane.config.matchblock import ANY_NAME, HEADER_NAME, METHOD, compile_regex, parse_string_match
+from graylane.config.model import (
+    MAX_REGEX_LENGTH,
+    Backend,
+    HeaderFilter,
+    HttpMatch,
+    HttpRule,
+    ListenerHosts,
+    Match,
+    PathKind,
+    PathMatch,
+    Redirect,
+    RouteConfig,
+    RouteRef,
+)
+from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref, valid_host
+from graylane.config.upstreamblock import check_header_map, check_header_name, parse_upstreams
+
+RULE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?")
+PATH_KINDS: tuple[PathKind, ...] = ("Exact", "PathPrefix", "RegularExpression")
+REDIRECT_PATHS = {"ReplaceFullPath": "Exact", "ReplacePrefixMatch": "PathPrefix"}
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+MAX_WEIGHT = 1_000_000
+
+
+def parse_listeners(
+    c: FieldChecker, top: Mapping[str, Any], hosts: tuple[str, ...]
+) -> tuple[ListenerHosts, ...]:
+    """``listeners``: the Gateway listener ports this document is served on, each with its own hosts."""
+    if "listeners" not in top:
+        return ()
+    if hosts:
+        c.error("hosts", "must be empty when listeners are given (each listener has its hosts)")
+    out: list[ListenerHosts] = []
+    for i, item in enumerate(c.array(top["listeners"], "listeners", min_len=1, max_len=64)):
+        path = join("listeners", i)
+        obj = c.obj(item, path, required=("port", "hosts"))
+        if obj is None:
+            continue
+        port = c.integer(obj.get("port"), join(path, "port"), lo=1, hi=65535)
+        names = parse_hosts(c, obj.get("hosts"), join(path, "hosts"))
+        if port is not None and any(entry.port == port for entry in out):
+            c.error(join(path, "port"), f"duplicate listener port {port}")
+        elif port is not None:
+            out.append(ListenerHosts(port=port, hosts=names))
+    return tuple(out)
+
+
+def parse_http_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
+    """A document with ``httpRules`` (schema 2 only)."""
+    route = parse_route_ref(c, top.get("route"), schema2=True)
+    hosts = parse_hosts(c, top.get("hosts"))
+    listeners = parse_listeners(c, top, hosts)
+    upstreams = parse_upstreams(c, top.get("upstreams"), least=0)
+    preserve = c.boolean(top.get("preserveHost", False), "preserveHost")
+    salt = c.string(top.get("salt"), "salt", max_len=256)
+    rules = []
+    seen: set[str] = set()
+    if route is not None and route.kind != "HTTPRoute":
+        c.error("route.kind", "must be HTTPRoute in a document with httpRules")
+    for i, item in enumerate(c.array(top.get("httpRules"), "httpRules", max_len=100)):
+        rule = _rule(c, item, join("httpRules", i), set(upstreams))
+        if rule is not None and rule.name is not None:
+            if rule.name in seen:
+                c.error(join(join("httpRules", i), "name"), f"duplicate rule name {rule.name!r}")
+            seen.add(rule.name)
+        if rule is not None:
+            rules.append(rule)
+    if c.errors:
+        return None
+    return RouteConfig(
+        schema_version=top["schemaVersion"], route=cast(RouteRef, route), hosts=hosts, path_prefix="/",
+        stable="", canary="", upstreams=MappingProxyType(upstreams), rules=(), version_routing=None,
+        weight=0.0, salt=cast(str, salt), sticky=None, jwt=None, request_headers=MappingProxyType({}),
+        checksum=top["checksum"], document=MappingProxyType(dict(top)), listeners=listeners,
+        preserve_host=bool(preserve), http_rules=tuple(rules),
+    )  # fmt: skip
+
+
+def _rule(c: FieldChecker, value: Any, path: str, upstreams: set[str]) -> HttpRule | None:
+    obj = c.obj(value, path, required=("matches", "backends"), optional=("name", "filters"))
+    if obj is None:
+        return None
+    before = len(c.errors)
+    name = None
+    if "name" in obj:
+        name = c.string(obj["name"], join(path, "name"), max_len=253, pattern=RULE_NAME, what="a rule name")
+    matches = tuple(
+        m
+        for i, item in enumerate(c.array(obj.get("matches"), join(path, "matches"), min_len=1, max_len=64))
+        if (m := _match(c, item, join(join(path, "matches"), i))) is not None
+    )
+    backends = _backends(c, obj.get("backends"), join(path, "backends"), upstreams)
+    headers, redirect = _filters(c, obj.get("filters", {}), join(path, "filters"))
+    if redirect is not None and backends:
+        c.error(join(path, "backends"), "must be empty when the rule redirects")
+    if len(c.errors) != before:
+        return None
+    return HttpRule(name=name, matches=matches, backends=backends, request_headers=headers, redirect=redirect)
+
+
+def _match(c: FieldChecker, value: Any, path: str) -> HttpMatch | None:
+    obj = c.obj(value, path, required=("path",), optional=("headers", "query", "method"))
+    if obj is None:
+        return None
+    before = len(c.errors)
+    where = _path_match(c, obj.get("path"), join(path, "path"), PATH_KINDS)
+    headers = _matchers(c, obj.get("headers", []), join(path, "headers"), HEADER_NAME)
+    query = _matchers(c, obj.get("query", []), join(path, "query"), ANY_NAME)
+    method = None
+    if "method" in obj:
+        method = c.string(obj["method"], join(path, "method"), pattern=METHOD, what="an upper-case method")
+    if len(c.errors) != before or where is None:
+        return None
+    conditions = Match(headers=headers, query=query, methods=(method,) if method else ())
+    return HttpMatch(path=where, conditions=conditions)
+
+
+def _path_match(c: FieldChecker, value: Any, path: str, kinds: tuple[str, ...]) -> PathMatch | None:
+    obj = c.obj(value, path, required=("type", "value"))
+    if obj is None:
+        return None
+    kind = obj.get("type")
+    if kind not in kinds:
+        c.error(join(path, "type"), f"must be one of {', '.join(kinds)}")
+        return None
+    if kind == "RegularExpression":
+        text = c.string(obj.get("value"), join(path, "value"), max_len=MAX_REGEX_LENGTH)
+        if text is not None:
+            try:
+                compile_regex(text)
+            except Exception as exc:  # re2.error
+                c.error(join(path, "value"), f"not a valid RE2 expression: {str(exc)[:200]}")
+                return None
+    else:
+        text = parse_path(c, obj.get("value"), join(path, "value"))
+        if text is not None and kind == "PathPrefix":
+            text = text.rstrip("/") or "/"
+    return None if text is None else PathMatch(kind=cast(PathKind, kind), value=text)
+
+
+def _matchers(c: FieldChecker, value: Any, path: str, names: re.Pattern[str]) -> tuple[Any, ...]:
+    out = []
+    for i, item in enumerate(c.array(value, path, max_len=16)):
+        parsed = parse_string_match(c, item, join(path, i), name_key="name", name_pattern=names)
+        if parsed is not None:
+            out.append(parsed)
+    return tuple(out)
+
+
+def _backends(c: FieldChecker, value: Any, path: str, upstreams: set[str]) -> tuple[Backend, ...]:
+    out = []
+    for i, item in enumerate(c.array(value, path, max_len=16)):
+        item_path = join(path, i)
+        obj = c.obj(item, item_path, required=("upstream", "weight"))
+        if obj is None:
+            continue
+        weight = c.integer(obj.get("weight"), join(item_path, "weight"), lo=0, hi=MAX_WEIGHT)
+        upstream = obj.get("upstream")
+        if upstream is not None and upstream not in upstreams:
+            c.error(join(item_path, "upstream"), "must be null or name a key of upstreams")
+        elif weight is not None:
+            out.append(Backend(upstream=upstream, weight=weight))
+    return tuple(out)
+
+
+def _filters(c: FieldChecker, value: Any, path: str) -> tuple[HeaderFilter | None, Redirect | None]:
+    obj = c.obj(value, path, optional=("requestHeaders", "redirect"))
+    if obj is None:
+        return None, None
+    headers = (
+        _header_filter(c, obj["requestHeaders"], join(path, "requestHeaders"))
+        if "requestHeaders" in obj
+        else None
+    )
+    redirect = _redirect(c, obj["redirect"], join(path, "redirect")) if "redirect" in obj else None
+    return headers, redirect
+
+
+def _header_filter(c: FieldChecker, value: Any, path: str) -> HeaderFilter | None:
+    obj = c.obj(value, path, optional=("set", "add", "remove"))
+    if obj is None:
+        return None
+    maps: dict[str, dict[str, str]] = {}
+    for key in ("set", "add"):
+        maps[key] = c.string_map(
+            obj.get(key, {}), join(path, key), key_pattern=HEADER_NAME, what="a header name"
+        )
+        check_header_map(c, maps[key], join(path, key))
+    remove = c.strings(obj.get("remove", []), join(path, "remove"), max_len=16, pattern=HEADER_NAME,
+                       what="a header name")  # fmt: skip
+    seen = {name.lower() for name in maps["set"]}
+    for i, name in enumerate(remove):
+        check_header_name(c, name, join(join(path, "remove"), i), seen)
+    return HeaderFilter(set=MappingProxyType(maps["set"]), add=MappingProxyType(maps["add"]), remove=remove)
+
+
+def _redirect(c: FieldChecker, value: Any, path: str) -> Redirect | None:
+    obj = c.obj(value, path, optional=("scheme", "hostname", "port", "path", "statusCode"))
+    if obj is None:
+        return None
+    before = len(c.errors)
+    scheme = obj.get("scheme")
+    if scheme is not None and scheme not in ("http", "https"):
+        c.error(join(path, "scheme"), "must be http or https")
+    hostname = obj.get("hostname")
+    if hostname is not None:
+        hostname = c.string(hostname, join(path, "hostname"), max_len=253)
+        if hostname is not None and (hostname.startswith("*") or not valid_host(hostname)):
+            c.error(join(path, "hostname"), "must be a lower-case DNS name or IP address without a port")
+    port = c.integer(obj["port"], join(path, "port"), lo=1, hi=65535) if "port" in obj else None
+    target = _redirect_path(c, obj["path"], join(path, "path")) if "path" in obj else None
+    code = obj.get("statusCode", 302)
+    if isinstance(code, bool) or code not in REDIRECT_CODES:
+        c.error(join(path, "statusCode"), f"must be one of {', '.join(map(str, REDIRECT_CODES))}")
+    if len(c.errors) != before:
+        return None
+    return Redirect(scheme=scheme, hostname=hostname, port=port, path=target, status_code=code)
+
+
+def _redirect_path(c: FieldChecker, value: Any, path: str) -> PathMatch | None:
+    """``ReplaceFullPath`` is kept as kind Exact, ``ReplacePrefixMatch`` as kind PathPrefix."""
+    obj = c.obj(value, path, required=("type", "value"))
+    if obj is None:
+        return None
+    kind = REDIRECT_PATHS.get(str(obj.get("type")))
+    if kind is None:
+        c.error(join(path, "type"), "must be ReplaceFullPath or ReplacePrefixMatch")
+        return None
+    return _path_match(c, {"type": kind, "value": obj.get("value")}, path, (kind,))

@@ -1,0 +1,139 @@
+"""An HTTPRoute attached to a Gateway -> its schema-2 route document (docs/gateway-api.md).
+
+:func:`route_problem` says first whether Graylane can serve the route's rules at all (filters and fields it
+does not implement make the route ``Accepted=False, UnsupportedValue`` with the field path);
+:func:`compile_document` then builds the document for one Gateway and proves it with the proxy's own loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from graylane.config.document import ConfigError, load_route_document, seal
+from graylane.gateway.objects import Filter, HTTPRoute, RouteMatch, ValueMatch
+from graylane.gateway.refs import Resolved
+
+SUPPORTED_FILTERS = ("RequestHeaderModifier", "RequestRedirect")
+PATH_TYPES = ("Exact", "PathPrefix", "RegularExpression")
+VALUE_TYPES = {"Exact": "exact", "RegularExpression": "regex"}
+
+
+def route_problem(route: HTTPRoute) -> str | None:
+    """Why Graylane cannot serve ``route`` (a field path and what), or None."""
+    for i, rule in enumerate(route.rules):
+        path = f"spec.rules[{i}]"
+        if rule.has_timeouts:
+            return f"{path}.timeouts: not supported by Graylane yet"
+        for j, item in enumerate(rule.filters):
+            if item.type not in SUPPORTED_FILTERS:
+                return f"{path}.filters[{j}].type: {item.type} is not supported by Graylane yet"
+        for j, backend in enumerate(rule.backends):
+            if backend.filters:
+                return f"{path}.backendRefs[{j}].filters: not supported by Graylane yet"
+        for j, match in enumerate(rule.matches):
+            if match.path.type not in PATH_TYPES:
+                return f"{path}.matches[{j}].path.type: {match.path.type} is not supported"
+            for kind, values in (("headers", match.headers), ("queryParams", match.query)):
+                for k, value in enumerate(values):
+                    if value.type not in VALUE_TYPES:
+                        return f"{path}.matches[{j}].{kind}[{k}].type: {value.type} is not supported"
+    return None
+
+
+def compile_document(
+    route: HTTPRoute, *, listeners: Mapping[int, tuple[str, ...]], backends: Sequence[Sequence[Resolved]]
+) -> dict[str, Any]:
+    """The sealed document of ``route`` on one Gateway: ``listeners`` maps each served Gateway port to its
+    hosts, ``backends[i][j]`` is rule i's backendRef j resolved. Raises ``ValueError`` with the route's
+    field paths when the proxy's loader would refuse it."""
+    meta = route.meta
+    upstreams = {r.key: {"url": r.url} for rule in backends for r in rule if r.key and r.url}
+    ref = {"namespace": meta.namespace, "name": meta.name, "uid": meta.uid, "generation": meta.generation,
+           "kind": "HTTPRoute"}  # fmt: skip
+    if meta.created:
+        ref["creationTimestamp"] = meta.created
+    doc = {
+        "schemaVersion": 2,
+        "route": ref,
+        "hosts": [],
+        "listeners": [{"port": port, "hosts": list(hosts)} for port, hosts in sorted(listeners.items())],
+        "preserveHost": True,
+        "upstreams": upstreams,
+        "httpRules": [_rule(rule, resolved) for rule, resolved in zip(route.rules, backends, strict=True)],
+        "salt": f"{meta.namespace}/{meta.name}",
+    }  # fmt: skip
+    sealed = seal(doc)
+    try:
+        load_route_document(sealed)
+    except ConfigError as exc:
+        raise ValueError("; ".join(_route_path(e.path) + ": " + e.message for e in exc.errors[:3])) from None
+    return sealed
+
+
+def _rule(rule: Any, resolved: Sequence[Resolved]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "matches": [_match(m) for m in rule.matches],
+        "backends": [
+            {"upstream": r.key, "weight": b.weight} for b, r in zip(rule.backends, resolved, strict=True)
+        ],
+    }
+    if rule.name is not None:
+        out["name"] = rule.name
+    filters = _filters(rule.filters)
+    if filters:
+        out["filters"] = filters
+    return out
+
+
+def _match(match: RouteMatch) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": {"type": match.path.type, "value": match.path.value}}
+    if match.headers:
+        out["headers"] = [_value(v) for v in match.headers]
+    if match.query:
+        out["query"] = [_value(v) for v in match.query]
+    if match.method is not None:
+        out["method"] = match.method
+    return out
+
+
+def _value(value: ValueMatch) -> dict[str, str]:
+    return {"name": value.name, VALUE_TYPES[value.type]: value.value}
+
+
+def _filters(filters: Sequence[Filter]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in filters:
+        spec = item.spec
+        if item.type == "RequestHeaderModifier":
+            headers = out.setdefault("requestHeaders", {})
+            for op in ("set", "add"):
+                pairs = {
+                    str(h.get("name")): str(h.get("value", ""))
+                    for h in spec.get(op) or []
+                    if isinstance(h, Mapping)
+                }
+                if pairs:
+                    headers.setdefault(op, {}).update(pairs)
+            if spec.get("remove"):
+                headers.setdefault("remove", []).extend(str(n) for n in spec["remove"])
+        elif item.type == "RequestRedirect":
+            out["redirect"] = _redirect(spec)
+    return out
+
+
+def _redirect(spec: Mapping[str, Any]) -> dict[str, Any]:
+    out = {
+        key: spec[key] for key in ("scheme", "hostname", "port", "statusCode") if spec.get(key) is not None
+    }
+    path = spec.get("path")
+    if isinstance(path, Mapping):
+        kind = path.get("type")
+        value = path.get("replaceFullPath") if kind == "ReplaceFullPath" else path.get("replacePrefixMatch")
+        out["path"] = {"type": kind, "value": value if value is not None else "/"}
+    return out
+
+
+def _route_path(path: str) -> str:
+    """A document path (``httpRules[0].matches[1].headers[0].name``) as the route's field path."""
+    return "spec." + path.replace("httpRules", "rules").replace(".query", ".queryParams") if path else "spec"

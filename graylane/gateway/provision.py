@@ -1,0 +1,110 @@
+"""The objects the Gateway controller keeps in the install namespace, built purely from a plan.
+
+Per Gateway with a valid listener: a Deployment of proxies (``graylane-proxy --kube`` selecting the
+Gateway's route ConfigMaps, ``--listener-port`` the Gateway's HTTP port), a ClusterIP Service whose ports
+are the Gateway's listener ports, and one ConfigMap per attached HTTPRoute holding its document. Every
+object carries the ``graylane.io/gateway-uid`` label (what the operator sweeps by) and a checksum of its
+own desired body (what lets the writer skip no-op writes). The pod template is the chart's (a ConfigMap the
+chart renders with the proxies' image, ServiceAccount, securityContext and resources): the controller
+only adds labels and arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from graylane.compile import names
+from graylane.config.document import canonical_json
+from graylane.gateway.plan import GatewayPlan
+
+GATEWAY_UID_LABEL = "graylane.io/gateway-uid"
+GATEWAY_ROUTE_LABEL = "graylane.io/gateway-route"
+GATEWAY_LABEL = "graylane.io/gateway"
+CHECKSUM_ANNOTATION = "graylane.io/checksum"
+COMPONENT = "gateway-proxy"
+HTTP_TARGET, HTTPS_TARGET, ADMIN_PORT = 8080, 8443, 9901
+TEMPLATE_KEY = "pod-template.json"
+
+
+def object_name(namespace: str, name: str) -> str:
+    """``graylane-gw-<namespace>-<name>``: a DNS label (Services need one), hash-shortened to 63."""
+    text = f"graylane-gw-{namespace}-{name}".replace(".", "-")
+    return names.label_value(text) if len(text) > 63 else text
+
+
+def route_configmap_name(gateway: str, route_namespace: str, route_name: str) -> str:
+    """``<gateway object name>-r-<route namespace>-<route name>``, hash-shortened to 253."""
+    return names.fit(f"{gateway}-r-{route_namespace}-{route_name}", names.MAX_NAME, gateway, route_namespace,
+                     route_name)  # fmt: skip
+
+
+def labels(planned: GatewayPlan) -> dict[str, str]:
+    meta = planned.gateway.meta
+    return {
+        names.MANAGED_BY_LABEL: names.MANAGED_BY,
+        "app.kubernetes.io/component": COMPONENT,
+        GATEWAY_UID_LABEL: meta.uid,
+        GATEWAY_LABEL: names.label_value(f"{meta.namespace}.{meta.name}"),
+    }
+
+
+def selector(uid: str) -> str:
+    """The label selector of one Gateway's route ConfigMaps (its proxies' ``--route-selector``)."""
+    return f"{GATEWAY_ROUTE_LABEL}=true,{GATEWAY_UID_LABEL}={uid}"
+
+
+def sealed(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the checksum annotation of its own content."""
+    digest = "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    body["metadata"].setdefault("annotations", {})[CHECKSUM_ANNOTATION] = digest
+    return body
+
+
+def service(planned: GatewayPlan, *, namespace: str) -> dict[str, Any]:
+    name = object_name(*planned.gateway.meta.key)
+    ports = [{"name": proto.lower(), "port": port, "protocol": "TCP",
+              "targetPort": HTTP_TARGET if proto == "HTTP" else HTTPS_TARGET}
+             for proto, port in sorted(planned.ports.items())]  # fmt: skip
+    spec = {"type": "ClusterIP", "selector": {GATEWAY_UID_LABEL: planned.gateway.meta.uid}, "ports": ports}
+    return sealed({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels(planned)}, "spec": spec,
+    })  # fmt: skip
+
+
+def deployment(planned: GatewayPlan, *, namespace: str, template: Mapping[str, Any]) -> dict[str, Any]:
+    """The proxies of one Gateway from the chart's pod ``template`` (a PodTemplateSpec)."""
+    uid = planned.gateway.meta.uid
+    pod = copy.deepcopy(dict(template))
+    pod.setdefault("metadata", {}).setdefault("labels", {}).update(labels(planned))
+    containers = pod.setdefault("spec", {}).setdefault("containers", [])
+    args = ["--kube", "--namespace", namespace, "--route-selector", selector(uid),
+            "--listen", f"0.0.0.0:{HTTP_TARGET}", "--admin-listen", f"0.0.0.0:{ADMIN_PORT}"]  # fmt: skip
+    if "HTTP" in planned.ports:
+        args += ["--listener-port", str(planned.ports["HTTP"])]
+    for container in containers[:1]:  # the proxy container comes first in the template
+        container["args"] = [*container.get("args", []), *args]
+    return sealed({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": object_name(*planned.gateway.meta.key), "namespace": namespace,
+                     "labels": labels(planned)},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {GATEWAY_UID_LABEL: uid}}, "template": pod},
+    })  # fmt: skip
+
+
+def configmaps(planned: GatewayPlan, *, namespace: str) -> list[dict[str, Any]]:
+    """One ConfigMap per attached route's document."""
+    gateway = object_name(*planned.gateway.meta.key)
+    out = []
+    for uid, doc in sorted(planned.documents.items()):
+        route: Any = doc["route"]
+        name = route_configmap_name(gateway, route["namespace"], route["name"])
+        meta = {"name": name, "namespace": namespace,
+                "labels": {**labels(planned), GATEWAY_ROUTE_LABEL: "true", names.ROUTE_UID_LABEL: uid},
+                "annotations": {names.ROUTE_ANNOTATION: f"{route['namespace']}/{route['name']}"}}  # fmt: skip
+        out.append(sealed({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+                           "data": {names.DATA_KEY: canonical_json(doc)}}))  # fmt: skip
+    return out

@@ -1,0 +1,1 @@
+"""The Gateway API controller: followers, the planner from graylane.gateway, and one writer."""

@@ -1,0 +1,61 @@
+# ruff: noqa: E501  (one-line expectations read better than wrapped ones)
+"""What the controller provisions per Gateway (pure): names Kubernetes accepts, the Service's ports, the
+proxies' Deployment from the chart's template, a ConfigMap per route document, checksums of the bodies."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from graylane.gateway import provision
+from graylane.gateway.provision import CHECKSUM_ANNOTATION, GATEWAY_UID_LABEL
+from tests.unit.gwworld import NS, gateway, http_route, listener, planned
+
+TEMPLATE = {
+    "metadata": {"labels": {"app.kubernetes.io/name": "graylane", "app.kubernetes.io/managed-by": "Helm"}},
+    "spec": {"serviceAccountName": "g-proxy", "containers": [{"name": "proxy", "image": "p:1", "args": ["--workers=1"]}]},
+}  # fmt: skip
+DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def test_names_fit_kubernetes() -> None:
+    assert provision.object_name("infra", "same-namespace") == "graylane-gw-infra-same-namespace"
+    long = provision.object_name("n" * 63, "gateway.with.dots." + "g" * 200)
+    assert len(long) <= 63 and DNS_LABEL.fullmatch(long), long
+    assert provision.object_name("a", "b.c") == "graylane-gw-a-b-c"
+    cm = provision.route_configmap_name(long, "r" * 63, "x" * 253)
+    assert len(cm) <= 253
+
+
+def test_service_deployment_and_configmaps_of_a_gateway() -> None:
+    gw = gateway(
+        "gw", listener(), listener("s", 443, "HTTPS", certs=[{"group": "", "kind": "Secret", "name": "c"}])
+    )
+    plan = planned(gw, http_route("r", {"name": "gw"}), secrets={(NS, "c"): None}).gateways[(NS, "gw")]
+    service = provision.service(plan, namespace="graylane-system")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("http", 80, 8080),
+        ("https", 443, 8443),
+    ]
+    assert service["spec"]["selector"] == {GATEWAY_UID_LABEL: "uid-gw"}
+    deploy = provision.deployment(plan, namespace="graylane-system", template=TEMPLATE)
+    pod = deploy["spec"]["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "graylane-operator"
+    assert (
+        pod["metadata"]["labels"][GATEWAY_UID_LABEL] == "uid-gw"
+        and pod["spec"]["serviceAccountName"] == "g-proxy"
+    )
+    assert pod["spec"]["containers"][0]["args"] == [
+        "--workers=1", "--kube", "--namespace", "graylane-system",
+        "--route-selector", "graylane.io/gateway-route=true,graylane.io/gateway-uid=uid-gw",
+        "--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:9901", "--listener-port", "80",
+    ]  # fmt: skip
+    assert TEMPLATE["spec"]["containers"][0]["args"] == ["--workers=1"], "the template is not changed"
+    (cm,) = provision.configmaps(plan, namespace="graylane-system")
+    assert cm["metadata"]["labels"]["graylane.io/gateway-route"] == "true"
+    assert json.loads(cm["data"]["route.json"])["route"]["name"] == "r"
+    again = provision.service(plan, namespace="graylane-system")
+    assert (
+        again["metadata"]["annotations"][CHECKSUM_ANNOTATION]
+        == service["metadata"]["annotations"][CHECKSUM_ANNOTATION]
+    )

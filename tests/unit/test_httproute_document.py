@@ -1,0 +1,148 @@
+"""Schema 2 route documents of Gateway API routes (``httpRules``): what loads, and every refusal's path.
+
+Aspects: the model of a valid document; a document is either CanaryRoute-shaped or ``httpRules``-shaped;
+schema 1 documents stay as they were (no schema-2 keys) and versions above 2 are refused whole; each bad
+field in a table with its path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from graylane.config.document import ConfigError, load_route_document, seal
+from graylane.config.model import Backend, HeaderFilter, PathMatch, Redirect
+from tests.unit.docs import base_document, exact, http_document, http_rule, prefix
+
+
+def load(doc: dict[str, Any]) -> Any:
+    return load_route_document(seal(doc))
+
+
+def errors_of(doc: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(doc)
+    return [e.path for e in caught.value.errors]
+
+
+def test_a_gateway_document_loads_into_the_model() -> None:
+    rule = http_rule(
+        exact(
+            "/a", headers=[{"name": "X-A", "exact": "1"}], query=[{"name": "q", "exact": "v"}], method="GET"
+        ),
+        prefix("/b/"),
+        backends=[("v1", 70), ("v2", 30), (None, 5)],
+        name="main",
+        filters={"requestHeaders": {"set": {"X-S": "s"}, "add": {"X-Add": "a"}, "remove": ["X-R"]}},
+    )
+    config = load(http_document(rule, listeners=[{"port": 80, "hosts": ["a.test", "*.b.test"]}]))
+    assert config.is_http and config.route.kind == "HTTPRoute" and config.preserve_host
+    assert config.route.created == "2026-01-01T00:00:00Z"
+    assert [(item.port, item.hosts) for item in config.listeners] == [(80, ("a.test", "*.b.test"))]
+    (parsed,) = config.http_rules
+    assert parsed.name == "main"
+    assert parsed.backends == (Backend("v1", 70), Backend("v2", 30), Backend(None, 5))
+    first, second = parsed.matches
+    assert first.path == PathMatch("Exact", "/a") and first.conditions.methods == ("GET",)
+    assert first.conditions.headers[0].name == "X-A" and first.conditions.query[0].value == "v"
+    assert second.path == PathMatch("PathPrefix", "/b"), "a trailing slash of a prefix is ignored"
+    assert parsed.request_headers == HeaderFilter({"X-S": "s"}, {"X-Add": "a"}, ("X-R",))
+    assert config.stable == config.canary == "" and config.weight == 0
+
+
+def test_a_redirect_rule_and_an_empty_upstream_set_load() -> None:
+    redirect = {"scheme": "https", "hostname": "example.org", "port": 8443, "statusCode": 301,
+                "path": {"type": "ReplacePrefixMatch", "value": "/new"}}  # fmt: skip
+    config = load(http_document(http_rule(backends=[], filters={"redirect": redirect}), upstreams={}))
+    assert config.http_rules[0].redirect == Redirect(
+        "https", "example.org", 8443, PathMatch("PathPrefix", "/new"), 301
+    )
+    defaults = load(http_document(http_rule(backends=[], filters={"redirect": {}}))).http_rules[0].redirect
+    assert defaults == Redirect(None, None, None, None, 302)
+
+
+def test_canary_documents_may_be_schema_2_and_schema_1_stays_strict() -> None:
+    assert load(base_document(schemaVersion=2, preserveHost=True)).preserve_host
+    assert errors_of(base_document(preserveHost=True)) == ["preserveHost"]
+    assert errors_of(base_document(route={"namespace": "shop", "name": "c", "uid": "", "generation": 1,
+                                          "kind": "HTTPRoute"})) == ["route.kind"]  # fmt: skip
+    assert "httpRules" in errors_of(base_document(httpRules=[http_rule()]))
+
+
+def test_newer_versions_are_refused_whole() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(http_document(schemaVersion=3))
+    assert [str(e) for e in caught.value.errors] == [
+        "schemaVersion: unsupported schema version (this proxy reads 1 and 2)"
+    ]
+    assert caught.value.reason == "schema-version"
+
+
+BAD = [
+    ({"stable": "v1"}, "stable"),
+    ({"weight": 5}, "weight"),
+    ({"rules": []}, "rules"),
+    ({"hosts": ["a.test"]}, "hosts"),
+    ({"listeners": []}, "listeners"),
+    ({"listeners": [{"port": 80, "hosts": []}, {"port": 80, "hosts": []}]}, "listeners[1].port"),
+    ({"listeners": [{"port": 0, "hosts": []}]}, "listeners[0].port"),
+    ({"listeners": [{"port": 80, "hosts": ["A.test"]}]}, "listeners[0].hosts[0]"),
+    ({"httpRules": {}}, "httpRules"),
+    ({"route": {"namespace": "shop", "name": "w", "uid": "", "generation": 1}}, "route.kind"),
+    ({"preserveHost": "yes"}, "preserveHost"),
+    ({"route": {"namespace": "shop", "name": "w", "uid": "", "generation": 1,
+                "creationTimestamp": "yesterday"}}, "route.creationTimestamp"),
+]  # fmt: skip
+
+BAD_RULES = [
+    (http_rule(backends=[("nope", 1)]), "httpRules[0].backends[0].upstream"),
+    (http_rule(backends=[("v1", -1)]), "httpRules[0].backends[0].weight"),
+    (http_rule(backends=[("v1", 1_000_001)]), "httpRules[0].backends[0].weight"),
+    (http_rule({"path": {"type": "Prefix", "value": "/"}}), "httpRules[0].matches[0].path.type"),
+    (http_rule(prefix("no-slash")), "httpRules[0].matches[0].path.value"),
+    (http_rule(prefix("/a/../b")), "httpRules[0].matches[0].path.value"),
+    (http_rule({"path": {"type": "RegularExpression", "value": "(a)\\1"}}),
+     "httpRules[0].matches[0].path.value"),
+    (http_rule(prefix("/", method="get")), "httpRules[0].matches[0].method"),
+    (http_rule(prefix("/", headers=[{"name": "Bad Name", "exact": "x"}])),
+     "httpRules[0].matches[0].headers[0].name"),
+    (http_rule(prefix("/", cookies=[])), "httpRules[0].matches[0].cookies"),
+    (http_rule(backends=[("v1", 1)], filters={"redirect": {}}), "httpRules[0].backends"),
+    (http_rule(filters={"redirect": {"statusCode": 304}}, backends=[]),
+     "httpRules[0].filters.redirect.statusCode"),
+    (http_rule(filters={"redirect": {"scheme": "ftp"}}, backends=[]), "httpRules[0].filters.redirect.scheme"),
+    (http_rule(filters={"redirect": {"hostname": "*.a.test"}}, backends=[]),
+     "httpRules[0].filters.redirect.hostname"),
+    (http_rule(filters={"redirect": {"path": {"type": "Replace", "value": "/"}}}, backends=[]),
+     "httpRules[0].filters.redirect.path.type"),
+    (http_rule(filters={"requestHeaders": {"set": {"Host": "x"}}}),
+     "httpRules[0].filters.requestHeaders.set.Host"),
+    (http_rule(filters={"requestHeaders": {"add": {"X-A": "a\r\nX-B: b"}}}),
+     "httpRules[0].filters.requestHeaders.add.X-A"),
+    (http_rule(filters={"requestHeaders": {"remove": ["Transfer-Encoding"]}}),
+     "httpRules[0].filters.requestHeaders.remove[0]"),
+    (http_rule(filters={"requestHeaders": {"set": {"X-A": "1"}, "remove": ["x-a"]}}),
+     "httpRules[0].filters.requestHeaders.remove[0]"),
+    (http_rule(filters={"mirror": {}}), "httpRules[0].filters.mirror"),
+    (http_rule(name="Not_A_Name"), "httpRules[0].name"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("override", "where"), BAD, ids=[w for _, w in BAD])
+def test_bad_document_fields_are_refused_with_their_path(override: dict[str, Any], where: str) -> None:
+    assert where in errors_of(http_document(**override))
+
+
+@pytest.mark.parametrize(("rule", "where"), BAD_RULES, ids=[w for _, w in BAD_RULES])
+def test_bad_rules_are_refused_with_their_path(rule: dict[str, Any], where: str) -> None:
+    assert where in errors_of(http_document(rule))
+
+
+def test_a_route_without_rules_serves_nothing() -> None:
+    assert load(http_document(httpRules=[])).http_rules == ()
+
+
+def test_duplicate_rule_names_are_refused() -> None:
+    paths = errors_of(http_document(http_rule(name="a"), http_rule(name="a")))
+    assert paths == ["httpRules[1].name"]
