@@ -26,12 +26,13 @@ from graylane.config.model import (
     VersionRouting,
     document_checksum,
 )
+from graylane.config.tlsblock import parse_tls
 from graylane.config.upstreamblock import K8S_NAME, METADATA_KEY, parse_request_headers, parse_upstreams
 from graylane.strictjson import StrictJsonError, loads_strict
 
 TOP_REQUIRED: tuple[str, ...] = ("schemaVersion", "route", "hosts", "pathPrefix", "stable", "canary")
 TOP_REQUIRED += ("upstreams", "weight", "salt", "checksum")
-TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders")
+TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders", "tls")
 RULE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 PATH_PREFIX = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]{0,1023}")
@@ -100,6 +101,7 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     path_prefix = _path_prefix(c, top.get("pathPrefix"))
     salt = c.string(top.get("salt"), "salt", max_len=256)
     request_headers = parse_request_headers(c, top.get("requestHeaders", {}))
+    tls = parse_tls(c, top["tls"], hosts) if top.get("tls") is not None else None
     if c.errors:
         return None
     return RouteConfig(
@@ -119,6 +121,7 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
         request_headers=MappingProxyType(request_headers),
         checksum=top["checksum"],
         document=MappingProxyType(dict(top)),
+        tls=tls,
     )
 
 

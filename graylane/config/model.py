@@ -135,6 +135,13 @@ class JwtSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    secret_name: str  # a kubernetes.io/tls Secret in the proxies' namespace (the operator's mirror)
+    hosts: tuple[str, ...]  # the SNI names it is offered for: the route's DNS hosts
+    redirect_http: bool  # plain HTTP requests for the route get a 308 to https://
+
+
+@dataclass(frozen=True, slots=True)
 class HeaderMutation:
     set: Mapping[str, str] = field(default_factory=dict)
 
@@ -157,6 +164,7 @@ class RouteConfig:
     request_headers: Mapping[Track, HeaderMutation]
     checksum: str
     document: Mapping[str, Any] = field(compare=False, repr=False, hash=False)
+    tls: TlsSettings | None = None
 
     @property
     def key(self) -> str:

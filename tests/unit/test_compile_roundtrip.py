@@ -125,6 +125,8 @@ def scenario(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, dict[str, Any]]
                                   "upstreamSelector": {"matchLabels": {"app": "a"}}}  # fmt: skip
     if draw(st.booleans()):
         spec["requestHeaders"] = {"canary": {"set": {"X-Feature": draw(VALUE)}}}
+    if draw(st.booleans()) and any(not h.replace(".", "").isdigit() for h in spec["hosts"]):
+        spec["tls"] = {"secretName": "checkout-tls", "redirectHTTP": draw(st.booleans())}
     route = {
         "metadata": {"name": "checkout", "namespace": "shop", "uid": "u-1", "generation": 7},
         "spec": spec,
@@ -146,3 +148,8 @@ def test_compile_output_always_loads(case: tuple[dict[str, Any], dict[str, dict[
     assert config.hosts == tuple(dict.fromkeys(h.lower() for h in route["spec"]["hosts"]))
     assert [r.name for r in config.rules] == [r["name"] for r in route["spec"]["rules"]]
     assert set(config.upstreams) >= {route["spec"]["stable"], route["spec"]["canary"]}
+    if "tls" in route["spec"]:
+        assert config.tls is not None and set(config.tls.hosts) <= set(config.hosts)
+        assert config.tls.redirect_http is route["spec"]["tls"]["redirectHTTP"]
+    else:
+        assert config.tls is None
