@@ -29,8 +29,8 @@ INVALID = "Invalid"
 UPSTREAM_NOT_FOUND = "UpstreamNotFound"
 
 # Where a document path comes from: the first key decides the resource path prefix.
-_SPEC_KEYS = ("hosts", "pathPrefix", "rules", "weight", "sticky", "jwt", "requestHeaders", "stable", "canary")
-_SPEC_KEYS += ("tls",)
+_SPEC_KEYS: tuple[str, ...] = ("hosts", "pathPrefix", "rules", "weight", "sticky", "jwt", "requestHeaders")
+_SPEC_KEYS += ("stable", "canary", "tls")
 TLS_KEYS = frozenset({"secretName", "redirectHTTP"})
 
 
