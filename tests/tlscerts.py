@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import datetime
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,15 +127,25 @@ def _self(names: Sequence[str], key: PrivateKey, **dates: datetime.datetime) -> 
     return cert_pem(cert), key_pem(key)
 
 
-def write_secret(directory: Path, name: str, crt: bytes, key: bytes) -> Path:
-    """``directory/name/{tls.crt,tls.key}`` replaced atomically (as the kubelet swaps a mounted Secret)."""
+def write_secret(directory: Path, name: str, crt: bytes | None, key: bytes | None) -> Path:
+    """``directory/name/{tls.crt,tls.key}`` laid out and swapped as the kubelet does a mounted Secret: the
+    files are symlinks into ``..data``, itself a symlink to a fresh timestamped folder replaced in one
+    ``rename``, so a reader sees the old pair or the new pair, never one of each. None: leave it out."""
     target = directory / name
     target.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix="..", dir=target))
     for file, data in (("tls.crt", crt), ("tls.key", key)):
-        tmp = target / f".{file}.tmp"
-        tmp.write_bytes(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target / file)
+        if data is not None:
+            (fresh / file).write_bytes(data)
+            os.chmod(fresh / file, 0o600)
+    old = os.readlink(target / "..data") if (target / "..data").is_symlink() else None
+    os.symlink(fresh.name, target / "..data_tmp")
+    os.replace(target / "..data_tmp", target / "..data")
+    for file in ("tls.crt", "tls.key"):
+        if not (target / file).is_symlink():
+            os.symlink(f"..data/{file}", target / file)
+    if old is not None:
+        shutil.rmtree(target / old, ignore_errors=True)
     return target
 
 

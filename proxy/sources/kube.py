@@ -1,11 +1,13 @@
 """Kube mode: route documents from ConfigMaps labelled ``graylane.io/route-config=true`` (data key
-``route.json``), through the API with aiohttp — list, then watch from the list's resourceVersion.
+``route.json``), through the API with aiohttp — list, then watch from the list's resourceVersion. The same
+list + watch follows other feeds: with an HTTPS listener, the ``kubernetes.io/tls`` Secrets
+(:class:`~graylane.proxy.sources.secrets.TlsSecretFeed`).
 
 * A watch that ends is resumed from the last resourceVersion seen (bookmarks included); ``410 Gone`` (or an
   ERROR event) means re-list. Connection failures retry with jittered exponential backoff (0.5 s .. 30 s).
 * The last good table keeps serving while the API is unreachable (``graylane_control_plane_connected`` 0).
 * Cold start without the API: no table, ``/readyz`` not ready, the data plane answers 503 — never a default
-  route. Readiness comes with the first successful list of every watched namespace.
+  route. Readiness comes with the first successful list of every feed in every watched namespace.
 * A deleted ConfigMap removes its route (the operator deletes it when the CanaryRoute goes away); a re-list
   that no longer contains a ConfigMap does the same. A bad document is rejected by :class:`RouteState` and
   the previous version of that route keeps serving.
@@ -18,12 +20,12 @@ import json
 import logging
 import os
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from graylane.proxy.settings import Settings
 from graylane.proxy.sources.kubeconfig import ApiAccess, load
-from graylane.proxy.sources.secrets import KubeSecrets
+from graylane.proxy.sources.secrets import KubeSecrets, TlsSecretFeed
 
 if TYPE_CHECKING:
     from graylane.proxy.routing.state import RouteState
@@ -40,6 +42,52 @@ class Gone(Exception):
     """The resourceVersion is too old: list again."""
 
 
+class Feed(Protocol):
+    """One kind of object followed in every watched namespace."""
+
+    resource: str  # "configmaps", "secrets"
+    selector: dict[str, str]  # labelSelector / fieldSelector of the list and the watch
+
+    def listed(self, ns: str, items: list[dict[str, Any]]) -> None: ...
+
+    def changed(self, ns: str, kind: str, obj: dict[str, Any]) -> None: ...
+
+
+class RouteFeed:
+    """Route ConfigMaps -> :meth:`RouteState.apply` (a deleted or no longer listed one removes its route)."""
+
+    resource = "configmaps"
+
+    def __init__(self, state: RouteState) -> None:
+        self.state = state
+        self.selector = {"labelSelector": LABEL}
+        self._known: dict[str, set[str]] = {}
+
+    def listed(self, ns: str, items: list[dict[str, Any]]) -> None:
+        names = set()
+        changes: dict[str, bytes | None] = {}
+        for item in items:
+            name = item["metadata"]["name"]
+            names.add(name)
+            changes[f"{ns}/{name}"] = _document(item)
+        for gone in self._known.get(ns, set()) - names:
+            changes[f"{ns}/{gone}"] = None
+        self._known[ns] = names
+        self.state.apply(changes)
+
+    def changed(self, ns: str, kind: str, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if not name:
+            return
+        known = self._known.setdefault(ns, set())
+        if kind == "DELETED":
+            known.discard(name)
+            self.state.apply({f"{ns}/{name}": None})
+        else:
+            known.add(name)
+            self.state.apply({f"{ns}/{name}": _document(obj)})
+
+
 class KubeSource:
     def __init__(self, *, access: ApiAccess | None, kubeconfig: str | None, namespaces: tuple[str, ...],
                  state: RouteState) -> None:  # fmt: skip
@@ -47,9 +95,11 @@ class KubeSource:
         self._kubeconfig = kubeconfig
         self.state = state
         self.namespaces = namespaces
-        self._listed: set[str] = set()
-        self._known: dict[str, set[str]] = {}
-        self._connected: dict[str, bool] = {}
+        self.feeds: list[Feed] = [RouteFeed(state)]
+        if state.tls is not None:
+            self.feeds.append(TlsSecretFeed(state.tls.secrets, on_change=state.tls.reload))
+        self._listed: set[tuple[str, str]] = set()
+        self._connected: dict[tuple[str, str], bool] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, *, state: RouteState) -> KubeSource:
@@ -65,7 +115,7 @@ class KubeSource:
         secrets = KubeSecrets(self.state.verifiers.secrets, on_change=self.state.rebuild)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             await asyncio.gather(
-                *(self._follow(session, access, ns) for ns in namespaces),
+                *(self._follow(session, access, ns, feed) for ns in namespaces for feed in self.feeds),
                 secrets.run(session, access, namespaces),
             )
 
@@ -80,92 +130,76 @@ class KubeSource:
                 delay = min(delay * 2, BACKOFF_MAX)
         return self._access
 
-    async def _follow(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str) -> None:
+    async def _follow(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: Feed) -> None:
         delay = BACKOFF_MIN
         while True:
             try:
-                version = await self._list(session, access, ns)
+                version = await self._list(session, access, ns, feed)
                 delay = BACKOFF_MIN
                 while True:
-                    version = await self._watch(session, access, ns, version)
+                    version = await self._watch(session, access, ns, feed, version)
             except Gone:
-                log.info("watch of %s expired (410): listing again", ns)
+                log.info("watch of %s in %s expired (410): listing again", feed.resource, ns)
                 continue
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                self._set_connected(ns, False)
+                self._set_connected(ns, feed, False)
                 pause = random.uniform(delay / 2, delay)
-                log.warning(
-                    "kube API for namespace %s: %s; retrying in %.1fs", ns, exc or type(exc).__name__, pause
-                )
+                log.warning("kube API for %s in namespace %s: %s; retrying in %.1fs", feed.resource, ns,
+                            exc or type(exc).__name__, pause)  # fmt: skip
                 await asyncio.sleep(pause)
                 delay = min(delay * 2, BACKOFF_MAX)
 
-    def _url(self, access: ApiAccess, ns: str) -> str:
-        return f"{access.server}/api/v1/namespaces/{ns}/configmaps"
+    def _url(self, access: ApiAccess, ns: str, feed: Feed) -> str:
+        return f"{access.server}/api/v1/namespaces/{ns}/{feed.resource}"
 
-    async def _list(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str) -> str:
-        params = {"labelSelector": LABEL}
-        async with session.get(self._url(access, ns), params=params, headers=access.headers()) as resp:
+    async def _list(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: Feed) -> str:
+        url = self._url(access, ns, feed)
+        async with session.get(url, params=feed.selector, headers=access.headers()) as resp:
             if resp.status != 200:
-                raise _http_error(resp, "list")
+                raise _http_error(resp, f"list {feed.resource}")
             body = await resp.json()
-        names = set()
-        changes: dict[str, bytes | None] = {}
-        for item in body.get("items") or []:
-            name = item["metadata"]["name"]
-            names.add(name)
-            changes[f"{ns}/{name}"] = _document(item)
-        for gone in self._known.get(ns, set()) - names:
-            changes[f"{ns}/{gone}"] = None
-        self._known[ns] = names
-        self.state.apply(changes)
-        self._listed.add(ns)
-        self._set_connected(ns, True)
-        if self._listed >= set(self.namespaces):
+        feed.listed(ns, body.get("items") or [])
+        self._listed.add((ns, feed.resource))
+        self._set_connected(ns, feed, True)
+        if self._listed >= {(n, f.resource) for n in self.namespaces for f in self.feeds}:
             if self.state.table is None:
                 self.state.rebuild()
             self.state.synced = True
         return str(body["metadata"]["resourceVersion"])
 
-    async def _watch(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, version: str) -> str:
-        params = {"labelSelector": LABEL, "watch": "1", "resourceVersion": version,
+    async def _watch(
+        self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: Feed, version: str
+    ) -> str:
+        params = {**feed.selector, "watch": "1", "resourceVersion": version,
                   "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_SECONDS)}  # fmt: skip
-        async with session.get(self._url(access, ns), params=params, headers=access.headers()) as resp:
+        async with session.get(self._url(access, ns, feed), params=params, headers=access.headers()) as resp:
             if resp.status == 410:
                 raise Gone()
             if resp.status != 200:
-                raise _http_error(resp, "watch")
-            self._set_connected(ns, True)
+                raise _http_error(resp, f"watch {feed.resource}")
+            self._set_connected(ns, feed, True)
             async for line in resp.content:
                 if line.strip():
-                    version = self._event(ns, json.loads(line), version)
+                    version = _event(ns, feed, json.loads(line), version)
         return version
 
-    def _event(self, ns: str, event: dict[str, Any], version: str) -> str:
-        kind, obj = event.get("type"), event.get("object") or {}
-        if kind == "ERROR":
-            if obj.get("code") == 410:
-                raise Gone()
-            raise ValueError(f"watch error: {obj.get('message')}")
-        meta = obj.get("metadata") or {}
-        version = str(meta.get("resourceVersion") or version)
-        if kind == "BOOKMARK":
-            return version
-        name = meta.get("name")
-        if not name:
-            return version
-        known = self._known.setdefault(ns, set())
-        if kind == "DELETED":
-            known.discard(name)
-            self.state.apply({f"{ns}/{name}": None})
-        elif kind in ("ADDED", "MODIFIED"):
-            known.add(name)
-            self.state.apply({f"{ns}/{name}": _document(obj)})
-        return version
+    def _set_connected(self, ns: str, feed: Feed, up: bool) -> None:
+        self._connected[(ns, feed.resource)] = up
+        pairs = [(n, f.resource) for n in self.namespaces for f in self.feeds]
+        self.state.metrics.control_plane_connected = int(all(self._connected.get(p) for p in pairs))
 
-    def _set_connected(self, ns: str, up: bool) -> None:
-        self._connected[ns] = up
-        self.state.metrics.control_plane_connected = int(all(self._connected.get(n) for n in self.namespaces))
+
+def _event(ns: str, feed: Feed, event: dict[str, Any], version: str) -> str:
+    kind, obj = event.get("type"), event.get("object") or {}
+    if kind == "ERROR":
+        if obj.get("code") == 410:
+            raise Gone()
+        raise ValueError(f"watch error: {obj.get('message')}")
+    meta = obj.get("metadata") or {}
+    version = str(meta.get("resourceVersion") or version)
+    if kind in ("ADDED", "MODIFIED", "DELETED"):
+        feed.changed(ns, str(kind), obj)
+    return version
 
 
 def _document(configmap: dict[str, Any]) -> bytes:
@@ -175,7 +209,7 @@ def _document(configmap: dict[str, Any]) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else b""
 
 
-def _http_error(resp: aiohttp.ClientResponse, verb: str) -> aiohttp.ClientResponseError:
+def _http_error(resp: aiohttp.ClientResponse, what: str) -> aiohttp.ClientResponseError:
     return aiohttp.ClientResponseError(
-        resp.request_info, (), status=resp.status, message=f"{verb} configmaps: HTTP {resp.status}"
+        resp.request_info, (), status=resp.status, message=f"{what}: HTTP {resp.status}"
     )
