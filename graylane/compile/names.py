@@ -14,6 +14,7 @@ ROUTE_NAME_LABEL = "graylane.io/route-name"
 ROUTE_UID_LABEL = "graylane.io/route-uid"
 JWT_SECRET_LABEL = "graylane.io/jwt-secret"  # on mirrored HS* key Secrets
 TLS_SECRET_LABEL = "graylane.io/tls-secret"  # on mirrored kubernetes.io/tls Secrets
+MIRROR_LABELS = {"jwt": JWT_SECRET_LABEL, "tls": TLS_SECRET_LABEL}  # mirrored Secret kind -> its label
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "graylane-operator"
 ROUTE_ANNOTATION = "graylane.io/route"  # "namespace/name", never shortened

@@ -18,7 +18,8 @@ from cluster.ports import free_port
 from graylane.proxy.app import DATA_PLANE
 from proxytest import LocalProxy, Upstream, dump, get_json, rule, spawn_proxy, start_local_proxy
 from tlscerts import CORPUS, Ca, key_fragments, write_secret
-from tlstest import SECRET, client_context, connect, fingerprint, get, metric, refused_alert, tls_route
+from tlsclient import client_context, connect, fingerprint, get, refused_alert
+from tlstest import SECRET, metric, tls_route
 from waiting import eventually_async
 
 UNRECOGNIZED = "TLSV1_UNRECOGNIZED_NAME"
