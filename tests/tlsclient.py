@@ -79,14 +79,23 @@ async def connect(port: int, name: str | None, ctx: ssl.SSLContext) -> TlsConn:
 async def get(
     port: int, name: str, ctx: ssl.SSLContext, path: str = "/", headers: str = ""
 ) -> dict[str, Any]:
-    """A fresh connection, one request; the echo upstream's JSON (with ``status`` and the certificate)."""
+    """A fresh connection, one request: ``status``, ``fingerprint`` (of the served certificate), ``body``
+    (text), and the fields of a JSON body (the echo upstream's)."""
     conn = await connect(port, name, ctx)
     try:
         status, _, body = await conn.request(name, path, headers)
-        answer: dict[str, Any] = json.loads(body) if status == 200 else {}
-        return {**answer, "status": status, "fingerprint": conn.fingerprint}
     finally:
         await conn.close()
+    answer: dict[str, Any] = {}
+    with contextlib.suppress(ValueError):
+        loaded = json.loads(body)
+        answer = loaded if isinstance(loaded, dict) else {}
+    return {
+        **answer,
+        "status": status,
+        "fingerprint": conn.fingerprint,
+        "body": body.decode("utf-8", "replace"),
+    }
 
 
 async def refused_alert(port: int, name: str | None, ctx: ssl.SSLContext) -> str:

@@ -52,6 +52,16 @@ SCENARIOS: dict[str, Obj] = {
         "proxy": {"replicas": 5, "drainTimeoutSeconds": 50, "terminationGracePeriodSeconds": 70},
     },
     "single-replicas": {"operator": {"replicas": 1}, "proxy": {"replicas": 1}},
+    "tls-networkpolicy": {
+        "watch": {"namespaces": ["team-a"]},
+        "tls": {"enabled": True},
+        "proxy": {
+            "tls": {"port": 9443, "defaultSecret": "graylane-default-tls"},
+            "service": {"tlsPort": 8443},
+            "networkPolicy": {"enabled": True},
+        },
+    },
+    "all-namespaces-tls": {"watch": {"allNamespaces": True}, "tls": {"enabled": True}},
 }
 
 
