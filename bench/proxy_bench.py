@@ -11,33 +11,29 @@ Scenarios:
   passthrough   one route, no rules, weight 0
   full-routing  three header rules that miss, a JWT-claim rule on a cached verified RS256 token that misses,
                 a CIDR rule that misses, sticky 50 % split keyed on the JWT ``sub`` (both tracks upstream)
+TLS (bench/proxy_tls.py, ``--no-tls`` skips it): graylane's HTTPS listener against nginx terminating TLS with
+the same certificate: keep-alive req/s, and full handshakes per second with ECDSA P-256 and RSA 2048.
 Pinning: the proxy under test on CPU 1, wrk and the upstream on CPU 0 (``taskset``), identical for every
 target. nginx-proxy and graylane runs are interleaved (``--rounds``, default 3) and the medians reported, so
 load from other processes on the machine hits both alike. Prints req/s, p50 and p99 per target and
 graylane's ratios to nginx-proxy. ``--profile`` also runs
 graylane once under cProfile and prints the top functions.
 
-Bar (issue 3): full-routing throughput >= 35 % of nginx-proxy's, p99 <= 2.5x nginx-proxy's.
+Bar (issue 3): full-routing throughput >= 35 % of nginx-proxy's, p99 <= 2.5x nginx-proxy's. Bar (issue 14):
+TLS keep-alive req/s holds at least the share of nginx that plain passthrough does, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import pstats
-import re
 import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -47,83 +43,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from graylane.config.document import canonical_json, seal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import proxy_tls
+from benchkit import LOAD_CPU, PROXY_CPU, median_of, nginx_conf, process, wrk
 from cluster.ports import free_port
 
 HERE = Path(__file__).resolve().parent
-PROXY_CPU = "1"
-LOAD_CPU = "0"
 
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def nginx_conf(work: Path, name: str, body: str) -> Path:
-    conf = work / f"{name}.conf"
-    conf.write_text(
-        f"""worker_processes 1;
-daemon off;
-pid {work}/{name}.pid;
-error_log {work}/{name}.error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {work}/{name}.body; proxy_temp_path {work}/{name}.proxy;
-  fastcgi_temp_path {work}/{name}.fcgi; uwsgi_temp_path {work}/{name}.uwsgi;
-  scgi_temp_path {work}/{name}.scgi;
-  keepalive_requests 1000000;
-{body}
-}}
-"""
-    )
-    return conf
-
-
-@contextlib.contextmanager
-def process(cmd: list[str], *, cpu: str, port: int, env: dict[str, str] | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(["taskset", "-c", cpu, *cmd], env=env, stdout=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wrk(url: str, *, seconds: int, connections: int, headers: list[str]) -> dict[str, float]:
-    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for h in headers:
-        cmd += ["-H", h]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {
-        "rps": rps,
-        "p50": _latency(out, "50%"),
-        "p99": _latency(out, "99%"),
-        "non2xx": float(errors.group(1)) if errors else 0.0,
-    }
-
-
-def median_of(samples: list[dict[str, float]]) -> dict[str, float]:
-    return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
-
-
-def _latency(out: str, pct: str) -> float:
-    m = re.search(rf"{re.escape(pct)}\s+([\d.]+)(us|ms|s)", out)
-    if m is None:
-        return float("nan")
-    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
 
 
 def rsa_token() -> tuple[str, str]:
@@ -203,6 +128,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved runs per target; medians are reported")
     ap.add_argument("--profile", action="store_true", help="also profile graylane (cProfile) in full routing")
+    ap.add_argument("--no-tls", dest="tls", action="store_false", help="skip the TLS scenarios")
     args = ap.parse_args()
     for tool in ("wrk", "nginx", "taskset"):
         if shutil.which(tool) is None:
@@ -267,6 +193,9 @@ def main() -> int:
                     for target, url in targets.items():
                         samples[target].append(wrk(url, headers=headers, **run))
             results[scenario] = {"direct": direct, **{t: median_of(v) for t, v in samples.items()}}
+        if args.tls:
+            run = {"seconds": args.seconds, "connections": args.connections}
+            tls = proxy_tls.run(work, up, rounds=args.rounds, **run)
         if args.profile:
             profile = work / "graylane.prof"
             (conf_dir / "route.json").write_text(scenarios["full-routing"][1])
@@ -283,6 +212,9 @@ def main() -> int:
         and full["graylane"]["p99"] <= 2.5 * full["nginx-proxy"]["p99"]
     )
     print(f"\nbar (full routing: >= 35% of nginx-proxy req/s, p99 <= 2.5x): {'MET' if ok else 'NOT MET'}")
+    if args.tls:
+        passthrough = results["passthrough"]
+        proxy_tls.report(tls, passthrough["graylane"]["rps"] / passthrough["nginx-proxy"]["rps"])
     return 0
 
 
