@@ -15,6 +15,7 @@ import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
 from ssl import SSLContext
+from typing import Any
 
 from aiohttp import web
 from graylane.proxy.admin.pages import CLAIMS, METRICS, SIBLINGS, STATE, create_admin_app, worker_view
@@ -58,7 +59,7 @@ class DataPlane:
         self.claims = claims
         self.port = 0
         self.tls_port = 0
-        self._runners: list[web.ServerRunner] = []
+        self._runners: list[tuple[asyncio.Server, web.ServerRunner]] = []  # --server aiohttp
         self._fast: list[FastServer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
@@ -93,8 +94,8 @@ class DataPlane:
         if s.server == "fast":
             fast = FastServer(handler, s, deadlines=self.deadlines)
             self._fast.append(fast)
-            bound: int = await fast.start(host, port, reuse_port=s.reuse_port, ssl=ssl)
-            return bound
+            port_: int = await fast.start(host, port, reuse_port=s.reuse_port, ssl=ssl)
+            return port_
         server = GuardedServer(
             handler,
             header_timeout=s.header_timeout,
@@ -106,10 +107,14 @@ class DataPlane:
         )
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=s.drain_timeout)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_port=s.reuse_port or None, backlog=1024, ssl_context=ssl)
-        await site.start()
-        self._runners.append(runner)
-        bound = bound_port(site)
+        # the listener itself, not a TCPSite: so that an HTTPS handshake gets the header timeout too
+        factory: Any = runner.server  # web.Server makes the protocol of each connection
+        listener = await asyncio.get_running_loop().create_server(
+            factory, host, port, reuse_port=s.reuse_port or None, backlog=1024, ssl=ssl,
+            ssl_handshake_timeout=s.header_timeout if ssl is not None else None,
+        )  # fmt: skip
+        self._runners.append((listener, runner))
+        bound: int = listener.sockets[0].getsockname()[1]
         return bound
 
     def _start_source(self) -> None:
@@ -134,7 +139,9 @@ class DataPlane:
             fast.drain()
         if self.settings.drain_delay > 0:
             await asyncio.sleep(self.settings.drain_delay)
-        await asyncio.gather(*(runner.cleanup() for runner in self._runners))
+        for listener, _ in self._runners:
+            listener.close()
+        await asyncio.gather(*(runner.cleanup() for _, runner in self._runners))
         grace = self.settings.drain_timeout
         await asyncio.gather(*(fast.shutdown(grace) for fast in self._fast))
         for task in self._tasks:

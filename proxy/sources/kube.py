@@ -1,7 +1,7 @@
 """Kube mode: route documents from ConfigMaps labelled ``graylane.io/route-config=true`` (data key
 ``route.json``), through the API with aiohttp — list, then watch from the list's resourceVersion. The same
 list + watch follows other feeds: with an HTTPS listener, the ``kubernetes.io/tls`` Secrets
-(:class:`~graylane.proxy.sources.secrets.TlsSecretFeed`).
+(:class:`~graylane.proxy.sources.secrets.TlsSecrets`).
 
 * A watch that ends is resumed from the last resourceVersion seen (bookmarks included); ``410 Gone`` (or an
   ERROR event) means re-list. Connection failures retry with jittered exponential backoff (0.5 s .. 30 s).
@@ -20,12 +20,13 @@ import json
 import logging
 import os
 import random
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from graylane.proxy.settings import Settings
+from graylane.proxy.sources.feeds import NamedFeed
 from graylane.proxy.sources.kubeconfig import ApiAccess, load
-from graylane.proxy.sources.secrets import KubeSecrets, TlsSecretFeed
+from graylane.proxy.sources.secrets import KubeSecrets, TlsSecrets
 
 if TYPE_CHECKING:
     from graylane.proxy.routing.state import RouteState
@@ -42,50 +43,22 @@ class Gone(Exception):
     """The resourceVersion is too old: list again."""
 
 
-class Feed(Protocol):
-    """One kind of object followed in every watched namespace."""
-
-    resource: str  # "configmaps", "secrets"
-    selector: dict[str, str]  # labelSelector / fieldSelector of the list and the watch
-
-    def listed(self, ns: str, items: list[dict[str, Any]]) -> None: ...
-
-    def changed(self, ns: str, kind: str, obj: dict[str, Any]) -> None: ...
-
-
-class RouteFeed:
+class RouteDocuments:
     """Route ConfigMaps -> :meth:`RouteState.apply` (a deleted or no longer listed one removes its route)."""
-
-    resource = "configmaps"
 
     def __init__(self, state: RouteState) -> None:
         self.state = state
-        self.selector = {"labelSelector": LABEL}
-        self._known: dict[str, set[str]] = {}
+        self._changes: dict[str, bytes | None] = {}
 
-    def listed(self, ns: str, items: list[dict[str, Any]]) -> None:
-        names = set()
-        changes: dict[str, bytes | None] = {}
-        for item in items:
-            name = item["metadata"]["name"]
-            names.add(name)
-            changes[f"{ns}/{name}"] = _document(item)
-        for gone in self._known.get(ns, set()) - names:
-            changes[f"{ns}/{gone}"] = None
-        self._known[ns] = names
+    def put(self, ns: str, name: str, obj: dict[str, Any]) -> None:
+        self._changes[f"{ns}/{name}"] = _document(obj)
+
+    def drop(self, ns: str, name: str) -> None:
+        self._changes[f"{ns}/{name}"] = None
+
+    def flush(self) -> None:
+        changes, self._changes = self._changes, {}
         self.state.apply(changes)
-
-    def changed(self, ns: str, kind: str, obj: dict[str, Any]) -> None:
-        name = (obj.get("metadata") or {}).get("name")
-        if not name:
-            return
-        known = self._known.setdefault(ns, set())
-        if kind == "DELETED":
-            known.discard(name)
-            self.state.apply({f"{ns}/{name}": None})
-        else:
-            known.add(name)
-            self.state.apply({f"{ns}/{name}": _document(obj)})
 
 
 class KubeSource:
@@ -95,9 +68,10 @@ class KubeSource:
         self._kubeconfig = kubeconfig
         self.state = state
         self.namespaces = namespaces
-        self.feeds: list[Feed] = [RouteFeed(state)]
+        self.feeds = [NamedFeed("configmaps", {"labelSelector": LABEL}, RouteDocuments(state))]
         if state.tls is not None:
-            self.feeds.append(TlsSecretFeed(state.tls.secrets, on_change=state.tls.reload))
+            sink = TlsSecrets(state.tls.secrets, on_change=state.tls.reload)
+            self.feeds.append(NamedFeed("secrets", {"fieldSelector": TlsSecrets.SELECTOR}, sink))
         self._listed: set[tuple[str, str]] = set()
         self._connected: dict[tuple[str, str], bool] = {}
 
@@ -130,7 +104,9 @@ class KubeSource:
                 delay = min(delay * 2, BACKOFF_MAX)
         return self._access
 
-    async def _follow(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: Feed) -> None:
+    async def _follow(
+        self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: NamedFeed
+    ) -> None:
         delay = BACKOFF_MIN
         while True:
             try:
@@ -149,10 +125,10 @@ class KubeSource:
                 await asyncio.sleep(pause)
                 delay = min(delay * 2, BACKOFF_MAX)
 
-    def _url(self, access: ApiAccess, ns: str, feed: Feed) -> str:
+    def _url(self, access: ApiAccess, ns: str, feed: NamedFeed) -> str:
         return f"{access.server}/api/v1/namespaces/{ns}/{feed.resource}"
 
-    async def _list(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: Feed) -> str:
+    async def _list(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: NamedFeed) -> str:
         url = self._url(access, ns, feed)
         async with session.get(url, params=feed.selector, headers=access.headers()) as resp:
             if resp.status != 200:
@@ -168,7 +144,7 @@ class KubeSource:
         return str(body["metadata"]["resourceVersion"])
 
     async def _watch(
-        self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: Feed, version: str
+        self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: NamedFeed, version: str
     ) -> str:
         params = {**feed.selector, "watch": "1", "resourceVersion": version,
                   "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_SECONDS)}  # fmt: skip
@@ -183,13 +159,13 @@ class KubeSource:
                     version = _event(ns, feed, json.loads(line), version)
         return version
 
-    def _set_connected(self, ns: str, feed: Feed, up: bool) -> None:
+    def _set_connected(self, ns: str, feed: NamedFeed, up: bool) -> None:
         self._connected[(ns, feed.resource)] = up
         pairs = [(n, f.resource) for n in self.namespaces for f in self.feeds]
         self.state.metrics.control_plane_connected = int(all(self._connected.get(p) for p in pairs))
 
 
-def _event(ns: str, feed: Feed, event: dict[str, Any], version: str) -> str:
+def _event(ns: str, feed: NamedFeed, event: dict[str, Any], version: str) -> str:
     kind, obj = event.get("type"), event.get("object") or {}
     if kind == "ERROR":
         if obj.get("code") == 410:

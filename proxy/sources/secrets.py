@@ -9,8 +9,8 @@ for ``jwt.secretRef`` and ``kubernetes.io/tls`` certificates for ``tls.secretNam
   (``DirectorySource.scan`` -> :meth:`SecretStore.refresh_files`).
 * Kube mode, HS* keys: the proxy GETs each mirrored Secret through the API (``data[key]``, base64) from the
   namespaces it watches, re-reads every ``REFRESH_SECONDS`` and rebuilds the table when a value changes.
-* Kube mode, certificates: :class:`TlsSecretFeed` lists and watches the ``kubernetes.io/tls`` Secrets of the
-  watched namespaces (``kube.py``), so a rotated certificate is in the store within a second.
+* Kube mode, certificates: :class:`TlsSecrets` is fed by the list and watch of the ``kubernetes.io/tls``
+  Secrets of the watched namespaces (``kube.py``), so a rotated certificate is in the store within a second.
 
 Until an HS* key is known, the route's HS* tokens fail as ``no-key`` ("no claims"), never a 500.
 """
@@ -147,40 +147,18 @@ def decoded(encoded: Any, *, allow_empty: bool = False) -> bytes | None:
     return value if (value or allow_empty) and len(value) <= MAX_SECRET_BYTES else None
 
 
-class TlsSecretFeed:
+class TlsSecrets:
     """Kube mode: the ``kubernetes.io/tls`` Secrets of the watched namespaces into a :class:`SecretStore`
-    (``tls.crt``, ``tls.key`` by Secret name), through ``kube.py``'s list + watch."""
+    (``tls.crt``, ``tls.key`` by Secret name), through ``kube.py``'s list + watch (``feeds.NamedFeed``)."""
 
-    resource = "secrets"
+    SELECTOR = "type=kubernetes.io/tls"
     KEYS = ("tls.crt", "tls.key")
 
     def __init__(self, store: SecretStore, *, on_change: Callable[[], object]) -> None:
         self.store = store
         self.on_change = on_change
-        self.selector = {"fieldSelector": "type=kubernetes.io/tls"}
-        self._known: dict[str, set[str]] = {}
 
-    def listed(self, ns: str, items: list[dict[str, Any]]) -> None:
-        names = {self._put(item) for item in items}
-        for gone in self._known.get(ns, set()) - names:
-            self._drop(gone)
-        self._known[ns] = names
-        self.on_change()
-
-    def changed(self, ns: str, kind: str, obj: dict[str, Any]) -> None:
-        name = (obj.get("metadata") or {}).get("name")
-        if not name:
-            return
-        known = self._known.setdefault(ns, set())
-        if kind == "DELETED":
-            known.discard(name)
-            self._drop(name)
-        else:
-            known.add(self._put(obj))
-        self.on_change()
-
-    def _put(self, obj: dict[str, Any]) -> str:
-        name = str(obj["metadata"]["name"])
+    def put(self, ns: str, name: str, obj: dict[str, Any]) -> None:
         data = obj.get("data") or {}
         for key in self.KEYS:
             value = decoded(data.get(key), allow_empty=True)
@@ -188,8 +166,10 @@ class TlsSecretFeed:
                 self.store.values.pop(SecretRef(name, key), None)
             else:
                 self.store.values[SecretRef(name, key)] = value
-        return name
 
-    def _drop(self, name: str) -> None:
+    def drop(self, ns: str, name: str) -> None:
         for key in self.KEYS:
             self.store.values.pop(SecretRef(name, key), None)
+
+    def flush(self) -> None:
+        self.on_change()

@@ -206,6 +206,21 @@ def route_manifest(weight: float, *, host: str = "checkout.example.com") -> dict
 
 
 @contextlib.contextmanager
+def installed(stack: LocalStack, *, uninstall: bool = True) -> Iterator[LocalStack]:
+    """The chart installed for the block; afterwards the processes stopped, the chart uninstalled (unless a
+    test does it itself) and the tail of every log printed (pytest shows it when something failed)."""
+    stack.install_chart()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        if uninstall:
+            stack.uninstall_chart()
+        for log in sorted((stack.workdir / "logs").glob("*.log")):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@contextlib.contextmanager
 def running(stack: LocalStack) -> Iterator[LocalStack]:
     try:
         yield stack

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from cluster.kubectl import Kubectl
-from cluster.stack import LocalStack, http_get, route_manifest, upstream_manifest, wait_until
+from cluster.stack import LocalStack, http_get, installed, route_manifest, upstream_manifest, wait_until
 from tlscerts import Ca, key_fragments, secret_object
 from tlsclient import client_context, connect, fingerprint, get
 
@@ -38,14 +38,8 @@ def stack(kubectl: Kubectl, helm_bin: Path, tmp_path_factory: pytest.TempPathFac
     values = {"tls": {"enabled": True}, "proxy": {"tls": {"defaultSecret": DEFAULT}}}
     s = LocalStack(kubectl=kubectl, helm=helm_bin, workdir=work, namespace="graylane-e2e-tls", watch=(NS,),
                    values=values)  # fmt: skip
-    s.install_chart()
-    try:
+    with installed(s):
         yield s
-    finally:
-        s.stop()
-        s.uninstall_chart()
-        for p in (work / "logs").glob("*.log"):
-            print(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,17 @@ zero failures, every bad certificate of tests/bad_inputs/tls/ refused while the 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 from cluster.ports import free_port
 from graylane.proxy.app import DATA_PLANE
 from proxytest import LocalProxy, Upstream, dump, get_json, rule, spawn_proxy, start_local_proxy
@@ -376,3 +380,40 @@ async def test_no_private_key_in_routes_metrics_or_logs_of_the_real_process(
             for where, text in seen.items():
                 assert fragment.decode() not in text, f"private key material in {where}"
     assert "refused (key-mismatch)" in proc.output()  # the log says what happened, by name and path
+
+
+async def test_graylane_render_and_file_mode_serve_tls_offline(
+    tmp_path: Path, ca: Ca, stable: Upstream, canary: Upstream, server_kind: str
+) -> None:
+    """``graylane render`` of a CanaryRoute with spec.tls, the Secret laid out under the name the document
+    carries (the operator's mirror name), and the proxy in file mode: HTTPS without a cluster."""
+    manifests, out, secrets = tmp_path / "manifests", tmp_path / "out", tmp_path / "secrets"
+    manifests.mkdir()
+    upstreams = [{"apiVersion": "graylane.io/v1alpha1", "kind": "Upstream", "metadata": {"name": n},
+                  "spec": {"url": u}} for n, u in (("v1", stable.url), ("v2", canary.url))]  # fmt: skip
+    route = {"apiVersion": "graylane.io/v1alpha1", "kind": "CanaryRoute", "metadata": {"name": "checkout"},
+             "spec": {"hosts": ["a.example.test"], "stable": "v1", "canary": "v2",
+                      "tls": {"secretName": "checkout-tls"}}}  # fmt: skip
+    (manifests / "all.yaml").write_text(yaml.safe_dump_all([*upstreams, route]))
+    render = [str(Path(sys.executable).with_name("graylane")), "render", "-f", str(manifests), "-o", str(out),
+              "-n", "shop"]  # fmt: skip
+    await asyncio.to_thread(subprocess.run, render, check=True, capture_output=True)
+    doc = json.loads((out / "shop.checkout.json").read_text())
+    assert doc["tls"]["secretName"] == "graylane-tls-shop-checkout"
+    crt, key = ca.issue(["a.example.test"])
+    write_secret(secrets, doc["tls"]["secretName"], crt, key)
+    port = free_port()
+    extra = ["--listen-tls", f"127.0.0.1:{port}", "--secrets-dir", str(secrets)]
+    proc = spawn_proxy(out, tmp_path / "proxy.log", server=server_kind, extra=extra)
+    try:
+
+        async def served() -> bool:
+            try:
+                answer = await get(port, "a.example.test", client_context(ca.pem))
+            except (OSError, ssl.SSLError):
+                return False
+            return answer["status"] == 200 and answer["fingerprint"] == fingerprint(crt)
+
+        await eventually_async(served, what="the rendered route over HTTPS")
+    finally:
+        assert proc.terminate() == 0
