@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tlscerts import CORPUS, Ca, self_signed
+from tlscerts import CORPUS, Ca, secret_object, self_signed
 
 from graylane.tls import hostnames
 from graylane.tls.certificate import CONDITIONS, REASONS, CertificateError, parse_certificate
+from graylane.tls.secret import check_secret
 
 NOW = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
 CASES = sorted(p for p in CORPUS.iterdir() if p.is_dir())
@@ -131,3 +132,23 @@ def test_a_wildcard_covers_exactly_one_label_more(parent: list[str], label: str)
     assert not hostnames.covers([wildcard], domain)
     assert not hostnames.covers([wildcard], f"{label}.{label}.{domain}")
     assert hostnames.lookup_keys(f"{label}.{domain}")[-1] == wildcard
+
+
+def test_a_secret_object_is_checked_for_the_route_hosts() -> None:
+    crt, key = Ca.create().issue(["a.example.com", "*.b.example.com"])
+    secret = secret_object("t", crt, key)
+    now = datetime.datetime.now(datetime.UTC)
+    ok = check_secret(secret, hosts=["a.example.com", "x.b.example.com"], now=now, name="shop/t")
+    assert ok.problem is None and ok.data == secret["data"]  # the base64 as read, for the mirror
+    missing = check_secret(secret, hosts=["a.example.com", "c.example.com"], now=now, name="shop/t")
+    assert missing.reason == "TLSHostMismatch" and missing.problem is not None
+    assert missing.problem.startswith("spec.hosts: 'c.example.com' is not covered by the certificate")
+    opaque = check_secret({**secret, "type": "Opaque"}, hosts=[], now=now, name="shop/t")
+    assert opaque.reason == "InvalidTLS" and "not kubernetes.io/tls" in str(opaque.problem)
+    garbled = check_secret({**secret, "data": {"tls.crt": "%%%"}}, hosts=[], now=now, name="s/t")
+    assert garbled.reason == "InvalidTLS" and "data.tls.crt is not base64" in str(garbled.problem)
+    late = check_secret(secret, hosts=[], now=now + datetime.timedelta(days=60), name="shop/t")
+    assert late.reason == "TLSCertificateExpired"
+    assert "spec.tls.secretName: Secret shop/t: tls.crt[0]" in str(late.problem)
+    for result in (missing, opaque, garbled, late):
+        assert key.decode() not in repr(result)
