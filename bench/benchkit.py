@@ -81,11 +81,13 @@ def wrk(url: str, *, seconds: int, connections: int, headers: list[str]) -> dict
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": rps,
         "p50": _latency(out, "50%"),
         "p99": _latency(out, "99%"),
         "non2xx": float(errors.group(1)) if errors else 0.0,
+        "errors": float(sum(int(n) for n in sockets.groups())) if sockets else 0.0,
     }
 
 

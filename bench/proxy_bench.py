@@ -11,16 +11,20 @@ Scenarios:
   passthrough   one route, no rules, weight 0
   full-routing  three header rules that miss, a JWT-claim rule on a cached verified RS256 token that misses,
                 a CIDR rule that misses, sticky 50 % split keyed on the JWT ``sub`` (both tracks upstream)
+TLS (bench/proxy_tls.py, ``--no-tls`` skips it): graylane's HTTPS listener against nginx terminating TLS with
+the same certificate: keep-alive req/s, and full handshakes per second with ECDSA P-256 and RSA 2048.
 Pinning: the proxy under test on CPU 1, wrk and the upstream on CPU 0 (``taskset``), identical for every
 target. nginx-proxy and graylane runs are interleaved (``--rounds``, default 3) and the medians reported, so
 load from other processes on the machine hits both alike. Prints req/s, p50 and p99 per target and
 graylane's ratios to nginx-proxy. ``--profile`` also runs
 graylane once under cProfile and prints the top functions.
 
-Bar (issue 3): full-routing throughput >= 35 % of nginx-proxy's, p99 <= 2.5x nginx-proxy's.
+Bar (issue 3): full-routing throughput >= 35 % of nginx-proxy's, p99 <= 2.5x nginx-proxy's. Bar (issue 14):
+TLS keep-alive req/s holds at least the share of nginx that plain HTTP does, measured in the same rounds.
 
 Then the shadow-traffic scenario (``mirror_scenario.py``, issue 16): 100 % mirrored to a canary answering
-in 200 ms, as ratios to the same proxy without mirroring in the same run. ``--only routing|mirror``.
+in 200 ms, as ratios to the same proxy without mirroring in the same run. ``--only routing|mirror``
+(``--only`` also skips the TLS scenarios, as ``--no-tls`` does).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import time
 from pathlib import Path
 
 import jwt
+import proxy_tls
 from benchkit import (
     HERE,
     LOAD_CPU,
@@ -93,18 +98,31 @@ def route_doc(upstream: int, *, full: bool, pem: str) -> str:
     return canonical_json(seal(doc))
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved runs per target; medians are reported")
     ap.add_argument("--profile", action="store_true", help="also profile graylane (cProfile) in full routing")
     ap.add_argument("--only", choices=("routing", "mirror"), help="only these scenarios (default: all)")
+    ap.add_argument("--no-tls", dest="tls", action="store_false", help="skip the TLS scenarios")
     args = ap.parse_args()
+    args.tls = args.tls and args.only is None
+    return args
+
+
+def tools_present() -> bool:
     for tool in ("wrk", "nginx", "taskset"):
         if shutil.which(tool) is None:
             print(f"bench-proxy needs {tool} (apt-get install wrk nginx util-linux)", file=sys.stderr)
-            return 2
+            return False
+    return True
+
+
+def main() -> int:
+    args = parse_args()
+    if not tools_present():
+        return 2
     work = Path(tempfile.mkdtemp(prefix="graylane-bench-"))
     pem, token = rsa_token()
     up, ngx, gl, admin, floor = free_port(), free_port(), free_port(), free_port(), free_port()
@@ -166,6 +184,9 @@ def main() -> int:
                     for target, url in targets.items():
                         samples[target].append(wrk(url, headers=headers, **run))
             results[scenario] = {"direct": direct, **{t: median_of(v) for t, v in samples.items()}}
+        if args.tls:
+            run = {"seconds": args.seconds, "connections": args.connections}
+            tls = proxy_tls.run(work, up, rounds=args.rounds, **run)
         if args.profile:
             profile = work / "graylane.prof"
             (conf_dir / "route.json").write_text(scenarios["full-routing"][1])
@@ -181,6 +202,8 @@ def main() -> int:
         pstats.Stats(str(work / "graylane.prof")).sort_stats("tottime").print_stats(25)
     shutil.rmtree(work, ignore_errors=True)
     print_bars(results, shadow)
+    if args.tls:
+        proxy_tls.report(tls)
     return 0
 
 

@@ -33,6 +33,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--mirror-jwt-secrets", action="store_true", help="mirror HS* secretRef Secrets (needs get)"
     )
+    p.add_argument("--mirror-tls-secrets", action="store_true",
+                   help="mirror spec.tls certificates (needs get/list/watch on Secrets)")  # fmt: skip
     p.add_argument("--peering", help="Kopf peering object name (default: standalone, no peering)")
     prio = p.add_mutually_exclusive_group()
     prio.add_argument("--priority", type=int, default=None, help="this replica's peering priority")
@@ -74,11 +76,11 @@ def priority_from(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_registry() -> kopf.OperatorRegistry:
+def build_registry(config: OperatorConfig | None = None) -> kopf.OperatorRegistry:
     """Every handler, registered here and nowhere on import: the operator's own first (its startup sets up
-    the API client), then the rollout loop's."""
+    the API client), then the rollout loop's. The Secret watch only when ``config`` mirrors certificates."""
     registry = kopf.OperatorRegistry()
-    handlers.register(registry)
+    handlers.register(registry, watch_tls_secrets=config is not None and config.mirror_tls_secrets)
     rollout_loop.register(registry)
     gateway_controller.register(registry)
     return registry
@@ -90,6 +92,7 @@ def build(args: argparse.Namespace) -> tuple[OperatorConfig, OperatorState, Roll
         config_namespace=config_namespace,
         namespaces=tuple(args.namespace),
         mirror_jwt_secrets=args.mirror_jwt_secrets,
+        mirror_tls_secrets=args.mirror_tls_secrets,
         resync_seconds=args.resync_seconds,
         sweep_seconds=args.sweep_seconds,
         identity=os.environ.get("POD_ID") or f"{socket.gethostname()}@{os.getpid()}",
@@ -118,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     config, state, book = build(args)
     coro = kopf.operator(
-        registry=build_registry(),
+        registry=build_registry(config),
         memo=kopf.Memo(state=state, rollout_book=book, rollout_settings=rollout_loop.settings_from(args)),
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,

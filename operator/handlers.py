@@ -53,6 +53,12 @@ def routes_by_upstream(spec: kopf.Spec, namespace: str | None, name: str, **_: A
     return {(namespace, dep): (namespace, name) for dep in deps if isinstance(dep, str)}
 
 
+def routes_by_tls_secret(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[Any, Any]:
+    tls = spec.get("tls")
+    secret = tls.get("secretName") if isinstance(tls, Mapping) else None
+    return {(namespace, secret): (namespace, name)} if isinstance(secret, str) else {}
+
+
 def routes_by_claim(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     claim = conflicts.route_claim(body)
     return {pair: claim for pair in claim.claims}
@@ -114,6 +120,20 @@ async def upstream_event(
         await reconcile_key(state, key, logger=logger)
     if event.get("type") != "DELETED":
         await _upstream_status(state, body, logger=logger)
+
+
+def is_tls_secret(body: kopf.Body, **_: Any) -> bool:
+    return body.get("type") == "kubernetes.io/tls"
+
+
+async def tls_secret_event(body: kopf.Body, memo: Any, logger: Logger, **kwargs: Any) -> None:
+    """A certificate Secret changed (cert-manager renewed it, someone fixed it, it was deleted): reconcile
+    the routes naming it, which check it and update their mirror within a second."""
+    state: OperatorState = memo["state"]
+    index: kopf.Index[Any, Any] = kwargs["routes_by_tls_secret"]
+    meta = body.get("metadata") or {}
+    for key in sorted(set(index.get((meta.get("namespace"), meta.get("name")), []))):
+        await reconcile_key(state, key, logger=logger)
 
 
 async def reconcile_key(state: OperatorState, key: tuple[str, str], *, logger: Logger) -> None:
@@ -193,9 +213,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    """Add the operator's handlers to ``registry``; Kopf runs startup handlers in the order registered."""
-    for index in (routes_by_key, routes_by_upstream, routes_by_claim):
+def register(registry: kopf.OperatorRegistry, *, watch_tls_secrets: bool = False) -> None:
+    """Add the operator's handlers to ``registry``; Kopf runs startup handlers in the order registered.
+    ``watch_tls_secrets``: also follow ``kubernetes.io/tls`` Secrets (needs list/watch on Secrets)."""
+    for index in (routes_by_key, routes_by_upstream, routes_by_claim, routes_by_tls_secret):
         kopf.index(GROUP, VERSION, "canaryroutes", registry=registry)(index)
     kopf.index(GROUP, VERSION, "upstreams", registry=registry)(upstreams_by_namespace)
     kopf.on.login(registry=registry)(login)
@@ -203,3 +224,5 @@ def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.cleanup(registry=registry)(cleanup)
     kopf.on.event(GROUP, VERSION, "canaryroutes", registry=registry)(route_event)
     kopf.on.event(GROUP, VERSION, "upstreams", registry=registry)(upstream_event)
+    if watch_tls_secrets:
+        kopf.on.event("v1", "secrets", when=is_tls_secret, registry=registry)(tls_secret_event)

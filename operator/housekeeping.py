@@ -111,15 +111,21 @@ async def sweep(state: OperatorState, *, logger: Logger) -> list[str]:
         deleted.append(written.name)
     if deleted:
         logger.info(f"Swept orphaned route ConfigMaps: {deleted}")
-    if state.config.mirror_jwt_secrets:
-        await _sweep_secrets(state, live, logger=logger)
+    for kind in mirrored_kinds(state):
+        await _sweep_secrets(state, live, kind=kind, logger=logger)
     return deleted
 
 
-async def _sweep_secrets(state: OperatorState, live: set[str], *, logger: Logger) -> None:
-    """Delete mirrored JWT Secrets whose route UID no longer exists."""
+def mirrored_kinds(state: OperatorState) -> list[str]:
+    """The kinds of Secrets this operator mirrors (``names.MIRROR_LABELS``): jwt, tls, as enabled."""
+    enabled = {"jwt": state.config.mirror_jwt_secrets, "tls": state.config.mirror_tls_secrets}
+    return [kind for kind, on in enabled.items() if on]
+
+
+async def _sweep_secrets(state: OperatorState, live: set[str], *, kind: str, logger: Logger) -> None:
+    """Delete mirrored Secrets of ``kind`` whose route UID no longer exists."""
     api, namespace = state.require_api(), state.config.config_namespace
-    selector = f"{names.JWT_SECRET_LABEL}=true,{names.MANAGED_BY_LABEL}={names.MANAGED_BY}"
+    selector = f"{names.MIRROR_LABELS[kind]}=true,{names.MANAGED_BY_LABEL}={names.MANAGED_BY}"
     listing = await api.get(secrets_path(namespace) + f"?labelSelector={selector}")
     for item in listing.get("items") or []:
         meta = item["metadata"]
@@ -151,10 +157,10 @@ async def _live_route_uids(api: KubeAPI, namespaces: tuple[str, ...]) -> set[str
 
 
 async def delete_mirrored_secret(state: OperatorState, *, namespace: str, name: str, uid: str) -> None:
-    if not state.config.mirror_jwt_secrets:
-        return
-    secret = names.mirrored_secret_name(namespace, name)
-    try:
-        await state.require_api().delete(secrets_path(state.config.config_namespace, secret), uid=None)
-    except (APIError, Conflict):
-        return
+    """Delete the deleted route's mirrored Secrets (what is left is swept later)."""
+    for kind in mirrored_kinds(state):
+        secret = names.mirrored_secret_name(namespace, name, kind)
+        try:
+            await state.require_api().delete(secrets_path(state.config.config_namespace, secret), uid=None)
+        except (APIError, Conflict):
+            continue

@@ -2,6 +2,12 @@
 
 Every step compares with what is already there and writes only differences, so reconciling the same object
 again writes nothing, and a killed operator converges when it runs again.
+
+Secrets are mirrored into the install namespace (the proxies read Secrets there only): ``spec.jwt.secretRef``
+as is, ``spec.tls.secretName`` only once its certificate passes the core's checks and covers the route's
+hosts. A certificate that does not leaves the mirror as it was (the last good one keeps serving, restarts
+included) and the route ``Ready=False`` with the reason and the field path, while its ConfigMap is still
+written: routing, weights and rollbacks go on.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from graylane.operator.state import OperatorState
 
 from graylane.compile import conflicts, names
 from graylane.compile.route import CompileError, compile_route
+from graylane.tls import certificate as tlscert
+from graylane.tls import secret as tls_check
 
 Route = Mapping[str, Any]
 LOG = logging.getLogger(__name__)
@@ -81,6 +89,9 @@ async def _decide(
         )
     except CompileError as exc:
         return st.Verdict(False, exc.reason, exc.message), None
+    tls_problem = await _mirror_tls(state, route, hosts=(document.get("tls") or {}).get("hosts"))
+    if tls_problem is not None:
+        return tls_problem, document
     return st.Verdict(True, st.COMPILED, f"compiled; checksum {document['checksum']}"), document
 
 
@@ -108,20 +119,47 @@ async def _mirror_secret(state: OperatorState, route: Route) -> st.Verdict | Non
         return st.Verdict(False, st.SECRET_NOT_FOUND, message)
     try:
         base64.b64decode(value, validate=True)
-        await _write_mirror(state, route, key=ref["key"], value=value)
+        await _write_mirror(state, route, kind="jwt", data={ref["key"]: value})
     except (NameTaken, ValueError) as exc:
         return st.Verdict(False, st.CONFLICT, f"spec.jwt.secretRef: {exc}")
     return None
 
 
-async def _write_mirror(state: OperatorState, route: Route, *, key: str, value: str) -> None:
+async def _mirror_tls(state: OperatorState, route: Route, *, hosts: Any) -> st.Verdict | None:
+    """Check the certificate of ``spec.tls.secretName`` and mirror it when it serves ``hosts``; a Verdict
+    (the mirror untouched) otherwise."""
+    if not isinstance(hosts, list):
+        return None  # no spec.tls
+    if not state.config.mirror_tls_secrets:
+        message = "spec.tls: certificates need the operator's --mirror-tls-secrets (chart value tls.enabled)"
+        return st.Verdict(False, st.SECRET_MIRRORING_DISABLED, message)
+    namespace, secret = route["metadata"]["namespace"], route["spec"]["tls"]["secretName"]
+    try:
+        source = await state.require_api().get(secrets_path(namespace, secret))
+    except NotFound:
+        message = f"spec.tls.secretName: Secret {namespace}/{secret} not found"
+        return st.Verdict(False, tlscert.CONDITIONS[tlscert.NOT_FOUND], message)
+    checked = tls_check.check_secret(source, hosts=hosts, now=state.now(), name=f"{namespace}/{secret}")
+    if checked.problem is not None:
+        return st.Verdict(False, checked.reason, checked.problem)
+    try:
+        await _write_mirror(state, route, kind="tls", data=checked.data, secret_type=tls_check.TLS_TYPE)
+    except NameTaken as exc:
+        return st.Verdict(False, st.CONFLICT, f"spec.tls: {exc}")
+    return None
+
+
+async def _write_mirror(
+    state: OperatorState, route: Route, *, kind: str, data: dict[str, str], secret_type: str = "Opaque"
+) -> None:
+    """Create or update the route's operator-owned ``kind`` Secret (jwt, tls) holding ``data`` (base64)."""
     api, meta = state.require_api(), route["metadata"]
     namespace = state.config.config_namespace
-    name = names.mirrored_secret_name(meta["namespace"], meta["name"])
+    name = names.mirrored_secret_name(meta["namespace"], meta["name"], kind)
     labels = names.route_labels(meta["namespace"], meta["name"], meta["uid"])
     labels.pop(names.ROUTE_CONFIG_LABEL)
-    labels[names.JWT_SECRET_LABEL] = "true"
-    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": {key: value},
+    labels[names.MIRROR_LABELS[kind]] = "true"
+    body = {"apiVersion": "v1", "kind": "Secret", "type": secret_type, "data": data,
             "metadata": {"name": name, "namespace": namespace, "labels": labels}}  # fmt: skip
     try:
         current = await api.get(secrets_path(namespace, name))

@@ -30,6 +30,8 @@ class OperatorConfig:
     """Watched route namespaces; empty means all namespaces."""
     mirror_jwt_secrets: bool = False
     """Mirror HS* ``secretRef`` Secrets into the install namespace (needs ``get`` on Secrets)."""
+    mirror_tls_secrets: bool = False
+    """Mirror ``spec.tls`` certificates into the install namespace (needs list/watch on Secrets)."""
     resync_seconds: float = 30.0
     """How often routes that are not Ready (missing Secret, conflict, API trouble) are retried."""
     sweep_seconds: float = 300.0

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graylane.tls.certificate import CONDITIONS
+
 COMPILED = "Compiled"
 INVALID = "Invalid"
 UPSTREAM_NOT_FOUND = "UpstreamNotFound"
@@ -14,6 +16,9 @@ CONFLICT = "Conflict"
 SECRET_NOT_FOUND = "SecretNotFound"
 SECRET_MIRRORING_DISABLED = "SecretMirroringDisabled"
 INVALID_ROLLOUT = "InvalidRollout"
+TLS_REASONS = frozenset(CONDITIONS.values())  # InvalidTLS, TLSSecretNotFound, TLSCertificateExpired, ...
+"""Not Ready, yet the route's ConfigMap is written and serves (plain HTTP, and HTTPS on the last good
+certificate): its rollout goes on, and a rollout phase is kept."""
 OWNED_FIELDS = ("phase", "canaryWeight", "observedGeneration", "configMap", "checksum", "conditions")
 
 
@@ -74,7 +79,7 @@ def desired_status(
         ],
     }
     more = extra.pop("conditions", None) or []
-    if not verdict.ready:
+    if not verdict.ready and verdict.reason not in TLS_REASONS:
         extra.pop("phase", None)  # a route that does not compile is Invalid, whatever its rollout says
     out.update(extra)
     out["conditions"] += [c for c in more if isinstance(c, Mapping) and c.get("type") != "Ready"]

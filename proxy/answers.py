@@ -1,4 +1,5 @@
-"""The proxy's own answers (404 no route, 503 no table, 502/504 upstream failures, 400/413 bodies).
+"""The proxy's own answers (404 no route, 503 no table, 502/504 upstream failures, 400/413 bodies, and the
+308 of a route that sends plain HTTP to HTTPS).
 
 The routing code says only the status (:class:`ErrorAnswer`); each server writes it its way: the fast
 server as bytes (:func:`error_bytes`, no response object), the aiohttp reference server as a
@@ -44,4 +45,14 @@ def error_bytes(
         f"HTTP/1.1 {status} {phrase(status)}\r\nServer: graylane\r\n{where}"
         f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n{close}\r\n"
     ).encode("utf-8", "surrogateescape")
+    return head if head_only else head + body
+
+
+def redirect_bytes(location: str, *, head_only: bool = False) -> bytes:
+    """A ``308 Permanent Redirect`` to ``location`` (already checked: no control characters), closing."""
+    body = error_body(308)
+    head = (
+        f"HTTP/1.1 308 {phrase(308)}\r\nServer: graylane\r\nLocation: {location}\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode("ascii")
     return head if head_only else head + body

@@ -14,6 +14,8 @@ import gc
 import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
+from ssl import SSLContext
+from typing import Any
 
 from aiohttp import web
 from graylane.proxy.admin.pages import CLAIMS, METRICS, SIBLINGS, STATE, create_admin_app, worker_view
@@ -32,6 +34,8 @@ from graylane.proxy.sources import geofile
 from graylane.proxy.sources.files import DirectorySource
 from graylane.proxy.sources.jwks import JwksFetcher
 from graylane.proxy.sources.secrets import SecretStore
+from graylane.proxy.tls.certs import CertStore
+from graylane.proxy.tls.context import listener_context
 
 from graylane.routing import geo
 
@@ -55,8 +59,9 @@ class DataPlane:
         self.state = state
         self.claims = claims
         self.port = 0
-        self._runner: web.ServerRunner | None = None
-        self._fast: FastServer | None = None
+        self.tls_port = 0
+        self._runners: list[tuple[asyncio.Server, web.ServerRunner]] = []  # --server aiohttp
+        self._fast: list[FastServer] = []
         self.mirrors = Mirrors(metrics=state.metrics, limit=mirror_share(settings))
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
@@ -64,22 +69,40 @@ class DataPlane:
     async def start(self) -> None:
         s = self.settings
         self._start_source()
-        handler = ProxyHandler(
+        tls = self.state.tls
+        plain = self._handler(b"http", s.https_redirect_port if tls is not None else None)
+        self.port = await self._listen(plain, s.listen_host, s.listen_port, None)
+        plain.listener_port = s.listener_port or self.port  # the Gateway listener port this one serves
+        log.info("data plane listening on %s:%s (%s server)", s.listen_host, self.port, s.server)
+        if tls is not None and s.tls_host is not None:
+            context = listener_context(tls.lookup)
+            secure = self._handler(b"https", None)
+            self.tls_port = await self._listen(secure, s.tls_host, s.tls_port, context)
+            secure.listener_port = self.tls_port
+            log.info("HTTPS listening on %s:%s (%s server)", s.tls_host, self.tls_port, s.server)
+
+    def _handler(self, scheme: bytes, https_port: int | None) -> ProxyHandler:
+        """One per listener: the same routes and state; the scheme is what X-Forwarded-Proto says."""
+        s = self.settings
+        return ProxyHandler(
             state=self.state,
             metrics=self.state.metrics,
-            addresses=ClientAddress(s.trusted_proxies, header=s.client_ip_header),
+            addresses=ClientAddress(s.trusted_proxies, scheme=scheme, header=s.client_ip_header),
             claims=self.claims,
             max_body=s.max_body_bytes,
             body_timeout=s.body_timeout,
             mirrors=self.mirrors,
             listener_port=s.listener_port,
+            https_port=https_port,
         )
+
+    async def _listen(self, handler: ProxyHandler, host: str, port: int, ssl: SSLContext | None) -> int:
+        s = self.settings
         if s.server == "fast":
-            self._fast = FastServer(handler, s, deadlines=self.deadlines)
-            self.port = await self._fast.start(s.listen_host, s.listen_port, reuse_port=s.reuse_port)
-            handler.listener_port = s.listener_port or self.port
-            log.info("data plane listening on %s:%s (fast server)", s.listen_host, self.port)
-            return
+            fast = FastServer(handler, s, deadlines=self.deadlines)
+            self._fast.append(fast)
+            port_: int = await fast.start(host, port, reuse_port=s.reuse_port, ssl=ssl)
+            return port_
         server = GuardedServer(
             handler,
             header_timeout=s.header_timeout,
@@ -89,15 +112,17 @@ class DataPlane:
             max_headers=s.max_headers,
             max_head=s.max_head_bytes,
         )
-        self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=s.drain_timeout)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, s.listen_host, s.listen_port, reuse_port=s.reuse_port or None, backlog=1024
-        )
-        await site.start()
-        self.port = bound_port(site)
-        handler.listener_port = s.listener_port or self.port
-        log.info("data plane listening on %s:%s", s.listen_host, self.port)
+        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=s.drain_timeout)
+        await runner.setup()
+        # the listener itself, not a TCPSite: so that an HTTPS handshake gets the header timeout too
+        factory: Any = runner.server  # web.Server makes the protocol of each connection
+        listener = await asyncio.get_running_loop().create_server(
+            factory, host, port, reuse_port=s.reuse_port or None, backlog=1024, ssl=ssl,
+            ssl_handshake_timeout=s.header_timeout if ssl is not None else None,
+        )  # fmt: skip
+        self._runners.append((listener, runner))
+        bound: int = listener.sockets[0].getsockname()[1]
+        return bound
 
     def _start_source(self) -> None:
         s = self.settings
@@ -117,14 +142,15 @@ class DataPlane:
             return
         self._stopped = True
         self.state.draining = True
-        if self._fast is not None:
-            self._fast.drain()
+        for fast in self._fast:
+            fast.drain()
         if self.settings.drain_delay > 0:
             await asyncio.sleep(self.settings.drain_delay)
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._fast is not None:
-            await self._fast.shutdown(self.settings.drain_timeout)
+        for listener, _ in self._runners:
+            listener.close()
+        await asyncio.gather(*(runner.cleanup() for _, runner in self._runners))
+        grace = self.settings.drain_timeout
+        await asyncio.gather(*(fast.shutdown(grace) for fast in self._fast))
         self.mirrors.close()
         for task in self._tasks:
             task.cancel()
@@ -159,12 +185,17 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics({"server": settings.server, "version": _version()})
     deadlines = Deadlines()
     jwks = JwksFetcher(min_interval=settings.jwks_min_interval)
+    tls = None
+    if settings.tls_host is not None:
+        secrets = SecretStore(settings.secrets_dir, allow_empty=True)
+        tls = CertStore(secrets=secrets, metrics=metrics, default_secret=settings.default_tls_secret)
     state = RouteState(
         countries=_countries(settings),
         underscore_headers=settings.allow_underscore_headers,
         metrics=metrics,
         pools=PoolRegistry(connect_timeout=settings.connect_timeout, deadlines=deadlines),
-        verifiers=Verifiers(metrics=metrics, jwks=jwks, secrets=SecretStore(settings.jwt_secret_dir)),
+        verifiers=Verifiers(metrics=metrics, jwks=jwks, secrets=SecretStore(settings.secrets_dir)),
+        tls=tls,
     )
     claims = ClaimsSource()
     app: web.Application = create_admin_app(state=state, metrics_=metrics, claims=claims)
@@ -198,8 +229,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
         )
         await site.start()
         log.info(
-            "graylane proxy started: listen=%s:%s admin=%s:%s source=%s trusted=%s",
-            settings.listen_host, app[DATA_PLANE].port, settings.admin_host, bound_port(site),
+            "graylane proxy started: listen=%s:%s tls=%s admin=%s:%s source=%s trusted=%s",
+            settings.listen_host, app[DATA_PLANE].port,
+            f"{settings.tls_host}:{app[DATA_PLANE].tls_port}" if settings.tls_host else "-",
+            settings.admin_host, bound_port(site),
             "kube" if settings.kube else settings.config_dir, ",".join(settings.trusted_proxies) or "-",
         )  # fmt: skip
         if settings.gc_tuning:

@@ -61,17 +61,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--admin-listen", type=_host_port, default=(d.admin_host, d.admin_port), metavar="HOST:PORT"
     )
+    _add_tls(p, d)
     _add_client_limits(p, d)
     _add_timeouts(p, d)
     p.add_argument("--geoip-db", type=Path, help="MaxMind-format .mmdb for sourceCountries (default: iptocc)")
     p.add_argument("--country-header", help="CDN country header (e.g. CF-IPCountry), trusted proxies only")
-    p.add_argument("--jwt-secret-dir", type=Path, help="file mode: HS* secrets as DIR/<secret>/<key>")
     p.add_argument("--server", choices=SERVERS, default=d.server,
                    help="data-plane HTTP server (the admin port is always aiohttp)")  # fmt: skip
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)  # set by the supervisor for its workers
     p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     return p
+
+
+def _add_tls(p: argparse.ArgumentParser, d: Settings) -> None:
+    """The HTTPS listener and where Secrets come from."""
+    p.add_argument("--listen-tls", type=_host_port, metavar="HOST:PORT",
+                   help="also serve HTTPS here (certificates by SNI, from tls.secretName)")  # fmt: skip
+    p.add_argument("--default-tls-secret", metavar="NAME",
+                   help="certificate for no or an unknown SNI name (default: an alert)")  # fmt: skip
+    p.add_argument("--https-redirect-port", type=int, default=d.https_redirect_port,
+                   help="the HTTPS port a route's redirectHTTP 308 names (443: none in the URL)")  # fmt: skip
+    p.add_argument("--secrets-dir", "--jwt-secret-dir", type=Path, dest="secrets_dir",
+                   help="file mode: Secrets as DIR/<secret>/<key> (HS* keys, tls.crt + tls.key)")  # fmt: skip
 
 
 def _add_client_limits(p: argparse.ArgumentParser, d: Settings) -> None:
@@ -120,6 +132,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         listen_port=args.listen[1],
         admin_host=args.admin_listen[0],
         admin_port=args.admin_listen[1],
+        tls_host=args.listen_tls[0] if args.listen_tls else None,
+        tls_port=args.listen_tls[1] if args.listen_tls else Settings().tls_port,
+        default_tls_secret=args.default_tls_secret,
+        https_redirect_port=args.https_redirect_port,
         config_dir=args.config_dir,
         kube=args.kube,
         namespaces=tuple(args.namespace),
@@ -145,7 +161,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         mirror_max_in_flight=args.mirror_max_in_flight,
         geoip_db=args.geoip_db,
         country_header=args.country_header,
-        jwt_secret_dir=args.jwt_secret_dir,
+        secrets_dir=args.secrets_dir,
         server=args.server,
         gc_tuning=os.environ.get("GRAYLANE_GC_TUNING", "1") == "1",
     )
@@ -159,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.config_dir is not None and not args.config_dir.is_dir():
         print(f"graylane-proxy: --config-dir {args.config_dir}: not a directory", file=sys.stderr)
+        return 2
+    if args.default_tls_secret is not None and args.listen_tls is None:
+        print("graylane-proxy: --default-tls-secret needs --listen-tls", file=sys.stderr)
         return 2
     if args.workers > 1 and args.worker_dir is None:
         return _supervise(argv, args.workers)

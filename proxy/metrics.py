@@ -6,8 +6,9 @@ Prometheus text exposition format (version 0.0.4).
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 DURATION_BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -23,6 +24,14 @@ _HELP = {
     ),
     "graylane_config_rejected_total": ("counter", "Route documents rejected, by reason."),
     "graylane_jwt_rejected_total": ("counter", "JWTs that failed verification, by reason."),
+    "graylane_tls_rejected_total": (
+        "counter",
+        "TLS certificates refused (the last good one keeps serving), by reason.",
+    ),
+    "graylane_tls_certificate_expiry_seconds": (
+        "gauge",
+        "Seconds until the served certificate of a Secret expires.",
+    ),
     "graylane_config_generation": ("gauge", "Generation of the route document being served."),
     "graylane_config_reloads_total": ("counter", "Route tables swapped in."),
     "graylane_ready": ("gauge", "1 when a route table is loaded and the proxy is not draining."),
@@ -55,6 +64,9 @@ class Metrics:
         self.mirror: dict[tuple[str, str], int] = {}
         self.config_rejected: dict[str, int] = {}
         self.jwt_rejected: dict[str, int] = {}
+        self.tls_rejected: dict[str, int] = {}
+        self.tls_expiry: dict[str, float] = {}
+        """Secret name -> the served certificate's notAfter (Unix seconds); rendered as seconds left."""
         self.generation: dict[str, int] = {}
         self.durations: dict[tuple[str, str], Histogram] = {}
         self.reloads = 0
@@ -88,7 +100,12 @@ class Metrics:
     def jwt_failed(self, reason: str) -> None:
         self.jwt_rejected[reason] = self.jwt_rejected.get(reason, 0) + 1
 
-    def render(self) -> str:
+    def tls_failed(self, reason: str) -> None:
+        self.tls_rejected[reason] = self.tls_rejected.get(reason, 0) + 1
+
+    def render(self, now: float | None = None) -> str:
+        """The exposition text; ``now`` (Unix seconds, default the clock) dates the expiry gauge."""
+        now = time.time() if now is None else now
         out: list[str] = []
         _family(out, "graylane_requests_total", ("route", "track", "code"), self.requests.items())
         _family(out, "graylane_decisions_total", ("route", "track", "reason"), self.decisions.items())
@@ -98,6 +115,9 @@ class Metrics:
         _family(out, "graylane_mirror_total", ("route", "result"), self.mirror.items())
         _family(out, "graylane_config_rejected_total", ("reason",), _single(self.config_rejected))
         _family(out, "graylane_jwt_rejected_total", ("reason",), _single(self.jwt_rejected))
+        _family(out, "graylane_tls_rejected_total", ("reason",), _single(self.tls_rejected))
+        left = {secret: round(after - now, 3) for secret, after in self.tls_expiry.items()}
+        _family(out, "graylane_tls_certificate_expiry_seconds", ("secret",), _single(left))
         _family(out, "graylane_config_generation", ("route",), _single(self.generation))
         _family(out, "graylane_config_reloads_total", (), [((), self.reloads)])
         _family(out, "graylane_ready", (), [((), self.ready)])
@@ -125,7 +145,7 @@ class Metrics:
             out.append(f"{name}_count{{{labels}}} {running}")
 
 
-def _single(values: dict[str, int]) -> list[tuple[tuple[str, ...], int]]:
+def _single(values: Mapping[str, float]) -> list[tuple[tuple[str, ...], float]]:
     return [((key,), value) for key, value in values.items()]
 
 
@@ -133,7 +153,7 @@ def _family(
     out: list[str],
     name: str,
     label_names: tuple[str, ...],
-    samples: Iterable[tuple[tuple[str, ...], int]],
+    samples: Iterable[tuple[tuple[str, ...], float]],
 ) -> None:
     kind, help_text = _HELP[name]
     out.append(f"# HELP {name} {help_text}")

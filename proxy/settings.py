@@ -23,6 +23,14 @@ class Settings:
     port."""
     admin_host: str = "0.0.0.0"
     admin_port: int = 9901
+    tls_host: str | None = None
+    """HTTPS listener (``--listen-tls``): None means none; ``tls_port`` 0 picks a free port (tests)."""
+    tls_port: int = 8443
+    default_tls_secret: str | None = None
+    """The certificate for handshakes without SNI or for a name no route's certificate covers; without it
+    they get the ``unrecognized_name`` alert."""
+    https_redirect_port: int = 443
+    """Where a route's ``tls.redirectHTTP`` 308 points (the HTTPS port clients use, e.g. the Service's)."""
     config_dir: Path | None = None
     """File mode: every ``*.json`` here is one route document."""
     kube: bool = False
@@ -73,8 +81,9 @@ class Settings:
     jwks_min_interval: float = 10.0
     geoip_db: Path | None = None
     """A MaxMind-format ``.mmdb`` for ``sourceCountries`` (default: the data bundled in ``iptocc``)."""
-    jwt_secret_dir: Path | None = None
-    """File mode: HS* secrets for ``jwt.secretRef`` as ``DIR/<secret name>/<key>`` (a mounted Secret)."""
+    secrets_dir: Path | None = None
+    """File mode: Secrets as ``DIR/<secret name>/<key>`` (mounted Secret volumes): HS* keys for
+    ``jwt.secretRef``, ``tls.crt`` + ``tls.key`` for ``tls.secretName`` and the default certificate."""
     server: ServerKind = "fast"
     """Data-plane HTTP server: ``fast`` (asyncio protocol + httptools) or ``aiohttp`` (``web.Server``)."""
     country_header: str | None = None
@@ -83,6 +92,8 @@ class Settings:
     """Raise the collector's thresholds and freeze the startup heap (``GRAYLANE_GC_TUNING=0``: neither)."""
 
     def __post_init__(self) -> None:
+        if self.default_tls_secret is not None and self.tls_host is None:
+            raise ValueError("a default TLS secret needs an HTTPS listener (--listen-tls)")
         if self.server not in SERVERS:
             raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {self.server!r}")
         if self.mirror_max_in_flight < 0:

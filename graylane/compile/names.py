@@ -13,6 +13,8 @@ ROUTE_NAMESPACE_LABEL = "graylane.io/route-namespace"
 ROUTE_NAME_LABEL = "graylane.io/route-name"
 ROUTE_UID_LABEL = "graylane.io/route-uid"
 JWT_SECRET_LABEL = "graylane.io/jwt-secret"  # on mirrored HS* key Secrets
+TLS_SECRET_LABEL = "graylane.io/tls-secret"  # on mirrored kubernetes.io/tls Secrets
+MIRROR_LABELS = {"jwt": JWT_SECRET_LABEL, "tls": TLS_SECRET_LABEL}  # mirrored Secret kind -> its label
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "graylane-operator"
 ROUTE_ANNOTATION = "graylane.io/route"  # "namespace/name", never shortened
@@ -51,9 +53,10 @@ def hashed_configmap_name(namespace: str, name: str) -> str:
     return f"{base}-{_digest(namespace, name)}"
 
 
-def mirrored_secret_name(namespace: str, name: str) -> str:
-    """The operator-owned Secret in the install namespace holding a route's HS* JWT key."""
-    return shorten(f"graylane-jwt-{namespace}-{name}", MAX_NAME, namespace, name)
+def mirrored_secret_name(namespace: str, name: str, kind: str = "jwt") -> str:
+    """The operator-owned Secret in the install namespace holding a route's HS* JWT key (``kind`` "jwt") or
+    its TLS certificate and key ("tls"): ``graylane-<kind>-<namespace>-<name>``, hash-shortened."""
+    return shorten(f"graylane-{kind}-{namespace}-{name}", MAX_NAME, namespace, name)
 
 
 def label_value(text: str) -> str:

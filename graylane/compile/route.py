@@ -17,20 +17,22 @@ from graylane.compile.names import mirrored_secret_name
 from graylane.compile.selectors import selector_matches
 from graylane.config.document import ConfigError, FieldError, load_route_document, seal
 from graylane.config.mirrorblock import DEFAULT_MIRROR_BODY
+from graylane.config.tlsblock import is_sni_name
+from graylane.config.upstreamblock import K8S_NAME
 
 SCHEMA_VERSION = 1
 ROUTE_SPEC_KEYS = frozenset(
     {"hosts", "pathPrefix", "stable", "canary", "rules", "versionRouting", "weight", "sticky", "jwt"}
-    | {"requestHeaders", "rollout", "mirror"}
+    | {"requestHeaders", "rollout", "mirror", "tls"}
 )
 UPSTREAM_SPEC_KEYS = frozenset({"service", "url", "metadata", "timeoutSeconds", "maxConnections"})
 INVALID = "Invalid"
 UPSTREAM_NOT_FOUND = "UpstreamNotFound"
 
 # Where a document path comes from: the first key decides the resource path prefix.
-_SPEC_KEYS = (
-    "hosts", "pathPrefix", "rules", "weight", "sticky", "jwt", "requestHeaders", "stable", "canary", "mirror",
-)  # fmt: skip
+_SPEC_KEYS: tuple[str, ...] = ("hosts", "pathPrefix", "rules", "weight", "sticky", "jwt", "requestHeaders")
+_SPEC_KEYS += ("stable", "canary", "mirror", "tls")
+TLS_KEYS = frozenset({"secretName", "redirectHTTP"})
 
 
 class CompileError(ValueError):
@@ -70,6 +72,8 @@ def compile_route(
     mirrored = _mirror(spec.get("mirror"), mirror)
     if mirrored is not None:
         document["mirror"] = mirrored
+    if "tls" in spec:
+        document["tls"] = _tls(spec["tls"], namespace, str(meta.get("name") or ""), document["hosts"])
     sealed = seal(document)
     try:
         load_route_document(sealed)
@@ -218,6 +222,26 @@ def _jwt(jwt: Any, namespace: str, name: str) -> Any:
     if isinstance(ref, Mapping):
         # The document names the operator-owned mirror in the install namespace, never the secret itself.
         out["secretRef"] = {"name": mirrored_secret_name(namespace, name), "key": ref.get("key")}
+    return out
+
+
+def _tls(tls: Any, namespace: str, name: str, hosts: Any) -> Any:
+    """``spec.tls`` -> the document's ``tls``: the operator's mirror of the Secret, offered for the route's
+    DNS hosts (checked here, with the resource's paths, since they come from ``spec.hosts``)."""
+    if not isinstance(tls, Mapping):
+        return tls  # the loader reports it
+    secret = tls.get("secretName")
+    if not isinstance(secret, str) or not K8S_NAME.fullmatch(secret) or len(secret) > 253:
+        raise CompileError(
+            INVALID, [FieldError("spec.tls.secretName", "must be a Secret name (DNS subdomain)")]
+        )
+    names = [h for h in hosts if isinstance(h, str) and is_sni_name(h)] if isinstance(hosts, list) else []
+    if not names:
+        message = "needs at least one DNS name in spec.hosts (SNI carries names, not addresses)"
+        raise CompileError(INVALID, [FieldError("spec.tls", message)])
+    out = {k: v for k, v in tls.items() if k not in TLS_KEYS}  # unknown keys: the loader names them
+    out |= {"secretName": mirrored_secret_name(namespace, name, "tls"), "hosts": names,
+            "redirectHTTP": tls.get("redirectHTTP", False)}  # fmt: skip
     return out
 
 

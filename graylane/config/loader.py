@@ -28,12 +28,13 @@ from graylane.config.model import (
     document_checksum,
 )
 from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref
+from graylane.config.tlsblock import parse_tls
 from graylane.config.upstreamblock import METADATA_KEY, parse_request_headers, parse_upstreams
 from graylane.strictjson import StrictJsonError, loads_strict
 
 TOP_REQUIRED: tuple[str, ...] = ("schemaVersion", "route", "hosts", "pathPrefix", "stable", "canary")
 TOP_REQUIRED += ("upstreams", "weight", "salt", "checksum")
-TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders", "mirror")
+TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders", "mirror", "tls")
 SCHEMA2_OPTIONAL = ("listeners", "preserveHost")
 HTTP_REQUIRED = ("schemaVersion", "route", "hosts", "upstreams", "httpRules", "salt", "checksum")
 RULE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
@@ -119,6 +120,7 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     raw_mirror = top.get("mirror")
     mirror = parse_mirror(c, raw_mirror, stable=stable, canary=canary) if raw_mirror is not None else None
     listeners = parse_listeners(c, top, hosts)
+    tls = parse_tls(c, top["tls"], hosts) if top.get("tls") is not None else None
     if c.errors:
         return None
     return RouteConfig(
@@ -141,6 +143,7 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
         mirror=mirror,
         listeners=listeners,
         preserve_host=top.get("preserveHost", False) is True,
+        tls=tls,
     )
 
 

@@ -139,6 +139,13 @@ class JwtSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    secret_name: str  # a kubernetes.io/tls Secret in the proxies' namespace (the operator's mirror)
+    hosts: tuple[str, ...]  # the SNI names it is offered for: the route's DNS hosts
+    redirect_http: bool  # plain HTTP requests for the route get a 308 to https://
+
+
+@dataclass(frozen=True, slots=True)
 class HeaderMutation:
     set: Mapping[str, str] = field(default_factory=dict)
 
@@ -239,6 +246,7 @@ class RouteConfig:
     listeners: tuple[ListenerHosts, ...] = ()  # schema 2: served only on these Gateway listener ports
     preserve_host: bool = False  # schema 2: the upstream gets the client's Host
     http_rules: tuple[HttpRule, ...] = ()  # schema 2: instead of stable/canary/pathPrefix/weight/rules
+    tls: TlsSettings | None = None
 
     @property
     def is_http(self) -> bool:

@@ -27,6 +27,7 @@ from graylane.operator.kubeapi import APIError
 from graylane.operator.rollout import scrape
 from graylane.operator.rollout.book import METRICS_AVAILABLE, PROPAGATED, RolloutBook, condition, rollout_of
 from graylane.operator.state import OperatorState
+from graylane.operator.status import TLS_REASONS
 
 from graylane.rollout import analysis
 from graylane.rollout import machine as rollout
@@ -183,10 +184,13 @@ class RolloutLoop:
 
 
 def _ready(route: Mapping[str, Any]) -> bool:
-    """False when the Ready condition is False (no Upstream, a conflict): such a route is not stepped."""
+    """False when the Ready condition is False (no Upstream, a conflict): such a route is not stepped. A TLS
+    problem leaves the route served (``status.TLS_REASONS``): its rollout goes on, rollbacks included."""
     conditions = (route.get("status") or {}).get("conditions") or []
     return not any(
-        c.get("type") == "Ready" and c.get("status") == "False" for c in conditions if isinstance(c, Mapping)
+        c.get("type") == "Ready" and c.get("status") == "False" and c.get("reason") not in TLS_REASONS
+        for c in conditions
+        if isinstance(c, Mapping)
     )
 
 

@@ -116,6 +116,7 @@ async def routes(request: web.Request) -> web.Response:
         "rejected": rejected,
         "conflicts": list(getattr(table.core, "conflicts", ())) if table else [],
         "configRejectedTotal": dict(request.app[METRICS].config_rejected),
+        "tls": state.tls.describe() if state.tls is not None else None,
     }
     return web.json_response(body, dumps=_dumps)
 

@@ -11,7 +11,8 @@ wrong rates). So each worker also serves its own figures on a private Unix socke
 * ``graylane_config_generation``: per route the lowest generation, for routes every worker serves (what the
   whole pod is guaranteed to serve);
 * ``graylane_ready`` and ``graylane_control_plane_connected``: the lowest (the pod is ready when every
-  worker is, since the kernel hands connections to all of them).
+  worker is, since the kernel hands connections to all of them);
+* ``graylane_tls_certificate_expiry_seconds``: per Secret the earliest expiry any worker serves.
 
 A sibling that does not answer within ``SIBLING_TIMEOUT`` makes ``/metrics`` and ``/readyz`` answer 503:
 a failed scrape is honest, a partial sum is not.
@@ -60,6 +61,8 @@ def snapshot(m: Metrics) -> dict[str, Any]:
         "mirror": [[*k, v] for k, v in m.mirror.items()],
         "config_rejected": [[k, v] for k, v in m.config_rejected.items()],
         "jwt_rejected": [[k, v] for k, v in m.jwt_rejected.items()],
+        "tls_rejected": [[k, v] for k, v in m.tls_rejected.items()],
+        "tls_expiry": [[k, v] for k, v in m.tls_expiry.items()],
         "generation": [[k, v] for k, v in m.generation.items()],
         "durations": [[route, track, list(h.counts), h.sum] for (route, track), h in m.durations.items()],
         "reloads": m.reloads,
@@ -79,6 +82,9 @@ def merged(snapshots: Sequence[Mapping[str, Any]]) -> Metrics:
         _sum_into(out.mirror, snap["mirror"])
         _sum_into(out.config_rejected, snap["config_rejected"])
         _sum_into(out.jwt_rejected, snap["jwt_rejected"])
+        _sum_into(out.tls_rejected, snap["tls_rejected"])
+        for secret, after in snap["tls_expiry"]:  # every worker serves the same: the earliest wins
+            out.tls_expiry[secret] = min(after, out.tls_expiry.get(secret, after))
         for route, track, counts, total in snap["durations"]:
             hist = out.durations.setdefault((route, track), Histogram())
             hist.counts = [a + b for a, b in zip(hist.counts, counts, strict=True)]

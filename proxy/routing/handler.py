@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections.abc import Awaitable
 from typing import Protocol, TypeAlias
+from urllib.parse import quote
 
 from aiohttp import web
-from graylane.proxy.answers import ErrorAnswer, error_bytes
+from graylane.proxy.answers import ErrorAnswer, error_bytes, redirect_bytes
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.mirror.shadow import Mirrors, Shadow
 from graylane.proxy.request import ClientRequest, FastRequest, Streamed
@@ -39,6 +41,8 @@ from graylane.routing import decide as core_decide
 from graylane.routing.request import RequestView, normalize_host
 
 _NO_ROUTE = "-"
+_URL_SAFE = "/?#[]@!$&'()*+,;=:%~-._"
+_DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")  # what a 308 may name as the new host
 _CODE = {code: str(code) for code in range(100, 600)}
 Answer: TypeAlias = web.StreamResponse | forward.RawResponse | Streamed | ErrorAnswer
 
@@ -86,10 +90,12 @@ class ProxyHandler:
         body_timeout: float,
         mirrors: Mirrors,
         listener_port: int | None = None,
+        https_port: int | None = None,
     ) -> None:
         self._state = state
         self._mirrors = mirrors
         self.listener_port = listener_port  # the Gateway listener port served (set once the socket is bound)
+        self._https_port = https_port  # the plain listener's, with an HTTPS listener: where 308s point
         self.metrics = metrics
         self._addresses = addresses
         self._claims = claims
@@ -156,6 +162,10 @@ class ProxyHandler:
         if entry is None:
             return self._answer(ErrorAnswer(404), _NO_ROUTE, _NO_ROUTE, start)
         plan: RoutePlan = table.plans[entry.key]
+        if plan.redirect_https and self._https_port is not None:
+            moved = self._redirect(request, host, where, fwd)
+            if moved is not None:
+                return self._answer(moved, plan.label, _NO_ROUTE, start)
         if plan.verifier is not None:
             view.bind_claims(self._claims.lazy(plan.verifier, headers))
         decision = core_decide.decide_entry(entry, view, self._random())
@@ -202,6 +212,23 @@ class ProxyHandler:
         finally:
             if routed.shadow is not None:
                 routed.shadow.client_done()
+
+    def _redirect(
+        self, request: ClientRequest, host: str, where: ClientTarget | None, fwd: Forwarding
+    ) -> forward.RawResponse | None:
+        """A route's ``tls.redirectHTTP``: a 308 to the same URL over HTTPS, unless no certificate serves
+        the host (a redirect would fail), the host is not a plain DNS name, or a trusted proxy in front
+        already terminated TLS (``X-Forwarded-Proto: https``)."""
+        tls = self._state.tls
+        if tls is None or not _DNS_NAME.fullmatch(host) or not tls.serves(host):
+            return None
+        if fwd.trusted_peer and (request.headers.get("x-forwarded-proto") or "").strip().lower() == "https":
+            return None
+        raw = request.raw_path if where is None else where.target.decode("utf-8", "surrogateescape")
+        target = quote(raw, safe=_URL_SAFE, errors="surrogateescape")  # never a byte a header must not hold
+        port = "" if self._https_port == 443 else f":{self._https_port}"
+        data = redirect_bytes(f"https://{host}{port}{target}", head_only=request.method == "HEAD")
+        return forward.RawResponse(308, data, False)
 
     def _host(self, raw_host: str | None) -> str:
         host = self._hosts.get(raw_host)

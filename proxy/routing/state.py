@@ -19,6 +19,7 @@ from typing import Any
 from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routing.jwtclaims import Verifiers
+from graylane.proxy.tls.certs import CertStore
 from graylane.proxy.upstream.forward import Target
 from graylane.proxy.upstream.headers import TrackHeaders
 from graylane.proxy.upstream.pool import UpstreamPool
@@ -40,6 +41,7 @@ class RoutePlan:
     label: str  # "namespace/name"
     targets: Mapping[tuple[str, str], Target]  # (upstream name, track or "rule-<i>") -> Target
     verifier: JwtVerifier | None  # None when the route has no ``jwt``
+    redirect_https: bool = False  # ``tls.redirectHTTP``: plain HTTP gets a 308 (when a certificate serves)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class RouteState:
     verifiers: Verifiers
     countries: Any = None
     underscore_headers: bool = False  # forward client header names with "_" (see headers.TrackHeaders)
+    tls: CertStore | None = None  # with an HTTPS listener: the certificates it serves
     table: ProxyTable | None = None
     synced: bool = False
     draining: bool = False
@@ -186,6 +189,8 @@ class RouteState:
             return False
         pools = self.pools.refresh([spec for c in configs for spec in c.upstreams.values()])
         verifiers = self.verifiers.refresh(configs)
+        if self.tls is not None:
+            self.tls.refresh(configs)
         plans = {c.key: _plan(c, pools, verifiers.get(c.key), self.underscore_headers) for c in configs}
         self._serial += 1
         self.table = ProxyTable(core=core, plans=plans, serial=self._serial)
@@ -211,7 +216,10 @@ def _plan(
             "mirror", set_headers, underscores=underscores, preserve_host=config.preserve_host
         )
         targets[(config.canary, "mirror")] = _target(config.upstreams[config.canary], pools, headers)
-    return RoutePlan(config=config, label=config.key, targets=targets, verifier=verifier)
+    redirect = config.tls is not None and config.tls.redirect_http
+    return RoutePlan(
+        config=config, label=config.key, targets=targets, verifier=verifier, redirect_https=redirect
+    )
 
 
 def _target(

@@ -93,6 +93,10 @@ class Connection:  # an asyncio protocol by duck typing: no base class, so mypyc
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
+    def eof_received(self) -> bool | None:
+        """The client shut its sending side: close (asyncio's default; the SSL protocols ask for it)."""
+        return None
+
     def pause_writing(self) -> None:
         if self._writer is not None:
             self._writer.set_paused(True)

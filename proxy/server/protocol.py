@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
 from graylane.proxy.deadlines import Deadlines
@@ -43,12 +44,15 @@ class FastServer:
         self.all_closed = asyncio.Event()
         self._server: asyncio.Server | None = None
 
-    async def start(self, host: str, port: int, *, reuse_port: bool) -> int:
+    async def start(self, host: str, port: int, *, reuse_port: bool, ssl: SSLContext | None = None) -> int:
+        """Listen; with ``ssl``, HTTPS (a handshake must finish within the header timeout)."""
         loop = asyncio.get_running_loop()
         factory: Any = lambda: Connection(self)  # noqa: E731 -- a protocol by duck typing (see connection.py)
+        timeout = self.settings.header_timeout if ssl is not None else None
         self._server = await loop.create_server(
-            factory, host, port, reuse_port=reuse_port or None, backlog=1024
-        )
+            factory, host, port, reuse_port=reuse_port or None, backlog=1024, ssl=ssl,
+            ssl_handshake_timeout=timeout,
+        )  # fmt: skip
         return int(self._server.sockets[0].getsockname()[1])
 
     def drain(self) -> None:

@@ -4,7 +4,7 @@ The directory is polled (default every 0.25 s) by ``stat`` — mtime, size and i
 mounted ConfigMap (whose files are symlinks swapped atomically) and on filesystems without inotify. A file
 that changed is read and offered to :class:`RouteState`, which ignores identical content (checksum), rejects
 a bad document whole and keeps the previous good version of that route. A removed file removes its route.
-The HS* secret files the routes refer to (``--jwt-secret-dir``) are watched the same way.
+The secret files the routes refer to (``--secrets-dir``: HS* keys, TLS certificates) are watched the same way.
 """
 
 from __future__ import annotations
@@ -57,8 +57,10 @@ class DirectorySource:
             changes[name] = None
         self._stamps = seen
         changed = self.state.apply(changes) if changes else False
-        if self.state.verifiers.secrets.refresh_files():  # HS* secrets (--jwt-secret-dir) changed
+        if self.state.verifiers.secrets.refresh_files():  # HS* secrets (--secrets-dir) changed
             changed = self.state.rebuild() or changed
+        if self.state.tls is not None and self.state.tls.secrets.refresh_files():  # certificates changed
+            self.state.tls.reload()
         if self.state.table is None:  # an empty directory is a valid (empty) table
             changed = self.state.rebuild()
         self.state.synced = True

@@ -1,11 +1,13 @@
 """Kube mode: route documents from ConfigMaps labelled ``graylane.io/route-config=true`` (data key
-``route.json``), through the API with aiohttp — list, then watch from the list's resourceVersion.
+``route.json``), through the API with aiohttp — list, then watch from the list's resourceVersion. The same
+list + watch follows other feeds: with an HTTPS listener, the ``kubernetes.io/tls`` Secrets
+(:class:`~graylane.proxy.sources.secrets.TlsSecrets`).
 
 * A watch that ends is resumed from the last resourceVersion seen (bookmarks included); ``410 Gone`` (or an
   ERROR event) means re-list. Connection failures retry with jittered exponential backoff (0.5 s .. 30 s).
 * The last good table keeps serving while the API is unreachable (``graylane_control_plane_connected`` 0).
 * Cold start without the API: no table, ``/readyz`` not ready, the data plane answers 503 — never a default
-  route. Readiness comes with the first successful list of every watched namespace.
+  route. Readiness comes with the first successful list of every feed in every watched namespace.
 * A deleted ConfigMap removes its route (the operator deletes it when the CanaryRoute goes away); a re-list
   that no longer contains a ConfigMap does the same. A bad document is rejected by :class:`RouteState` and
   the previous version of that route keeps serving.
@@ -22,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from graylane.proxy.settings import Settings
+from graylane.proxy.sources.feeds import NamedFeed
 from graylane.proxy.sources.kubeconfig import ApiAccess, load
-from graylane.proxy.sources.secrets import KubeSecrets
+from graylane.proxy.sources.secrets import KubeSecrets, TlsSecrets
 
 if TYPE_CHECKING:
     from graylane.proxy.routing.state import RouteState
@@ -40,6 +43,24 @@ class Gone(Exception):
     """The resourceVersion is too old: list again."""
 
 
+class RouteDocuments:
+    """Route ConfigMaps -> :meth:`RouteState.apply` (a deleted or no longer listed one removes its route)."""
+
+    def __init__(self, state: RouteState) -> None:
+        self.state = state
+        self._changes: dict[str, bytes | None] = {}
+
+    def put(self, ns: str, name: str, obj: dict[str, Any]) -> None:
+        self._changes[f"{ns}/{name}"] = _document(obj)
+
+    def drop(self, ns: str, name: str) -> None:
+        self._changes[f"{ns}/{name}"] = None
+
+    def flush(self) -> None:
+        changes, self._changes = self._changes, {}
+        self.state.apply(changes)
+
+
 class KubeSource:
     def __init__(self, *, access: ApiAccess | None, kubeconfig: str | None, namespaces: tuple[str, ...],
                  state: RouteState, selector: str = LABEL) -> None:  # fmt: skip
@@ -48,9 +69,12 @@ class KubeSource:
         self._kubeconfig = kubeconfig
         self.state = state
         self.namespaces = namespaces
-        self._listed: set[str] = set()
-        self._known: dict[str, set[str]] = {}
-        self._connected: dict[str, bool] = {}
+        self.feeds = [NamedFeed("configmaps", {"labelSelector": selector}, RouteDocuments(state))]
+        if state.tls is not None:
+            sink = TlsSecrets(state.tls.secrets, on_change=state.tls.reload)
+            self.feeds.append(NamedFeed("secrets", {"fieldSelector": TlsSecrets.SELECTOR}, sink))
+        self._listed: set[tuple[str, str]] = set()
+        self._connected: dict[tuple[str, str], bool] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, *, state: RouteState) -> KubeSource:
@@ -67,7 +91,7 @@ class KubeSource:
         secrets = KubeSecrets(self.state.verifiers.secrets, on_change=self.state.rebuild)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             await asyncio.gather(
-                *(self._follow(session, access, ns) for ns in namespaces),
+                *(self._follow(session, access, ns, feed) for ns in namespaces for feed in self.feeds),
                 secrets.run(session, access, namespaces),
             )
 
@@ -82,92 +106,78 @@ class KubeSource:
                 delay = min(delay * 2, BACKOFF_MAX)
         return self._access
 
-    async def _follow(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str) -> None:
+    async def _follow(
+        self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: NamedFeed
+    ) -> None:
         delay = BACKOFF_MIN
         while True:
             try:
-                version = await self._list(session, access, ns)
+                version = await self._list(session, access, ns, feed)
                 delay = BACKOFF_MIN
                 while True:
-                    version = await self._watch(session, access, ns, version)
+                    version = await self._watch(session, access, ns, feed, version)
             except Gone:
-                log.info("watch of %s expired (410): listing again", ns)
+                log.info("watch of %s in %s expired (410): listing again", feed.resource, ns)
                 continue
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                self._set_connected(ns, False)
+                self._set_connected(ns, feed, False)
                 pause = random.uniform(delay / 2, delay)
-                log.warning(
-                    "kube API for namespace %s: %s; retrying in %.1fs", ns, exc or type(exc).__name__, pause
-                )
+                log.warning("kube API for %s in namespace %s: %s; retrying in %.1fs", feed.resource, ns,
+                            exc or type(exc).__name__, pause)  # fmt: skip
                 await asyncio.sleep(pause)
                 delay = min(delay * 2, BACKOFF_MAX)
 
-    def _url(self, access: ApiAccess, ns: str) -> str:
-        return f"{access.server}/api/v1/namespaces/{ns}/configmaps"
+    def _url(self, access: ApiAccess, ns: str, feed: NamedFeed) -> str:
+        return f"{access.server}/api/v1/namespaces/{ns}/{feed.resource}"
 
-    async def _list(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str) -> str:
-        params = {"labelSelector": self.selector}
-        async with session.get(self._url(access, ns), params=params, headers=access.headers()) as resp:
+    async def _list(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: NamedFeed) -> str:
+        url = self._url(access, ns, feed)
+        async with session.get(url, params=feed.selector, headers=access.headers()) as resp:
             if resp.status != 200:
-                raise _http_error(resp, "list")
+                raise _http_error(resp, f"list {feed.resource}")
             body = await resp.json()
-        names = set()
-        changes: dict[str, bytes | None] = {}
-        for item in body.get("items") or []:
-            name = item["metadata"]["name"]
-            names.add(name)
-            changes[f"{ns}/{name}"] = _document(item)
-        for gone in self._known.get(ns, set()) - names:
-            changes[f"{ns}/{gone}"] = None
-        self._known[ns] = names
-        self.state.apply(changes)
-        self._listed.add(ns)
-        self._set_connected(ns, True)
-        if self._listed >= set(self.namespaces):
+        feed.listed(ns, body.get("items") or [])
+        self._listed.add((ns, feed.resource))
+        self._set_connected(ns, feed, True)
+        if self._listed >= {(n, f.resource) for n in self.namespaces for f in self.feeds}:
             if self.state.table is None:
                 self.state.rebuild()
             self.state.synced = True
         return str(body["metadata"]["resourceVersion"])
 
-    async def _watch(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, version: str) -> str:
-        params = {"labelSelector": self.selector, "watch": "1", "resourceVersion": version,
+    async def _watch(
+        self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: NamedFeed, version: str
+    ) -> str:
+        params = {**feed.selector, "watch": "1", "resourceVersion": version,
                   "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_SECONDS)}  # fmt: skip
-        async with session.get(self._url(access, ns), params=params, headers=access.headers()) as resp:
+        async with session.get(self._url(access, ns, feed), params=params, headers=access.headers()) as resp:
             if resp.status == 410:
                 raise Gone()
             if resp.status != 200:
-                raise _http_error(resp, "watch")
-            self._set_connected(ns, True)
+                raise _http_error(resp, f"watch {feed.resource}")
+            self._set_connected(ns, feed, True)
             async for line in resp.content:
                 if line.strip():
-                    version = self._event(ns, json.loads(line), version)
+                    version = _event(ns, feed, json.loads(line), version)
         return version
 
-    def _event(self, ns: str, event: dict[str, Any], version: str) -> str:
-        kind, obj = event.get("type"), event.get("object") or {}
-        if kind == "ERROR":
-            if obj.get("code") == 410:
-                raise Gone()
-            raise ValueError(f"watch error: {obj.get('message')}")
-        meta = obj.get("metadata") or {}
-        version = str(meta.get("resourceVersion") or version)
-        if kind == "BOOKMARK":
-            return version
-        name = meta.get("name")
-        if not name:
-            return version
-        known = self._known.setdefault(ns, set())
-        if kind == "DELETED":
-            known.discard(name)
-            self.state.apply({f"{ns}/{name}": None})
-        elif kind in ("ADDED", "MODIFIED"):
-            known.add(name)
-            self.state.apply({f"{ns}/{name}": _document(obj)})
-        return version
+    def _set_connected(self, ns: str, feed: NamedFeed, up: bool) -> None:
+        self._connected[(ns, feed.resource)] = up
+        pairs = [(n, f.resource) for n in self.namespaces for f in self.feeds]
+        self.state.metrics.control_plane_connected = int(all(self._connected.get(p) for p in pairs))
 
-    def _set_connected(self, ns: str, up: bool) -> None:
-        self._connected[ns] = up
-        self.state.metrics.control_plane_connected = int(all(self._connected.get(n) for n in self.namespaces))
+
+def _event(ns: str, feed: NamedFeed, event: dict[str, Any], version: str) -> str:
+    kind, obj = event.get("type"), event.get("object") or {}
+    if kind == "ERROR":
+        if obj.get("code") == 410:
+            raise Gone()
+        raise ValueError(f"watch error: {obj.get('message')}")
+    meta = obj.get("metadata") or {}
+    version = str(meta.get("resourceVersion") or version)
+    if kind in ("ADDED", "MODIFIED", "DELETED"):
+        feed.changed(ns, str(kind), obj)
+    return version
 
 
 def _document(configmap: dict[str, Any]) -> bytes:
@@ -177,7 +187,7 @@ def _document(configmap: dict[str, Any]) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else b""
 
 
-def _http_error(resp: aiohttp.ClientResponse, verb: str) -> aiohttp.ClientResponseError:
+def _http_error(resp: aiohttp.ClientResponse, what: str) -> aiohttp.ClientResponseError:
     return aiohttp.ClientResponseError(
-        resp.request_info, (), status=resp.status, message=f"{verb} configmaps: HTTP {resp.status}"
+        resp.request_info, (), status=resp.status, message=f"{what}: HTTP {resp.status}"
     )

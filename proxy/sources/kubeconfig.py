@@ -8,12 +8,12 @@ from __future__ import annotations
 import base64
 import os
 import ssl
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from graylane.proxy.sources.pemload import load_chain
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -99,7 +99,7 @@ def _ssl_context(cluster: dict[str, Any], user: dict[str, Any], base: Path) -> s
     cert = _pem(user, "client-certificate", base)
     key = _pem(user, "client-key", base)
     if cert and key:
-        _load_chain(ctx, cert, key)
+        load_chain(ctx, cert, key)
     return ctx
 
 
@@ -109,14 +109,3 @@ def _pem(user: dict[str, Any], field: str, base: Path) -> bytes | None:
     if user.get(field):
         return Path(base, user[field]).read_bytes()
     return None
-
-
-def _load_chain(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
-    """``load_cert_chain`` wants files: write both to a private temp dir that is removed right after."""
-    with tempfile.TemporaryDirectory(prefix="graylane-kube-") as tmp:
-        cert_path, key_path = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
-        for p, data in ((cert_path, cert), (key_path, key)):
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-        ctx.load_cert_chain(str(cert_path), str(key_path))

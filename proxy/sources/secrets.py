@@ -1,14 +1,18 @@
-"""HS* secrets for ``jwt.secretRef`` — never in the route document, read where the operator put them.
+"""Secrets the route documents name — never in the documents, read where the operator put them: HS* keys
+for ``jwt.secretRef`` and ``kubernetes.io/tls`` certificates for ``tls.secretName`` (one
+:class:`SecretStore` each, filled the same way).
 
-* Kube mode: the operator mirrors each secret into an operator-owned Secret in the install namespace; the
-  proxy GETs it through the API (``data[key]``, base64) from the namespaces it watches, re-reads every
-  ``REFRESH_SECONDS`` and rebuilds the table when a value changes.
-* File mode: ``--jwt-secret-dir DIR`` holds ``DIR/<secret name>/<key>`` (a mounted Secret volume; the
-  operator's mirrored Secret is named ``graylane-jwt-<route namespace>-<route name>``, hash-shortened when
-  long, which is the ``secretRef.name`` in the route document). Polled with the route files: a changed,
-  new or removed file rebuilds the table (``DirectorySource.scan`` -> :meth:`SecretStore.refresh_files`).
+* File mode: ``--secrets-dir DIR`` holds ``DIR/<secret name>/<key>`` (a mounted Secret volume: the
+  operator's mirrors are ``graylane-jwt-<route namespace>-<route name>`` and ``graylane-tls-...``,
+  hash-shortened when long, the names in the route document; a certificate is ``DIR/<name>/tls.crt`` and
+  ``tls.key``). Polled with the route files: a changed, new or removed file counts as a change
+  (``DirectorySource.scan`` -> :meth:`SecretStore.refresh_files`).
+* Kube mode, HS* keys: the proxy GETs each mirrored Secret through the API (``data[key]``, base64) from the
+  namespaces it watches, re-reads every ``REFRESH_SECONDS`` and rebuilds the table when a value changes.
+* Kube mode, certificates: :class:`TlsSecrets` is fed by the list and watch of the ``kubernetes.io/tls``
+  Secrets of the watched namespaces (``kube.py``), so a rotated certificate is in the store within a second.
 
-Until a secret is known, the route's HS* tokens fail as ``no-key`` ("no claims"), never a 500.
+Until an HS* key is known, the route's HS* tokens fail as ``no-key`` ("no claims"), never a 500.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import binascii
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from graylane.proxy.sources.kubeconfig import ApiAccess
@@ -34,8 +39,9 @@ MAX_SECRET_BYTES = 64 * 1024
 class SecretStore:
     """Secret values by reference; ``get`` never does I/O."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, *, allow_empty: bool = False) -> None:
         self.directory = directory
+        self.allow_empty = allow_empty  # an empty file is a value (a certificate: malformed), not a gap
         self.values: dict[SecretRef, bytes] = {}
         self.wanted: set[SecretRef] = set()
         self._stamps: dict[SecretRef, tuple[int, int, int] | None] = {}
@@ -76,7 +82,7 @@ class SecretStore:
                 data = fh.read(MAX_SECRET_BYTES + 1)
         except OSError:
             return
-        if 0 < len(data) <= MAX_SECRET_BYTES:
+        if (data or self.allow_empty) and len(data) <= MAX_SECRET_BYTES:
             self.values[ref] = data
 
 
@@ -122,14 +128,48 @@ class KubeSecrets:
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 log.warning("cannot read secret %s/%s: %s", ns, ref.name, exc)
                 continue
-            encoded = (body.get("data") or {}).get(ref.key)
-            if not isinstance(encoded, str):
-                continue
-            try:
-                value = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                continue
-            if 0 < len(value) <= MAX_SECRET_BYTES:
+            value = decoded((body.get("data") or {}).get(ref.key))
+            if value is not None:
                 return value
         log.warning("secret %s (key %s) not found in %s", ref.name, ref.key, ", ".join(namespaces))
         return None
+
+
+def decoded(encoded: Any, *, allow_empty: bool = False) -> bytes | None:
+    """A Secret's ``data`` value: its bytes, or None when missing, not base64, too large or (unless
+    ``allow_empty``) empty."""
+    if not isinstance(encoded, str):
+        return None
+    try:
+        value = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return value if (value or allow_empty) and len(value) <= MAX_SECRET_BYTES else None
+
+
+class TlsSecrets:
+    """Kube mode: the ``kubernetes.io/tls`` Secrets of the watched namespaces into a :class:`SecretStore`
+    (``tls.crt``, ``tls.key`` by Secret name), through ``kube.py``'s list + watch (``feeds.NamedFeed``)."""
+
+    SELECTOR = "type=kubernetes.io/tls"
+    KEYS = ("tls.crt", "tls.key")
+
+    def __init__(self, store: SecretStore, *, on_change: Callable[[], object]) -> None:
+        self.store = store
+        self.on_change = on_change
+
+    def put(self, ns: str, name: str, obj: dict[str, Any]) -> None:
+        data = obj.get("data") or {}
+        for key in self.KEYS:
+            value = decoded(data.get(key), allow_empty=True)
+            if value is None:
+                self.store.values.pop(SecretRef(name, key), None)
+            else:
+                self.store.values[SecretRef(name, key)] = value
+
+    def drop(self, ns: str, name: str) -> None:
+        for key in self.KEYS:
+            self.store.values.pop(SecretRef(name, key), None)
+
+    def flush(self) -> None:
+        self.on_change()

@@ -53,6 +53,16 @@ SCENARIOS: dict[str, Obj] = {
     },
     "single-replicas": {"operator": {"replicas": 1}, "proxy": {"replicas": 1}},
     "gateway-api": {"gatewayAPI": {"enabled": True}, "proxy": {"trustedProxies": ["10.0.0.0/8"]}},
+    "tls-networkpolicy": {
+        "watch": {"namespaces": ["team-a"]},
+        "tls": {"enabled": True},
+        "proxy": {
+            "tls": {"port": 9443, "defaultSecret": "graylane-default-tls"},
+            "service": {"tlsPort": 8443},
+            "networkPolicy": {"enabled": True},
+        },
+    },
+    "all-namespaces-tls": {"watch": {"allNamespaces": True}, "tls": {"enabled": True}},
 }
 
 

@@ -70,7 +70,9 @@ def test_the_proxy_only_reads_its_own_namespace(rendered: Manifests, scenario: s
     rules = _rules_for(rendered, PROXY_SA)
     assert {kind for kind, _, _ in rules} == {"Role"}
     assert {ns for _, ns, _ in rules} == {rendered.namespace}
-    expected = {"configmaps"} | ({"secrets"} if SCENARIOS[scenario].get("jwtSecrets") else set())
+    values = SCENARIOS[scenario]
+    reads_secrets = values.get("jwtSecrets", {}).get("enabled") or values.get("tls", {}).get("enabled")
+    expected = {"configmaps"} | ({"secrets"} if reads_secrets else set())
     assert {res for _, _, rule in rules for res in rule["resources"]} == expected
     for _, _, rule in rules:
         assert rule["apiGroups"] == [""]
@@ -87,20 +89,23 @@ def test_operator_reads_endpointslices_only_in_the_install_namespace(rendered: M
     assert grants == {rendered.namespace: {"get", "list", "watch"}}
 
 
-def test_operator_secret_access_follows_jwt_secrets_setting(rendered: Manifests, scenario: str) -> None:
+def test_operator_secret_access_follows_the_jwt_and_tls_settings(rendered: Manifests, scenario: str) -> None:
     values = SCENARIOS[scenario]
     grants = _grants(_rules_for(rendered, OPERATOR_SA), "secrets")
+    jwt, tls = values.get("jwtSecrets", {}).get("enabled"), values.get("tls", {}).get("enabled")
     if values.get("gatewayAPI", {}).get("enabled"):
         assert grants.pop(None) == {"list", "watch"}  # listener certificateRefs, in any namespace
-    if not values.get("jwtSecrets", {}).get("enabled"):
+    if not (jwt or tls):
         assert grants == {}
         return
     watch = values.get("watch", {})
     assert grants.pop(rendered.namespace) >= {"create", "update", "get"}  # the mirrored Secrets it owns
+    # route namespaces: read a referenced Secret (HS* keys); follow certificate renewals (tls)
+    verbs = {"get", "list", "watch"} if tls else {"get"}
     if watch.get("allNamespaces"):
-        assert grants == {None: {"get"}}  # route namespaces: read a referenced Secret, never list them
+        assert grants == {None: verbs}
     else:
-        assert grants == {ns: {"get"} for ns in watch["namespaces"]}
+        assert grants == {ns: verbs for ns in watch["namespaces"]}
 
 
 def test_operator_custom_resource_rights_are_scoped_to_the_watched_namespaces(

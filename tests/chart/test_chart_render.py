@@ -105,6 +105,16 @@ def test_proxy_deployment_is_production_shaped(rendered: Manifests, scenario: st
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
     assert f"--admin-listen=0.0.0.0:{ports['admin']}" in args and f"--listen=0.0.0.0:{ports['http']}" in args
+    tls = SCENARIOS[scenario].get("tls", {}).get("enabled", False)
+    assert ("https" in ports) is tls and bool([a for a in args if a.startswith("--listen-tls")]) is tls
+    if tls:
+        service = values.get("service", {}).get("tlsPort", 443)
+        assert f"--listen-tls=0.0.0.0:{ports['https']}" in args and f"--https-redirect-port={service}" in args
+        default = values.get("tls", {}).get("defaultSecret")
+        expected = [f"--default-tls-secret={default}"] if default else []
+        assert [a for a in args if a.startswith("--default-tls")] == expected
+    (operator,) = rendered.deployment("operator")["spec"]["template"]["spec"]["containers"]
+    assert ("--mirror-tls-secrets" in operator["args"]) is tls
     flags = dict(a.split("=", 1) for a in args if a.startswith("--drain-"))
     assert flags == {
         "--drain-delay": str(values.get("drainDelaySeconds", 5)),
@@ -118,10 +128,14 @@ def test_proxy_deployment_is_production_shaped(rendered: Manifests, scenario: st
     assert len(rendered.of_kind("HorizontalPodAutoscaler")) == int(autoscaled)
 
 
-def test_admin_port_is_never_on_the_traffic_service(rendered: Manifests) -> None:
+def test_admin_port_is_never_on_the_traffic_service(rendered: Manifests, scenario: str) -> None:
     traffic = rendered.named("Service", f"{RELEASE}-graylane-proxy")
     admin = rendered.named("Service", f"{RELEASE}-graylane-proxy-admin")
-    assert [p["targetPort"] for p in traffic["spec"]["ports"]] == ["http"]
+    tls = SCENARIOS[scenario].get("tls", {}).get("enabled", False)
+    assert [p["targetPort"] for p in traffic["spec"]["ports"]] == ["http", "https"] if tls else ["http"]
+    if tls:
+        service = SCENARIOS[scenario].get("proxy", {}).get("service", {}).get("tlsPort", 443)
+        assert traffic["spec"]["ports"][1]["port"] == service
     assert [p["targetPort"] for p in admin["spec"]["ports"]] == ["admin"]
     assert admin["spec"]["type"] == "ClusterIP"
 
@@ -168,11 +182,13 @@ def test_network_policy_keeps_the_admin_port_for_the_operator_and_monitoring(
     (policy,) = policies
     assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "proxy"
     traffic, admin = policy["spec"]["ingress"]
-    assert traffic["ports"] == [{"port": "http", "protocol": "TCP"}] and "from" not in traffic
+    names = ["http", "https"] if SCENARIOS[scenario].get("tls", {}).get("enabled") else ["http"]
+    assert traffic["ports"] == [{"port": n, "protocol": "TCP"} for n in names] and "from" not in traffic
     assert admin["ports"] == [{"port": "admin", "protocol": "TCP"}]
     peers = admin["from"]
     assert peers[0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
-    assert peers[1]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+    monitoring = SCENARIOS[scenario]["proxy"]["networkPolicy"].get("adminFrom")
+    assert peers[1:] == (monitoring or [])
 
 
 def test_disruption_budgets_exist_only_when_they_can_hold(rendered: Manifests, scenario: str) -> None:
@@ -197,6 +213,8 @@ def test_disruption_budgets_exist_only_when_they_can_hold(rendered: Manifests, s
         ({"watch": {"namespaces": ["Bad_Name"]}}, "/watch/namespaces/0"),
         ({"operator": {"replicaz": 2}}, "replicaz"),
         ({"securityContext": {"runAsUser": 0}}, "/securityContext/runAsUser"),
+        ({"proxy": {"tls": {"defaultSecret": "fallback"}}}, "proxy.tls.defaultSecret needs tls.enabled"),
+        ({"tls": {"enabled": True}, "proxy": {"tls": {"port": 443}}}, "/proxy/tls/port"),
     ],
 )
 def test_bad_values_are_refused_with_the_value_named(

@@ -107,6 +107,7 @@ class LocalStack:
     values: dict[str, Any] = field(default_factory=dict)
     procs: dict[str, Process] = field(default_factory=dict)
     manifests: list[dict[str, Any]] = field(default_factory=list)
+    tls_ports: dict[str, int] = field(default_factory=dict)
 
     # -- the chart ---------------------------------------------------------------------------------------
     def helm_cmd(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -164,13 +165,19 @@ class LocalStack:
         return proc
 
     def start_proxy(self, *, name: str = "proxy") -> tuple[int, int]:
+        """The proxy with the chart's args on loopback ports; with the chart's HTTPS listener (tls.enabled)
+        its port is ``self.tls_ports[name]``, and the 308s of redirectHTTP routes name that port."""
         port, admin = _free_port(), _free_port()
-        keep = [a for a in self.container_args("proxy") if not a.startswith(("--listen", "--admin-listen"))]
+        chart = self.container_args("proxy")
+        keep = [a for a in chart if not a.startswith(("--listen", "--admin-listen", "--https-redirect-port"))]
         kube = self.token_kubectl("proxy")
         argv = [
             str(BIN / "graylane-proxy"), *keep, f"--kubeconfig={kube.kubeconfig}",
             f"--listen=127.0.0.1:{port}", f"--admin-listen=127.0.0.1:{admin}", "--drain-delay=0",
         ]  # fmt: skip
+        if any(a.startswith("--listen-tls") for a in chart):
+            tls = self.tls_ports[name] = _free_port()
+            argv += [f"--listen-tls=127.0.0.1:{tls}", f"--https-redirect-port={tls}"]
         self.procs[name] = spawn(name, argv, logs=self.workdir / "logs")
         wait_until("proxy /healthz", lambda: http_get(f"http://127.0.0.1:{admin}/healthz")[0] == 200)
         return port, admin
@@ -196,6 +203,21 @@ def route_manifest(weight: float, *, host: str = "checkout.example.com") -> dict
     route["spec"]["weight"] = weight
     route["spec"]["hosts"] = [host]
     return dict(route)
+
+
+@contextlib.contextmanager
+def installed(stack: LocalStack, *, uninstall: bool = True) -> Iterator[LocalStack]:
+    """The chart installed for the block; afterwards the processes stopped, the chart uninstalled (unless a
+    test does it itself) and the tail of every log printed (pytest shows it when something failed)."""
+    stack.install_chart()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        if uninstall:
+            stack.uninstall_chart()
+        for log in sorted((stack.workdir / "logs").glob("*.log")):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from cluster.kubectl import Kubectl
-from cluster.stack import LocalStack, http_get, route_manifest, upstream_manifest, wait_until
+from cluster.stack import LocalStack, http_get, installed, route_manifest, upstream_manifest, wait_until
 
 NS = "e2e-shop"
 HOST = "checkout.example.com"
@@ -27,13 +27,8 @@ HOST = "checkout.example.com"
 def stack(kubectl: Kubectl, helm_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     work = tmp_path_factory.mktemp("stack")
     s = LocalStack(kubectl=kubectl, helm=helm_bin, workdir=work, namespace="graylane-e2e", watch=(NS,))
-    s.install_chart()
-    try:
+    with installed(s, uninstall=False):  # test_uninstall_leaves_only_the_crds uninstalls
         yield s
-    finally:
-        s.stop()
-        for p in (work / "logs").glob("*.log"):
-            print(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from cluster.kubectl import Kubectl
-from cluster.stack import BIN, LocalStack, http_get, spawn, upstream_manifest, wait_until
+from cluster.stack import BIN, LocalStack, http_get, installed, spawn, upstream_manifest, wait_until
 
 NS = "e2e-rollout"
 
@@ -28,14 +28,8 @@ def stack(kubectl: Kubectl, helm_bin: Path, tmp_path: Path) -> Iterator[LocalSta
     s = LocalStack(
         kubectl=kubectl, helm=helm_bin, workdir=tmp_path, namespace="graylane-rollout", watch=(NS,)
     )
-    s.install_chart()
-    try:
+    with installed(s):
         yield s
-    finally:
-        s.stop()
-        s.uninstall_chart()
-        for p in (tmp_path / "logs").glob("*.log"):
-            print(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}")
 
 
 def start_operator(stack: LocalStack, *extra: str) -> None:

@@ -91,3 +91,11 @@ def rig(
     rig = Rig(kubectl, operator_ns.routes, kube_proxy, tmp_path)
     yield rig
     rig.close()
+def kube_tls_proxy(
+    kubeconfig: Path, operator_ns: OperatorNamespaces, tmp_path: Path
+) -> Iterator[ProxyProcess]:
+    """``kube_proxy`` with an HTTPS listener (``--listen-tls``) serving the mirrored certificates."""
+    proxy = ProxyProcess(operator_ns.config, kubeconfig, tmp_path / "proxy-tls.log", tls=True)
+    yield proxy
+    proxy.stop()
+    print("--- proxy:", *proxy.log_path.read_text(errors="replace").splitlines()[-40:], sep="\n")

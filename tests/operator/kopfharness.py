@@ -77,14 +77,39 @@ def route_document(configmap: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(configmap["data"]["route.json"]))
 
 
+def route(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    body = {"hosts": [f"{name}.example.com"], "stable": "checkout-v1", "canary": "checkout-v2", "weight": 10}
+    return {
+        "apiVersion": "graylane.io/v1alpha1",
+        "kind": "CanaryRoute",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body | spec,
+    }
+
+
+def condition(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    obj = kubectl.json("get", "canaryroute", name, "-n", namespace)
+    conditions = {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
+    return dict(conditions.get("Ready") or {})
+
+
+def reason_is(kubectl: Kubectl, namespace: str, name: str, reason: str) -> dict[str, Any] | None:
+    cond = condition(kubectl, namespace, name)
+    return cond if cond.get("reason") == reason else None
+
+
 class ProxyProcess:
     """``graylane-proxy --kube`` as a subprocess watching the route ConfigMaps of one namespace."""
 
-    def __init__(self, namespace: str, kubeconfig: Path, log_path: Path, *extra: str) -> None:
-        self.port, self.admin_port = free_port(), free_port()
+    def __init__(
+        self, namespace: str, kubeconfig: Path, log_path: Path, *extra: str, tls: bool = False
+    ) -> None:
+        self.port, self.admin_port, self.tls_port = free_port(), free_port(), free_port()
         self.admin = f"http://127.0.0.1:{self.admin_port}"
         args = ["--kube", "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--listen",
                 f"127.0.0.1:{self.port}", "--admin-listen", f"127.0.0.1:{self.admin_port}"]  # fmt: skip
+        if tls:  # HTTPS beside HTTP, as the chart runs it with tls.enabled
+            args += ["--listen-tls", f"127.0.0.1:{self.tls_port}"]
         args += extra
         self._log = log_path.open("w")
         self.log_path = log_path

@@ -15,35 +15,20 @@ import base64
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cluster.kubectl import Kubectl
-from kopfharness import OperatorNamespaces, OperatorProcess, route_configmaps, route_document
+from kopfharness import (
+    OperatorNamespaces,
+    OperatorProcess,
+    reason_is,
+    route,
+    route_configmaps,
+    route_document,
+)
 from waiting import eventually
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "checkout"
 StartOperator = Callable[..., OperatorProcess]
-
-
-def route(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    body = {"hosts": [f"{name}.example.com"], "stable": "checkout-v1", "canary": "checkout-v2", "weight": 10}
-    return {
-        "apiVersion": "graylane.io/v1alpha1",
-        "kind": "CanaryRoute",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": body | spec,
-    }
-
-
-def condition(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
-    obj = kubectl.json("get", "canaryroute", name, "-n", namespace)
-    conditions = {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
-    return dict(conditions.get("Ready") or {})
-
-
-def reason_is(kubectl: Kubectl, namespace: str, name: str, reason: str) -> dict[str, Any] | None:
-    cond = condition(kubectl, namespace, name)
-    return cond if cond.get("reason") == reason else None
 
 
 def test_re2_rejected_regex_is_invalid_with_its_path_and_does_not_block_others(

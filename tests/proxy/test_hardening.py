@@ -381,7 +381,7 @@ async def test_hs_secrets_in_file_mode_reload_on_change(
     write_atomic(secrets / "hmac", "a" * 48)
     conf = tmp_path / "routes"
     conf.mkdir()
-    p = await start_local_proxy(conf, server=server_kind, jwt_secret_dir=tmp_path / "secrets")
+    p = await start_local_proxy(conf, server=server_kind, secrets_dir=tmp_path / "secrets")
     jwt_settings = {"issuer": "https://auth.test", "audiences": ["shop"], "algorithms": ["HS256"], "leewaySeconds": 30,
                     "publicKeys": [], "jwksURL": None, "secretRef": {"name": "graylane-jwt-shop-checkout", "key": "hmac"}}  # fmt: skip
     claims = {"iss": "https://auth.test", "aud": "shop", "role": "beta", "exp": int(time.time()) + 600}

@@ -210,7 +210,7 @@ async def test_hs256_secret_ref_from_a_mounted_secret_dir(
     (tmp_path / "secrets" / "graylane-jwt-shop" / "hmac").write_bytes(secret)
     conf = tmp_path / "routes"
     conf.mkdir()
-    p = await start_local_proxy(conf, jwt_secret_dir=tmp_path / "secrets", server=server_kind)
+    p = await start_local_proxy(conf, secrets_dir=tmp_path / "secrets", server=server_kind)
     try:
         settings = {**JWT_SETTINGS, "algorithms": ["HS256"], "publicKeys": [],
                     "secretRef": {"name": "graylane-jwt-shop", "key": "hmac"}}  # fmt: skip

@@ -50,9 +50,9 @@ def pool_slots_taken(p: LocalProxy) -> int:
 
 
 def open_connections(p: LocalProxy) -> int:
-    fast = p.app[DATA_PLANE]._fast
-    assert fast is not None
-    return len(fast.connections)
+    servers = p.app[DATA_PLANE]._fast
+    assert servers, "the fast server runs"
+    return sum(len(fast.connections) for fast in servers)
 
 
 async def counted(p: LocalProxy, needle: str) -> str:

@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 
 from graylane.rollout import promtext
 
+NOW = 1_800_000_000.0
+
 
 def values(m: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {(s.name, frozenset(s.labels)): s.value for s in promtext.parse(m.render())}
+    return {(s.name, frozenset(s.labels)): s.value for s in promtext.parse(m.render(now=NOW))}
 
 
 def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
@@ -29,6 +31,8 @@ def worker(requests: int, *, generation: dict[str, int], ready: int, connected: 
     m.mirrored("shop/checkout", "body-mismatch")
     m.rejected("schema")
     m.jwt_failed("expired")
+    m.tls_failed("key-mismatch")
+    m.tls_expiry["tls-a"] = NOW + 86400 + requests  # workers that loaded it at different moments
     m.generation = dict(generation)
     m.reloads, m.ready, m.control_plane_connected = 2, ready, connected
     return m
@@ -46,6 +50,8 @@ def test_counters_and_histograms_are_summed_and_gauges_are_the_pods() -> None:
     assert got[key("graylane_mirror_total", route=r, result="body-mismatch")] == 2
     assert got[key("graylane_config_rejected_total", reason="schema")] == 2
     assert got[key("graylane_jwt_rejected_total", reason="expired")] == 2
+    assert got[key("graylane_tls_rejected_total", reason="key-mismatch")] == 2
+    assert got[key("graylane_tls_certificate_expiry_seconds", secret="tls-a")] == 86400 + 3  # the earliest
     assert got[key("graylane_config_reloads_total")] == 4
     assert got[key("graylane_request_duration_seconds_count", route=r, track="stable")] == 4
     assert got[key("graylane_request_duration_seconds_bucket", route=r, track="stable", le="0.005")] == 2
@@ -60,7 +66,7 @@ def test_counters_and_histograms_are_summed_and_gauges_are_the_pods() -> None:
 
 def test_one_worker_merges_to_itself() -> None:
     m = worker(5, generation={"shop/checkout": 3}, ready=1, connected=None)
-    assert merged([snapshot(m)]).render() == m.render()
+    assert merged([snapshot(m)]).render(now=NOW) == m.render(now=NOW)
 
 
 names = st.sampled_from(["a/b", "x/y", 'q"uote', "back\\slash"])
@@ -78,7 +84,7 @@ def test_a_snapshot_survives_json_and_renders_the_same(
         m.decision(route, track, "rule")
     m.generation, m.ready = generation, ready
     wire = json.loads(json.dumps(snapshot(m)))
-    assert merged([wire]).render() == m.render()
+    assert merged([wire]).render(now=NOW) == m.render(now=NOW)
     doubled = values(merged([wire, wire]))
     for key, value in values(m).items():
         if key[0].endswith(("_total", "_count", "_bucket")):

@@ -76,10 +76,11 @@ def _jwt_doc(j: JwtSettings) -> dict[str, Any]:
 
 
 def to_document(config: RouteConfig) -> dict[str, Any]:
-    """The normalised document of ``config`` (with its checksum as loaded)."""
+    """The normalised document of ``config`` (with its checksum as loaded); ``tls`` only when set, as the
+    compile step writes it."""
     vr = config.version_routing
     r = config.route
-    return {
+    doc = {
         "schemaVersion": config.schema_version,
         "route": {"namespace": r.namespace, "name": r.name, "uid": r.uid, "generation": r.generation},
         "hosts": list(config.hosts),
@@ -98,3 +99,7 @@ def to_document(config: RouteConfig) -> dict[str, Any]:
         "requestHeaders": {t: {"set": dict(h.set)} for t, h in config.request_headers.items()},
         "checksum": config.checksum,
     }
+    if config.tls is not None:
+        t = config.tls
+        doc["tls"] = {"secretName": t.secret_name, "hosts": list(t.hosts), "redirectHTTP": t.redirect_http}
+    return doc

@@ -88,6 +88,19 @@ def test_secret_ref_names_the_mirror_never_the_secret() -> None:
     assert doc["jwt"]["secretRef"] == {"name": "graylane-jwt-shop-checkout", "key": "k"}
 
 
+def test_tls_names_the_mirror_and_offers_it_for_the_dns_hosts() -> None:
+    route, upstreams = example_objects()
+    route["spec"]["hosts"] = ["Checkout.example.com", "*.shop.example.com", "10.0.0.7"]
+    route["spec"]["tls"] = {"secretName": "checkout-tls", "redirectHTTP": True}
+    doc = compile_route(route, upstreams)
+    assert doc["tls"] == {"secretName": "graylane-tls-shop-checkout", "redirectHTTP": True,
+                          "hosts": ["checkout.example.com", "*.shop.example.com"]}  # fmt: skip
+    config = load_route_document(canonical_json(doc))
+    assert config.tls is not None and config.tls.hosts == ("checkout.example.com", "*.shop.example.com")
+    del route["spec"]["tls"]
+    assert "tls" not in compile_route(route, upstreams)  # documents without TLS are as before, byte for byte
+
+
 def test_a_version_routing_selector_that_matches_nothing_has_no_candidates() -> None:
     route, upstreams = example_objects()
     route["spec"]["versionRouting"]["upstreamSelector"] = {"matchLabels": {"app": "other"}}
@@ -114,6 +127,11 @@ BAD_SPECS = [
     ("unknown", {"weigth": 3}, "spec.weigth", "Invalid"),
     ("missing-stable", {"stable": "nope"}, "spec.stable", "UpstreamNotFound"),
     ("missing-canary", {"canary": "nope"}, "spec.canary", "UpstreamNotFound"),
+    ("tls-secret-name", {"tls": {"secretName": "Not_A_Name"}}, "spec.tls.secretName", "Invalid"),
+    ("tls-no-dns-host", {"hosts": ["10.0.0.1"], "tls": {"secretName": "t"}}, "spec.tls", "Invalid"),
+    ("tls-any-host", {"hosts": [], "tls": {"secretName": "t"}}, "spec.tls", "Invalid"),
+    ("tls-unknown", {"tls": {"secretName": "t", "hostz": []}}, "spec.tls.hostz", "Invalid"),
+    ("tls-redirect", {"tls": {"secretName": "t", "redirectHTTP": "yes"}}, "spec.tls.redirectHTTP", "Invalid"),
 ]  # fmt: skip
 
 
@@ -170,6 +188,9 @@ def test_object_names_fit_kubernetes_limits() -> None:
     labels = names.route_labels(long_ns, long_name, "uid")
     assert all(len(v) <= 63 for v in labels.values())
     assert len(names.mirrored_secret_name(long_ns, long_name)) <= 253
+    tls = names.mirrored_secret_name(long_ns, long_name, "tls")
+    assert len(tls) <= 253 and tls.startswith("graylane-tls-")
+    assert tls != names.mirrored_secret_name(long_ns, long_name)
 
 
 @pytest.mark.parametrize(

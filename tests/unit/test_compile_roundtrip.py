@@ -145,6 +145,8 @@ def scenario(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, dict[str, Any]]
         spec["requestHeaders"] = {"canary": {"set": {"X-Feature": draw(VALUE)}}}
     if draw(st.booleans()):
         spec["mirror"] = draw(MIRROR)
+    if draw(st.booleans()) and any(not h.replace(".", "").isdigit() for h in spec["hosts"]):
+        spec["tls"] = {"secretName": "checkout-tls", "redirectHTTP": draw(st.booleans())}
     route = {
         "metadata": {"name": "checkout", "namespace": "shop", "uid": "u-1", "generation": 7},
         "spec": spec,
@@ -178,3 +180,8 @@ def test_compile_output_always_loads(
         assert config.mirror.percent == (given["percent"] if mirror is None else mirror)
         assert config.mirror.methods == tuple((given or {}).get("methods", ()))
         assert config.mirror.compare.body == bool((given or {}).get("compare", {}).get("body"))
+    if "tls" in route["spec"]:
+        assert config.tls is not None and set(config.tls.hosts) <= set(config.hosts)
+        assert config.tls.redirect_http is route["spec"]["tls"]["redirectHTTP"]
+    else:
+        assert config.tls is None

@@ -124,6 +124,9 @@ podAntiAffinity:
 {{- if .Values.jwtSecrets.enabled }}
 - --mirror-jwt-secrets
 {{- end }}
+{{- if .Values.tls.enabled }}
+- --mirror-tls-secrets
+{{- end }}
 {{- with .Values.operator.extraArgs }}
 {{ toYaml . }}
 {{- end }}
@@ -145,6 +148,15 @@ podAntiAffinity:
 {{- range .Values.proxy.trustedProxies }}
 - --trusted-proxy={{ . }}
 {{- end }}
+{{- if .Values.tls.enabled }}
+- --listen-tls=0.0.0.0:{{ .Values.proxy.tls.port }}
+- --https-redirect-port={{ .Values.proxy.service.tlsPort }}
+{{- with .Values.proxy.tls.defaultSecret }}
+- --default-tls-secret={{ . }}
+{{- end }}
+{{- else if .Values.proxy.tls.defaultSecret }}
+{{- fail "proxy.tls.defaultSecret needs tls.enabled=true (the proxy serves HTTPS and reads Secrets only then)" }}
+{{- end }}
 {{- with .Values.proxy.extraArgs }}
 {{ toYaml . }}
 {{- end }}
@@ -161,7 +173,11 @@ podAntiAffinity:
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
-{{- if .Values.jwtSecrets.enabled }}
+{{- if .Values.tls.enabled }}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch]
+{{- else if .Values.jwtSecrets.enabled }}
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
