@@ -3,8 +3,8 @@
 ingress-nginx terminates TLS for a host with the Secret its Ingresses name and, by default
 (``ssl-redirect: "true"``), redirects plain HTTP to HTTPS for it; ``force-ssl-redirect: "true"`` redirects
 even without a TLS section. CanaryRoute gains ``spec.tls: {secretName, redirectHTTP}`` with TLS
-termination; until then (``TLS_SUPPORTED = False``) every such section is a warning saying what to do.
-Switching on: set ``TLS_SUPPORTED`` to True once the CRD and the compile step know ``spec.tls``.
+termination (issue 14), so ``TLS_SUPPORTED`` is on; with it off (``supported=False``) every such section
+would be a warning saying what to do instead.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from graylane.migrate.model import FALSE, TRUE, Finding, Ingress, IngressTLS
 
-TLS_SUPPORTED = False
+TLS_SUPPORTED = True  # CanaryRoute has spec.tls (issue 14)
 
 
 def tls_mapping(

@@ -130,17 +130,26 @@ def test_upstream_names_versions_and_route_names() -> None:
     assert [u["spec"]["metadata"]["version"] for u in route.upstreams] == ["stable-build", "v2"]
 
 
-def test_tls_is_a_warning_until_canaryroute_has_spec_tls() -> None:
+def test_tls_sections_become_spec_tls() -> None:
     objects = pair({"canary-weight": "5"}, tls=[{"hosts": ["shop.example.com"], "secretName": "shop-tls"}])
     result = run(objects)
     route = only_route(result)
-    assert "tls" not in route.route["spec"]
-    assert any(
-        "spec.tls[0]: TLS for shop.example.com with Secret shop-tls: not carried over" in w
-        and "redirect HTTP to HTTPS there too" in w
-        for w in messages(result, "warning")
+    assert route.route["spec"]["tls"] == {"secretName": "shop-tls", "redirectHTTP": True}
+    assert not any("spec.tls" in w for w in messages(result, "warning"))
+
+
+def test_tls_is_a_warning_where_spec_tls_is_not_supported() -> None:
+    main, _ = (
+        parse_ingress(o, source="t", default_namespace="d")[0]
+        for o in pair({}, tls=[{"hosts": ["shop.example.com"], "secretName": "shop-tls"}])
     )
-    assert any(f.path == "spec.tls[0]" for f in route.findings)
+    assert main is not None
+    spec, findings = tls.tls_mapping(
+        [main], ["shop.example.com"], prefix="nginx.ingress.kubernetes.io", supported=False
+    )
+    assert spec is None
+    assert [f.path for f in findings] == ["spec.tls[0]"]
+    assert "TLS for shop.example.com with Secret shop-tls: not carried over" in findings[0].message
 
 
 def test_tls_mapping_once_supported() -> None:
