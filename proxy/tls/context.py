@@ -15,7 +15,8 @@
 * uvloop (and asyncio) read decrypted data with ``SSLObject.read(256 KiB)``; CPython allocates the whole size
   for every read and then shrinks it, about 40 µs per record against 5 µs for 16 KiB (a record never holds
   more than 16 KiB, and the callers read until nothing is pending). :class:`ServerSSLObject` asks for 16 KiB:
-  keep-alive TLS went from ~36 % to ~XX % of nginx's req/s (``make bench-proxy``).
+  with it, keep-alive HTTPS costs the proxy about what plain HTTP does (``make bench-proxy``: 4 276 req/s over
+  TLS against 4 095 plain in the same rounds; 2 695 against 4 392 before).
 """
 
 from __future__ import annotations
