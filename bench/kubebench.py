@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from benchkit import stop  # noqa: E402
 from cluster.kubectl import Kubectl  # noqa: E402
 from cluster.launcher import ControlPlane  # noqa: E402
 from cluster.tools import ensure_tools  # noqa: E402
@@ -63,12 +63,7 @@ def process(args: list[str], kubeconfig: Path, log: Path) -> Iterator[subprocess
         try:
             yield proc
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, timeout=20)
 
 
 def operator_args(routes_ns: str, config_ns: str) -> list[str]:

@@ -87,7 +87,10 @@ def run(
         conf = nginx_conf(work, f"tls-{scenario}", upstream_block + nginx_server(ngx, ngx_plain, crt, key))
         targets = {"nginx-tls": f"https://127.0.0.1:{ngx}/", "graylane-tls": f"https://127.0.0.1:{gl_tls}/"}
         if not headers:  # keep-alive: the plain listeners of the same processes, in the same rounds
-            targets |= {"nginx-plain": f"http://127.0.0.1:{ngx_plain}/", "graylane-plain": f"http://127.0.0.1:{gl}/"}
+            targets |= {
+                "nginx-plain": f"http://127.0.0.1:{ngx_plain}/",
+                "graylane-plain": f"http://127.0.0.1:{gl}/",
+            }
         samples: dict[str, list[Sample]] = {t: [] for t in targets}
         cmd = graylane_tls_cmd(conf_dir, crt.parent.parent, gl, gl_tls, admin)
         load = {"headers": headers, "connections": connections}
