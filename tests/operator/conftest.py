@@ -91,6 +91,9 @@ def rig(
     rig = Rig(kubectl, operator_ns.routes, kube_proxy, tmp_path)
     yield rig
     rig.close()
+
+
+@pytest.fixture
 def kube_tls_proxy(
     kubeconfig: Path, operator_ns: OperatorNamespaces, tmp_path: Path
 ) -> Iterator[ProxyProcess]:
