@@ -38,6 +38,8 @@ DATA_KEY = "route.json"
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
 WATCH_SECONDS = 240
 
+MAX_EVENT_BYTES = 4 * 1024 * 1024  # an event line: a 1 MiB document, escaped, plus the object's metadata
+
 
 class Gone(Exception):
     """The resourceVersion is too old: list again."""
@@ -89,7 +91,11 @@ class KubeSource:
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=WATCH_SECONDS + 60)
         connector = aiohttp.TCPConnector(ssl=access.ssl_context)
         secrets = KubeSecrets(self.state.verifiers.secrets, on_change=self.state.rebuild)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        # one watch event is one line: a 1 MiB document, JSON-escaped, plus metadata (aiohttp's line limit is
+        # twice read_bufsize; the default 64 KiB broke the watch on big documents, which re-listed forever)
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=connector, read_bufsize=MAX_EVENT_BYTES // 2
+        ) as session:
             await asyncio.gather(
                 *(self._follow(session, access, ns, feed) for ns in namespaces for feed in self.feeds),
                 secrets.run(session, access, namespaces),

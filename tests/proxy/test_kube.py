@@ -95,6 +95,41 @@ async def test_kube_mode_follows_route_configmaps(
         await p.close()
 
 
+async def test_kube_mode_follows_a_1_mib_document(
+    kubectl: Any, k8s_namespace: str, kubeconfig: Path, stable: Upstream, canary: Upstream, server_kind: str
+) -> None:
+    """A document at the ConfigMap limit: loaded from the list, and again when it changes (one watch event
+    of more than 1 MiB, beyond aiohttp's default line limit)."""
+    ns = k8s_namespace
+    values = [f"user-{i:08d}-xxxxxxxx" for i in range(500)]
+    rules = [{"name": f"u{i}", "to": "canary", "match": {"headers": [{"name": "X-User", "in": values}]}}
+             for i in range(80)]  # fmt: skip
+
+    def big(weight: int) -> dict[str, Any]:
+        doc = route_doc(stable.url, canary.url, name="big", hosts=["big.test"], rules=rules, weight=weight,
+                        generation=1 + weight)  # fmt: skip
+        assert len(dump(doc).encode()) > 0.9 * 2**20
+        return configmap(ns, doc, name="big")
+
+    await asyncio.to_thread(kubectl, "create", "-f", "-", input=json.dumps(big(0)), timeout=120)
+    p = await start_local_proxy(
+        None, kube=True, namespaces=(ns,), kubeconfig=str(kubeconfig), server=server_kind
+    )
+    try:
+
+        async def on(track: str) -> bool:
+            async with p.session.get(p.url + "/", headers={"Host": "big.test"}) as resp:
+                return resp.status == 200 and (await resp.json())["svc"] == track
+
+        await eventually_async(lambda: on("stable"), what="the 1 MiB document, from the list")
+        await asyncio.to_thread(kubectl, "replace", "-f", "-", input=json.dumps(big(100)), timeout=120)
+        await eventually_async(lambda: on("canary"), what="the changed 1 MiB document, from the watch")
+        text = await (await p.session.get(p.admin + "/metrics")).text()
+        assert "graylane_control_plane_connected 1" in text
+    finally:
+        await p.close()
+
+
 async def _is(p: LocalProxy, expected: tuple[int, str | None]) -> bool:
     return await answer(p) == expected
 
