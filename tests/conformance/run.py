@@ -71,7 +71,10 @@ def prepare(kubectl: Kubectl, helm: Path, state: Path, started: float) -> str:
     wait_pods(
         kubectl, NAMESPACE, f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
     )
-    step("CRDs and chart installed, operator Ready", started)
+    # the suite reads the supported features off the GatewayClass once, at start: wait until the operator
+    # has accepted it (conditions and supportedFeatures are written in one status update)
+    kubectl("wait", "--for=condition=Accepted", "--timeout=120s", "gatewayclass/graylane")
+    step("CRDs and chart installed, operator Ready, GatewayClass accepted", started)
     return tag
 
 
