@@ -210,11 +210,7 @@ def _plan(
         for name, spec in config.upstreams.items():
             targets[(name, track)] = _target(spec, pools, headers)
     if config.mirror is not None:  # the canary's copy: its feature flags, X-Graylane-Track: mirror
-        mutation = config.request_headers.get("canary")
-        set_headers = dict(mutation.set) if mutation is not None else {}
-        headers = TrackHeaders.compile(
-            "mirror", set_headers, underscores=underscores, preserve_host=config.preserve_host
-        )
+        headers = _track_headers(config, "canary", underscores, label="mirror")
         targets[(config.canary, "mirror")] = _target(config.upstreams[config.canary], pools, headers)
     redirect = config.tls is not None and config.tls.redirect_http
     return RoutePlan(
@@ -245,15 +241,15 @@ def _header_plans(config: RouteConfig, underscores: bool) -> list[tuple[str, Tra
             )  # fmt: skip
             out.append((f"rule-{i}", plan))
         return out
-    plans = []
-    for track in TRACKS:
-        mutation = config.request_headers.get(track)  # type: ignore[call-overload]
-        set_headers = dict(mutation.set) if mutation is not None else {}
-        plan = TrackHeaders.compile(
-            track, set_headers, underscores=underscores, preserve_host=config.preserve_host
-        )
-        plans.append((track, plan))
-    return plans
+    return [(track, _track_headers(config, track, underscores, label=track)) for track in TRACKS]
+
+
+def _track_headers(config: RouteConfig, track: str, underscores: bool, *, label: str) -> TrackHeaders:
+    """``track``'s ``requestHeaders`` (its feature flags), sent with ``X-Graylane-Track: <label>``."""
+    mutation = config.request_headers.get(track)  # type: ignore[call-overload]
+    set_headers = dict(mutation.set) if mutation is not None else {}
+    preserve = config.preserve_host
+    return TrackHeaders.compile(label, set_headers, underscores=underscores, preserve_host=preserve)
 
 
 def _digest(raw: bytes) -> bytes:
