@@ -68,12 +68,17 @@ fmt: install ## Format the code with ruff
 gateway-api: $(VENV)/.installed ## The pinned Gateway API CRDs (v1.6.3, standard channel) from the Go module proxy into the cache, once
 	$(PY) tests/conformance/suite.py crds
 
+.PHONY: gateway-suite
+gateway-suite: gateway-api ## Build (or reuse) the Gateway API conformance suite binary and its backend images (Go modules from the module proxy, once)
+	$(PY) tests/conformance/suite.py suite
+	$(PY) tests/conformance/suite.py backends
+
 .PHONY: conformance
-conformance: install tools controlplane gateway-api ## The official Gateway API suite (GATEWAY-HTTP) on the node of make cluster-up; report in .graylane/conformance-report.yaml (ARGS='--run-test=X' passes suite flags)
+conformance: install tools controlplane gateway-suite ## The official Gateway API suite (GATEWAY-HTTP) on the node of make cluster-up; report in .graylane/conformance-report.yaml (ARGS='--run-test=X' passes suite flags)
 	$(PY) tests/conformance/run.py --state-dir $(STATE) -- $(ARGS)
 
 .PHONY: test
-test: node-packages install tools controlplane gateway-api lint images ## Everything CI runs: lint, unit, proxy, operator, chart, node, pod and end-to-end tests
+test: node-packages install tools controlplane gateway-suite lint images ## Everything CI runs: lint, unit, proxy, operator, chart, node, pod and end-to-end tests
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 .PHONY: test-unit

@@ -78,7 +78,7 @@ class DataPlane:
             context = listener_context(tls.lookup)
             secure = self._handler(b"https", None)
             self.tls_port = await self._listen(secure, s.tls_host, s.tls_port, context)
-            secure.listener_port = self.tls_port
+            secure.listener_port = s.tls_listener_port or self.tls_port
             log.info("HTTPS listening on %s:%s (%s server)", s.tls_host, self.tls_port, s.server)
 
     def _handler(self, scheme: bytes, https_port: int | None) -> ProxyHandler:
@@ -188,7 +188,8 @@ def create_app(settings: Settings) -> web.Application:
     tls = None
     if settings.tls_host is not None:
         secrets = SecretStore(settings.secrets_dir, allow_empty=True)
-        tls = CertStore(secrets=secrets, metrics=metrics, default_secret=settings.default_tls_secret)
+        tls = CertStore(secrets=secrets, metrics=metrics, default_secret=settings.default_tls_secret,
+                        listener_port=settings.tls_listener_port)  # fmt: skip
     state = RouteState(
         countries=_countries(settings),
         underscore_headers=settings.allow_underscore_headers,

@@ -78,6 +78,8 @@ def _add_tls(p: argparse.ArgumentParser, d: Settings) -> None:
     """The HTTPS listener and where Secrets come from."""
     p.add_argument("--listen-tls", type=_host_port, metavar="HOST:PORT",
                    help="also serve HTTPS here (certificates by SNI, from tls.secretName)")  # fmt: skip
+    p.add_argument("--tls-listener-port", type=int, default=d.tls_listener_port, metavar="PORT",
+                   help="the Gateway listener port --listen-tls serves (default: its own port)")  # fmt: skip
     p.add_argument("--default-tls-secret", metavar="NAME",
                    help="certificate for no or an unknown SNI name (default: an alert)")  # fmt: skip
     p.add_argument("--https-redirect-port", type=int, default=d.https_redirect_port,
@@ -135,6 +137,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         tls_host=args.listen_tls[0] if args.listen_tls else None,
         tls_port=args.listen_tls[1] if args.listen_tls else Settings().tls_port,
         default_tls_secret=args.default_tls_secret,
+        tls_listener_port=args.tls_listener_port,
         https_redirect_port=args.https_redirect_port,
         config_dir=args.config_dir,
         kube=args.kube,
@@ -176,9 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_dir is not None and not args.config_dir.is_dir():
         print(f"graylane-proxy: --config-dir {args.config_dir}: not a directory", file=sys.stderr)
         return 2
-    if args.default_tls_secret is not None and args.listen_tls is None:
-        print("graylane-proxy: --default-tls-secret needs --listen-tls", file=sys.stderr)
-        return 2
+    for flag, value in (("--default-tls-secret", args.default_tls_secret),
+                        ("--tls-listener-port", args.tls_listener_port)):  # fmt: skip
+        if value is not None and args.listen_tls is None:
+            print(f"graylane-proxy: {flag} needs --listen-tls", file=sys.stderr)
+            return 2
     if args.workers > 1 and args.worker_dir is None:
         return _supervise(argv, args.workers)
     return run_worker(settings_from_args(args))

@@ -26,6 +26,10 @@ class Settings:
     tls_host: str | None = None
     """HTTPS listener (``--listen-tls``): None means none; ``tls_port`` 0 picks a free port (tests)."""
     tls_port: int = 8443
+    tls_listener_port: int | None = None
+    """The Gateway listener port the HTTPS address serves (``--tls-listener-port``; a Gateway's proxy listens
+    on 8443 for the Service's 443): its documents' ``listeners`` entries and certificates. Default: the
+    bound port."""
     default_tls_secret: str | None = None
     """The certificate for handshakes without SNI or for a name no route's certificate covers; without it
     they get the ``unrecognized_name`` alert."""
@@ -94,6 +98,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.default_tls_secret is not None and self.tls_host is None:
             raise ValueError("a default TLS secret needs an HTTPS listener (--listen-tls)")
+        if self.tls_listener_port is not None and self.tls_host is None:
+            raise ValueError("a TLS listener port needs an HTTPS listener (--listen-tls)")
         if self.server not in SERVERS:
             raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {self.server!r}")
         if self.mirror_max_in_flight < 0:

@@ -28,6 +28,7 @@ from graylane.config.model import (
     RouteRef,
 )
 from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref, valid_host
+from graylane.config.tlsblock import parse_listener_tls
 from graylane.config.upstreamblock import check_header_map, check_header_name, parse_upstreams
 
 RULE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?")
@@ -48,15 +49,16 @@ def parse_listeners(
     out: list[ListenerHosts] = []
     for i, item in enumerate(c.array(top["listeners"], "listeners", min_len=1, max_len=64)):
         path = join("listeners", i)
-        obj = c.obj(item, path, required=("port", "hosts"))
+        obj = c.obj(item, path, required=("port", "hosts"), optional=("tls",))
         if obj is None:
             continue
         port = c.integer(obj.get("port"), join(path, "port"), lo=1, hi=65535)
         names = parse_hosts(c, obj.get("hosts"), join(path, "hosts"))
+        tls = parse_listener_tls(c, obj["tls"], join(path, "tls")) if "tls" in obj else ()
         if port is not None and any(entry.port == port for entry in out):
             c.error(join(path, "port"), f"duplicate listener port {port}")
         elif port is not None:
-            out.append(ListenerHosts(port=port, hosts=names))
+            out.append(ListenerHosts(port=port, hosts=names, tls=tls))
     return tuple(out)
 
 

@@ -201,9 +201,19 @@ class HttpRule:
 
 
 @dataclass(frozen=True, slots=True)
+class ListenerCert:
+    """An HTTPS Gateway listener's certificate: a ``kubernetes.io/tls`` Secret of the proxies' namespace
+    (the operator's copy) offered to handshakes whose SNI name matches ``hostname``."""
+
+    secret_name: str
+    hostname: str | None  # the listener's hostname (``*.`` allowed); None: any name (the port's default)
+
+
+@dataclass(frozen=True, slots=True)
 class ListenerHosts:
     port: int  # the Gateway listener port
     hosts: tuple[str, ...]  # [] = any Host
+    tls: tuple[ListenerCert, ...] = ()  # HTTPS listeners of this port the route is attached to
 
 
 @dataclass(frozen=True, slots=True)

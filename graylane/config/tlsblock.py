@@ -4,6 +4,10 @@
 proxies' namespace: the operator's mirror) whose certificate the HTTPS listener offers for ``hosts`` (the
 route's DNS hosts: SNI carries names, never addresses), and whether plain HTTP requests get a 308 to HTTPS.
 The certificate itself never appears in the document.
+
+Schema 2: a listener entry's ``tls``, ``[{"secretName": ..., "hostname": "a.example.com"}]`` -- the
+certificates of the HTTPS Gateway listeners the route is attached to on that port, each for the SNI names
+its listener's hostname matches (no ``hostname``: any name).
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from graylane.config.fields import FieldChecker, join
-from graylane.config.model import TlsSettings
+from graylane.config.model import ListenerCert, TlsSettings
+from graylane.config.routeblock import valid_host
 from graylane.config.upstreamblock import K8S_NAME
 
 
@@ -41,3 +46,22 @@ def parse_tls(c: FieldChecker, value: Any, route_hosts: tuple[str, ...]) -> TlsS
     if len(c.errors) != before or name is None:
         return None
     return TlsSettings(secret_name=name, hosts=hosts, redirect_http=bool(redirect))
+
+
+def parse_listener_tls(c: FieldChecker, value: Any, path: str) -> tuple[ListenerCert, ...]:
+    out: list[ListenerCert] = []
+    for i, item in enumerate(c.array(value, path, min_len=1, max_len=64)):
+        where = join(path, i)
+        obj = c.obj(item, where, required=("secretName",), optional=("hostname",))
+        if obj is None:
+            continue
+        name = c.string(obj.get("secretName"), join(where, "secretName"), max_len=253, pattern=K8S_NAME,
+                        what="a Secret name (DNS subdomain)")  # fmt: skip
+        hostname = obj.get("hostname")
+        if hostname is not None and not (
+            isinstance(hostname, str) and valid_host(hostname) and is_sni_name(hostname)
+        ):
+            c.error(join(where, "hostname"), "must be a lower-case DNS name (optionally *.)")
+        elif name is not None:
+            out.append(ListenerCert(secret_name=name, hostname=hostname))
+    return tuple(out)

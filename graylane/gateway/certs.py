@@ -1,34 +1,40 @@
-"""Whether a Secret can serve TLS: a ``kubernetes.io/tls`` pair whose PEM certificate and key parse."""
+"""The certificates of HTTPS listeners: which Secrets can serve, and the names of their copies.
+
+A listener's ``tls.certificateRefs`` may name a Secret in any namespace (through a ReferenceGrant); the
+Gateway's proxies read Secrets only in the install namespace, so the operator copies each usable one there
+(:func:`graylane.gateway.naming.mirror_name`, labelled with the Gateway's UID) and the route documents name
+the copy. Whether a Secret can serve is :func:`graylane.tls.secret.read_secret` -- the same checks the proxy
+makes before it serves one (type, base64, PEM chain and key, key type, key match, validity at ``now``); a
+listener's certificate need not name its hostname (the spec leaves that to the client).
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
+import datetime
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from graylane.gateway.objects import Key
+from graylane.tls.secret import read_secret
 
 
-def tls_problem(secret: Mapping[str, Any]) -> str | None:
-    """None when ``secret`` (the API object) holds a usable certificate and key; otherwise why not."""
-    data = secret.get("data")
-    if not isinstance(data, Mapping):
-        data = {}
-    try:
-        crt = base64.b64decode(str(data.get("tls.crt", "")), validate=True)
-        key = base64.b64decode(str(data.get("tls.key", "")), validate=True)
-    except (binascii.Error, ValueError):
-        return "tls.crt/tls.key are not base64"
-    if not crt or not key:
-        return "needs tls.crt and tls.key"
-    try:
-        x509.load_pem_x509_certificates(crt)
-    except ValueError:
-        return "tls.crt is not a PEM certificate"
-    try:
-        load_pem_private_key(key, password=None)
-    except (ValueError, TypeError):
-        return "tls.key is not an unencrypted PEM private key"
-    return None
+@dataclass(frozen=True, slots=True)
+class TlsSecret:
+    """What the operator keeps of a ``kubernetes.io/tls`` Secret: its problem, or the data to copy."""
+
+    problem: str | None
+    data: Mapping[str, str] = field(default_factory=dict, repr=False)  # tls.crt, tls.key (base64)
+
+
+def tls_secret(secret: Mapping[str, Any], *, now: datetime.datetime) -> TlsSecret:
+    """``secret`` (the API object) judged at ``now``; never raises, never keeps the data of a bad one."""
+    checked = read_secret(secret, now=now)
+    if checked.problem is not None:
+        return TlsSecret(checked.problem)
+    return TlsSecret(None, dict(checked.data))
+
+
+def problems(secrets: Mapping[Key, TlsSecret]) -> dict[Key, str | None]:
+    """The :class:`graylane.gateway.plan.World` view: each known Secret's problem (None: usable)."""
+    return {key: found.problem for key, found in secrets.items()}

@@ -42,11 +42,16 @@ def route_problem(route: HTTPRoute) -> str | None:
 
 
 def compile_document(
-    route: HTTPRoute, *, listeners: Mapping[int, tuple[str, ...]], backends: Sequence[Sequence[Resolved]]
+    route: HTTPRoute,
+    *,
+    listeners: Mapping[int, tuple[str, ...]],
+    backends: Sequence[Sequence[Resolved]],
+    certificates: Mapping[int, Sequence[tuple[str | None, str]]] | None = None,
 ) -> dict[str, Any]:
     """The sealed document of ``route`` on one Gateway: ``listeners`` maps each served Gateway port to its
-    hosts, ``backends[i][j]`` is rule i's backendRef j resolved. Raises ``ValueError`` with the route's
-    field paths when the proxy's loader would refuse it."""
+    hosts, ``backends[i][j]`` is rule i's backendRef j resolved, ``certificates`` maps an HTTPS port to its
+    (listener hostname or None, Secret copy) pairs. Raises ``ValueError`` with the route's field paths
+    when the proxy's loader would refuse it."""
     meta = route.meta
     upstreams = {r.key: {"url": r.url} for rule in backends for r in rule if r.key and r.url}
     ref = {"namespace": meta.namespace, "name": meta.name, "uid": meta.uid, "generation": meta.generation,
@@ -57,7 +62,8 @@ def compile_document(
         "schemaVersion": 2,
         "route": ref,
         "hosts": [],
-        "listeners": [{"port": port, "hosts": list(hosts)} for port, hosts in sorted(listeners.items())],
+        "listeners": [_listener(port, hosts, (certificates or {}).get(port, ()))
+                      for port, hosts in sorted(listeners.items())],
         "preserveHost": True,
         "upstreams": upstreams,
         "httpRules": [_rule(rule, resolved) for rule, resolved in zip(route.rules, backends, strict=True)],
@@ -69,6 +75,14 @@ def compile_document(
     except ConfigError as exc:
         raise ValueError("; ".join(_route_path(e.path) + ": " + e.message for e in exc.errors[:3])) from None
     return sealed
+
+
+def _listener(port: int, hosts: Sequence[str], certs: Sequence[tuple[str | None, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"port": port, "hosts": list(hosts)}
+    if certs:
+        out["tls"] = [{"secretName": secret, **({"hostname": host} if host else {})}
+                      for host, secret in dict.fromkeys(certs)]  # fmt: skip
+    return out
 
 
 def _rule(rule: Any, resolved: Sequence[Resolved]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from graylane.gateway import conditions as c
-from graylane.gateway import hostnames
+from graylane.gateway import hostnames, naming
 from graylane.gateway.attach import Attachment, attach
 from graylane.gateway.document import compile_document, route_problem
 from graylane.gateway.listeners import ListenerVerdict, judge_listeners
@@ -41,9 +41,9 @@ class World:
     runtime: Mapping[Key, Runtime] = field(default_factory=dict)
     controller: str = c.CONTROLLER
     https_served: bool = False
-    """Whether the Gateway proxies terminate TLS (the TLS work); until then an HTTPS listener is valid and
-    attached to, but its own ``Programmed`` is False (Pending) -- the Gateway's says its address and proxies
-    are in place."""
+    """Whether the Gateway proxies terminate TLS (the operator's do: ``--listen-tls``, the certificates
+    copied next to them); when not, an HTTPS listener is valid and attached to, but its own ``Programmed``
+    is False (Pending) -- the Gateway's says its address and proxies are in place."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +160,7 @@ def _gateway(
         for name in dict.fromkeys(found.names):
             counts[name] += 1
     ports = {v.listener.protocol: v.listener.port for v in verdicts if v.valid}
-    documents = _documents(attached, world)
+    documents = _documents(gateway, attached, world)
     listener_conditions = {
         v.listener.name: _listener_conditions(v, runtime, world.https_served) for v in verdicts
     }
@@ -175,7 +175,7 @@ def _listener_conditions(verdict: ListenerVerdict, runtime: Runtime, https: bool
     programmed = _programmed(verdict.valid, runtime, what="the listener is not valid (see its conditions)",
                              no_address=c.PENDING)  # listeners have no AddressNotAssigned reason  # fmt: skip
     if programmed.status and verdict.listener.protocol == "HTTPS" and not https:
-        programmed = c.Condition(c.PROGRAMMED, False, c.PENDING, "TLS termination is not built yet")
+        programmed = c.Condition(c.PROGRAMMED, False, c.PENDING, "these proxies do not terminate TLS")
     return verdict.accepted, verdict.conflicted, verdict.resolved, programmed
 
 
@@ -210,22 +210,38 @@ def gateway_conditions(
     return accepted, _programmed(valid, runtime, what="nothing to program")
 
 
-def _documents(attached: list[tuple[HTTPRoute, Attachment]], world: World) -> dict[str, dict[str, object]]:
+def _documents(
+    gateway: Gateway, attached: list[tuple[HTTPRoute, Attachment]], world: World
+) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
-    by_route: dict[str, tuple[HTTPRoute, dict[int, list[tuple[str, ...]]]]] = {}
+    by_route: dict[str, tuple[HTTPRoute, dict[int, list[tuple[str, ...]]], dict[int, list[Cert]]]] = {}
     for route, found in attached:
-        _, ports = by_route.setdefault(route.meta.uid, (route, {}))
+        _, ports, certs = by_route.setdefault(route.meta.uid, (route, {}, {}))
         for verdict, names in found.listeners:
             if verdict.valid:
                 ports.setdefault(verdict.listener.port, []).append(names)
-    for uid, (route, ports) in by_route.items():
+                certs.setdefault(verdict.listener.port, []).extend(_certificate(gateway, verdict))
+    for uid, (route, ports, certs) in by_route.items():
         if not ports:
             continue
         listeners = {port: hostnames.union(served) for port, served in ports.items()}
         try:
-            out[uid] = compile_document(route, listeners=listeners, backends=_resolve(route, world))
+            out[uid] = compile_document(route, listeners=listeners, backends=_resolve(route, world),
+                                        certificates=certs)  # fmt: skip
         except (
             ValueError
         ):  # listener hosts cannot make a valid document invalid; never let one route stop all
             continue
     return out
+
+
+Cert = tuple[str | None, str]
+
+
+def _certificate(gateway: Gateway, verdict: ListenerVerdict) -> list[Cert]:
+    """An HTTPS listener's certificate for the route documents: (its hostname, the Secret's copy); the first
+    usable ``certificateRef`` serves (Graylane offers one certificate per listener)."""
+    if verdict.listener.protocol != "HTTPS" or not verdict.certificates:
+        return []
+    secret = naming.mirror_name(naming.object_name(*gateway.meta.key), verdict.certificates[0])
+    return [(verdict.listener.hostname, secret)]

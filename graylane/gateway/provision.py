@@ -1,8 +1,10 @@
 """The objects the Gateway controller keeps in the install namespace, built purely from a plan.
 
 Per Gateway with a valid listener: a Deployment of proxies (``graylane-proxy --kube`` selecting the
-Gateway's route ConfigMaps, ``--listener-port`` the Gateway's HTTP port), a ClusterIP Service whose ports
-are the Gateway's listener ports, and one ConfigMap per attached HTTPRoute holding its document. Every
+Gateway's route ConfigMaps, ``--listener-port`` the Gateway's HTTP port, ``--listen-tls`` and
+``--tls-listener-port`` its HTTPS port), a ClusterIP Service whose ports are the Gateway's listener ports,
+one ConfigMap per attached HTTPRoute holding its document, and a ``kubernetes.io/tls`` copy of each HTTPS
+listener's certificate (the documents name it; the key never leaves Secrets). Every
 object carries the ``graylane.io/gateway-uid`` label (what the operator sweeps by) and a checksum of its
 own desired body (what lets the writer skip no-op writes). The pod template is the chart's (a ConfigMap the
 chart renders with the proxies' image, ServiceAccount, securityContext and resources): the controller
@@ -18,7 +20,11 @@ from typing import Any
 
 from graylane.compile import names
 from graylane.config.document import canonical_json
+from graylane.gateway.naming import mirror_name, object_name, route_configmap_name
+from graylane.gateway.objects import Key
 from graylane.gateway.plan import GatewayPlan
+from graylane.tls.certificate import CRT, KEY
+from graylane.tls.secret import TLS_TYPE
 
 GATEWAY_UID_LABEL = "graylane.io/gateway-uid"
 GATEWAY_ROUTE_LABEL = "graylane.io/gateway-route"
@@ -27,18 +33,7 @@ CHECKSUM_ANNOTATION = "graylane.io/checksum"
 COMPONENT = "gateway-proxy"
 HTTP_TARGET, HTTPS_TARGET, ADMIN_PORT = 8080, 8443, 9901
 TEMPLATE_KEY = "pod-template.json"
-
-
-def object_name(namespace: str, name: str) -> str:
-    """``graylane-gw-<namespace>-<name>``: a DNS label (Services need one), hash-shortened to 63."""
-    text = f"graylane-gw-{namespace}-{name}".replace(".", "-")
-    return names.label_value(text) if len(text) > 63 else text
-
-
-def route_configmap_name(gateway: str, route_namespace: str, route_name: str) -> str:
-    """``<gateway object name>-r-<route namespace>-<route name>``, hash-shortened to 253."""
-    return names.fit(f"{gateway}-r-{route_namespace}-{route_name}", names.MAX_NAME, gateway, route_namespace,
-                     route_name)  # fmt: skip
+SOURCE_ANNOTATION = "graylane.io/source-secret"
 
 
 def labels(planned: GatewayPlan) -> dict[str, str]:
@@ -85,6 +80,9 @@ def deployment(planned: GatewayPlan, *, namespace: str, template: Mapping[str, A
             "--listen", f"0.0.0.0:{HTTP_TARGET}", "--admin-listen", f"0.0.0.0:{ADMIN_PORT}"]  # fmt: skip
     if "HTTP" in planned.ports:
         args += ["--listener-port", str(planned.ports["HTTP"])]
+    if "HTTPS" in planned.ports:
+        args += ["--listen-tls", f"0.0.0.0:{HTTPS_TARGET}",
+                 "--tls-listener-port", str(planned.ports["HTTPS"])]  # fmt: skip
     for container in containers[:1]:  # the proxy container comes first in the template
         container["args"] = [*container.get("args", []), *args]
     return sealed({
@@ -108,3 +106,25 @@ def configmaps(planned: GatewayPlan, *, namespace: str) -> list[dict[str, Any]]:
         out.append(sealed({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
                            "data": {names.DATA_KEY: canonical_json(doc)}}))  # fmt: skip
     return out
+
+
+def secrets(
+    planned: GatewayPlan, *, namespace: str, data: Mapping[Key, Mapping[str, str]]
+) -> list[dict[str, Any]]:
+    """The copies of the certificates the Gateway's valid HTTPS listeners serve (``data``: each usable
+    Secret's ``tls.crt`` and ``tls.key``, base64, as read), named as the route documents name them."""
+    gateway = object_name(*planned.gateway.meta.key)
+    out: dict[str, dict[str, Any]] = {}
+    for verdict in planned.listeners:
+        if not verdict.valid or not verdict.certificates:
+            continue
+        ref = verdict.certificates[0]
+        found = data.get((ref.namespace, ref.name))
+        name = mirror_name(gateway, ref)
+        if found is None or name in out:
+            continue
+        meta = {"name": name, "namespace": namespace, "labels": labels(planned),
+                "annotations": {SOURCE_ANNOTATION: f"{ref.namespace}/{ref.name}"}}  # fmt: skip
+        out[name] = sealed({"apiVersion": "v1", "kind": "Secret", "type": TLS_TYPE, "metadata": meta,
+                            "data": {k: found[k] for k in (CRT, KEY)}})  # fmt: skip
+    return list(out.values())

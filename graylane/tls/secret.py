@@ -1,7 +1,8 @@
 """A ``kubernetes.io/tls`` Secret object as the API returns it, checked for the hosts a route serves (pure).
 
 The operator calls :func:`check_secret` before it mirrors a route's certificate: the type, both keys in
-base64, the certificate checks of :mod:`graylane.tls.certificate` and RFC 6125 coverage of every host.
+base64, the certificate checks of :mod:`graylane.tls.certificate` and RFC 6125 coverage of every host; and
+:func:`read_secret` (all but the coverage) before it mirrors a Gateway listener's certificate.
 """
 
 from __future__ import annotations
@@ -33,15 +34,15 @@ class SecretCheck:
     reason: str = ""  # the Ready condition's reason when there is a problem
     problem: str | None = None  # the message, with field paths; never key material
     data: dict[str, str] = field(default_factory=dict, repr=False)
+    dns_names: tuple[str, ...] = ()  # the certificate's DNS-IDs
 
 
-def check_secret(
-    secret: Mapping[str, Any], *, hosts: Sequence[str], now: datetime.datetime, name: str
-) -> SecretCheck:
-    """Check ``secret`` (named ``name``, "namespace/name", in messages) for serving ``hosts`` at ``now``."""
-    invalid, where = CONDITIONS["malformed"], f"spec.tls.secretName: Secret {name}"
+def read_secret(secret: Mapping[str, Any], *, now: datetime.datetime) -> SecretCheck:
+    """The type, both keys in base64 and the certificate checks of :mod:`graylane.tls.certificate` at
+    ``now``; messages are relative to the Secret (a Gateway listener's ``certificateRefs`` name it)."""
+    invalid = CONDITIONS["malformed"]
     if secret.get("type") != TLS_TYPE:
-        return SecretCheck(invalid, f"{where} is of type {secret.get('type')!r}, not {TLS_TYPE}")
+        return SecretCheck(invalid, f"type {secret.get('type')!r} is not {TLS_TYPE}")
     data = secret.get("data") or {}
     raw: dict[str, bytes] = {}
     for key in (CRT, KEY):
@@ -49,15 +50,25 @@ def check_secret(
         try:
             raw[key] = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
         except (binascii.Error, ValueError):
-            return SecretCheck(invalid, f"{where}: data.{key} is not base64")
+            return SecretCheck(invalid, f"data.{key} is not base64")
     try:
         cert = parse_certificate(raw[CRT], raw[KEY], now=now)
     except CertificateError as exc:
-        shown = "; ".join(str(e) for e in exc.errors[:3])
-        return SecretCheck(CONDITIONS[exc.reason], f"{where}: {shown} (the proxies keep what they serve)")
-    missing = uncovered(cert.dns_names, hosts)
+        return SecretCheck(CONDITIONS[exc.reason], "; ".join(str(e) for e in exc.errors[:3]))
+    return SecretCheck(data={CRT: data[CRT], KEY: data[KEY]}, dns_names=cert.dns_names)
+
+
+def check_secret(
+    secret: Mapping[str, Any], *, hosts: Sequence[str], now: datetime.datetime, name: str
+) -> SecretCheck:
+    """Check ``secret`` (named ``name``, "namespace/name", in messages) for serving ``hosts`` at ``now``."""
+    read = read_secret(secret, now=now)
+    if read.problem is not None:
+        message = f"spec.tls.secretName: Secret {name}: {read.problem} (the proxies keep what they serve)"
+        return SecretCheck(read.reason, message)
+    missing = uncovered(read.dns_names, hosts)
     if missing:
-        names = ", ".join(cert.dns_names) or "no DNS names"
+        names = ", ".join(read.dns_names) or "no DNS names"
         message = f"spec.hosts: {missing[0]!r} is not covered by the certificate of Secret {name} ({names})"
         return SecretCheck(CONDITIONS[HOST_MISMATCH], message)
-    return SecretCheck(data={CRT: data[CRT], KEY: data[KEY]})
+    return read

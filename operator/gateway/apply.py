@@ -1,10 +1,10 @@
 """The one writer of the Gateway controller: owned objects and statuses, each written only when it differs.
 
-Owned objects (Deployments, Services, ConfigMaps in the install namespace) carry the checksum of their
-desired body: equal checksum, no write; a missing object is created; one no longer desired is deleted with
-its UID as precondition. Statuses are merge patches of the ``status`` subresource, sent only when the
-rendered status differs from the object's (HTTPRoutes with their resourceVersion, so a concurrent writer's
-update is never overwritten blindly: the controller replans on the conflict).
+Owned objects (Deployments, Services, ConfigMaps, certificate Secrets in the install namespace) carry the
+checksum of their desired body: equal checksum, no write; a missing object is created; one no longer desired
+is deleted with its UID as precondition. Statuses are merge patches of the ``status`` subresource, sent only
+when the rendered status differs from the object's (HTTPRoutes with their resourceVersion, so a concurrent
+writer's update is never overwritten blindly: the controller replans on the conflict).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from graylane.gateway.provision import CHECKSUM_ANNOTATION
 
 log = logging.getLogger("graylane.gateway")
 PREFIXES = {"Deployment": ("/apis/apps/v1", "deployments"), "Service": ("/api/v1", "services"),
-            "ConfigMap": ("/api/v1", "configmaps")}  # fmt: skip
+            "ConfigMap": ("/api/v1", "configmaps"), "Secret": ("/api/v1", "secrets")}  # fmt: skip
 
 
 def _checksum(obj: Mapping[str, Any]) -> Any:

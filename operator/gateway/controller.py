@@ -35,7 +35,7 @@ RETRY_SECONDS = 1.0
 class GatewayController:
     def __init__(self, state: OperatorState) -> None:
         self.state = state
-        self.stores = Stores(state.config.config_namespace, state.config.gateway_template)
+        self.stores = Stores(state.config.config_namespace, state.config.gateway_template, now=state.now)
         self.changed = asyncio.Event()
         self.bundle_version: str | None = None
         self.reconciles = 0
@@ -83,18 +83,22 @@ class GatewayController:
 
     async def _objects(self, api: KubeAPI, planned: Plan) -> None:
         ns, template = self.stores.namespace, self.stores.template_spec()
-        deployments, services, configmaps = [], [], []
+        deployments, services, configmaps, secrets = [], [], [], []
+        certificates = self.stores.certificate_data()
         for gp in planned.gateways.values():
             if not gp.ports or not gp.conditions[0].status:
                 continue  # nothing to serve: no proxies
             services.append(provision.service(gp, namespace=ns))
             configmaps.extend(provision.configmaps(gp, namespace=ns))
+            secrets.extend(provision.secrets(gp, namespace=ns, data=certificates))
             if template is not None:
                 deployments.append(provision.deployment(gp, namespace=ns, template=template))
         if template is None and services:
             log.warning(
                 "no pod template in ConfigMap %s/%s: Gateways get no proxies", ns, self.stores.template
             )
+        await apply_owned(api, kind="Secret", namespace=ns, desired=secrets,
+                          current=self.stores["own_secrets"].objects)  # fmt: skip
         await apply_owned(api, kind="ConfigMap", namespace=ns, desired=configmaps,
                           current=self.stores["configmaps"].objects)  # fmt: skip
         await apply_owned(api, kind="Service", namespace=ns, desired=services,

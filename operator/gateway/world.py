@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from graylane.operator.gateway.informer import Store
 from graylane.operator.kubeapi import api_path
 
-from graylane.gateway.certs import tls_problem
+from graylane.gateway import certs
 from graylane.gateway.objects import parse_gateway, parse_gateway_class, parse_reference_grant
 from graylane.gateway.plan import Runtime, World
 from graylane.gateway.provision import GATEWAY_ROUTE_LABEL, GATEWAY_UID_LABEL, TEMPLATE_KEY
@@ -48,10 +50,19 @@ def _owned(obj: dict[str, Any]) -> Any:
     }
 
 
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _tls_secret(now: Callable[[], datetime.datetime], obj: dict[str, Any]) -> certs.TlsSecret:
+    return certs.tls_secret(obj, now=now())
+
+
 @dataclass
 class Stores:
     namespace: str  # the install namespace: where the controller's own objects live
     template: str  # the name of the chart's pod-template ConfigMap there
+    now: Callable[[], datetime.datetime] = _utc_now  # when certificates are judged
     all: dict[str, Store] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -63,7 +74,12 @@ class Stores:
             "grants": Store(f"{GW_BETA}/referencegrants"),
             "services": Store("/api/v1/services", keep=_service),
             "namespaces": Store("/api/v1/namespaces", keep=_labels),
-            "secrets": Store("/api/v1/secrets", fields="type=kubernetes.io/tls", keep=tls_problem),
+            "secrets": Store(
+                "/api/v1/secrets",
+                fields="type=kubernetes.io/tls",
+                keep=functools.partial(_tls_secret, self.now),
+            ),
+            "own_secrets": Store(api_path("/api/v1", "secrets", ns), labels=OWNED, keep=_owned),
             "deployments": Store(api_path("/apis/apps/v1", "deployments", ns), labels=OWNED, keep=_owned),
             "own_services": Store(api_path("/api/v1", "services", ns), labels=OWNED, keep=_owned),
             "configmaps": Store(
@@ -89,9 +105,13 @@ class Stores:
             routes=tuple(parse_http_route(o) for o in self["routes"].objects.values()),
             grants=tuple(parse_reference_grant(o) for o in self["grants"].objects.values()),
             services=services, namespaces={k[1]: v for k, v in self["namespaces"].objects.items()},
-            secrets=dict(self["secrets"].objects), runtime=self.runtime(),
-            https_served=False,  # True once the Gateway proxies terminate TLS (docs/gateway-api.md)
+            secrets=certs.problems(self["secrets"].objects), runtime=self.runtime(),
+            https_served=True,  # the Gateway proxies terminate TLS with the copies of the certificates
         )  # fmt: skip
+
+    def certificate_data(self) -> dict[tuple[str, str], Mapping[str, str]]:
+        """``tls.crt`` and ``tls.key`` (base64) of every usable certificate Secret, for the copies."""
+        return {key: found.data for key, found in self["secrets"].objects.items() if found.problem is None}
 
     def runtime(self) -> dict[tuple[str, str], Runtime]:
         """Each Gateway's Service address and proxy readiness, from the objects the controller owns."""

@@ -8,6 +8,10 @@
   refused version (``graylane_tls_rejected_total{reason}``, listed at ``/routes`` with field paths) leaves
   the last good one serving; so does a Secret that went away (``not-found``). Each distinct refused
   content is counted once, however often it is offered again.
+* **Gateway listeners** (schema-2 documents): each ``listeners[].tls`` entry of the HTTPS listener's port
+  (``listener_port``) offers its Secret for its listener's ``hostname``, without the coverage check (a
+  Gateway listener's certificate is the user's word; the client verifies it); one without a hostname is the
+  default certificate when there is no ``--default-tls-secret``.
 * **The SNI table** maps each route host the served certificate covers (RFC 6125) to that Secret's context;
   it is rebuilt whole and swapped with one assignment, so a handshake sees the old or the new table, and a
   connection keeps the context it started with. Lookup: the exact name, then its one-label wildcard, then
@@ -34,6 +38,7 @@ from graylane.proxy.sources.secrets import SecretStore
 from graylane.proxy.tls.context import server_context
 
 from graylane.config.document import FieldError, RouteConfig, SecretRef
+from graylane.config.model import ListenerCert
 from graylane.tls import hostnames
 from graylane.tls.certificate import (
     HOST_MISMATCH,
@@ -65,11 +70,13 @@ class TlsRejection:
 
 class CertStore:
     def __init__(self, *, secrets: SecretStore, metrics: Metrics, default_secret: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time,
+                 listener_port: int | None = None) -> None:  # fmt: skip
         self.secrets = secrets
         self.metrics = metrics
         self.default_secret = default_secret
         self.clock = clock
+        self.listener_port = listener_port  # the Gateway port the HTTPS listener serves (None: any)
         self.served: dict[str, Served] = {}
         self.rejected: dict[str, TlsRejection] = {}
         self.by_name: Mapping[str, ssl.SSLContext] = {}
@@ -77,10 +84,12 @@ class CertStore:
         self.problems: tuple[str, ...] = ()  # hosts left without a certificate, and why
         self.default: ssl.SSLContext | None = None
         self._routes: tuple[RouteConfig, ...] = ()
+        self._listeners: tuple[tuple[str, ListenerCert], ...] = ()  # (route key, Gateway listener's cert)
 
     def refresh(self, configs: Sequence[RouteConfig]) -> None:
         """The routes changed: load what they name, rebuild the table."""
         self._routes = tuple(sorted((c for c in configs if c.tls is not None), key=lambda c: c.key))
+        self._listeners = gateway_certificates(configs, port=self.listener_port)
         self.reload()
 
     def reload(self) -> None:
@@ -91,6 +100,8 @@ class CertStore:
             hosts_of.setdefault(config.tls.secret_name, []).extend(config.tls.hosts)
         if self.default_secret:
             hosts_of.setdefault(self.default_secret, [])
+        for _, cert in self._listeners:
+            hosts_of.setdefault(cert.secret_name, [])
         for name, hosts in sorted(hosts_of.items()):
             self._offer(name, hosts)
         for gone in set(self.served) - hosts_of.keys():
@@ -186,8 +197,29 @@ class CertStore:
                 else:
                     table[host], owners[host] = served.context, secret
         default = self.served.get(self.default_secret) if self.default_secret else None
+        default = self._index_listeners(table, owners, problems) if default is None else default
         self.by_name, self.owners, self.problems = table, owners, tuple(problems)
         self.default = default.context if default is not None else None
+
+    def _index_listeners(
+        self, table: dict[str, ssl.SSLContext], owners: dict[str, str], problems: list[str]
+    ) -> Served | None:
+        """Gateway listeners: a certificate for the SNI names its listener's hostname matches, whether or not
+        it names them (the client judges); a listener without hostname gives the port's default."""
+        default = None
+        for key, cert in self._listeners:
+            served = self.served.get(cert.secret_name)
+            name = cert.hostname or "(any name)"
+            if served is None:
+                problems.append(f"{name} ({key}): no certificate from Secret {cert.secret_name} yet")
+            elif cert.hostname is None:
+                default = default or served
+            elif owners.setdefault(cert.hostname, cert.secret_name) == cert.secret_name:
+                table.setdefault(cert.hostname, served.context)
+            else:
+                other = owners[cert.hostname]
+                problems.append(f"{name} ({key}): Secret {other} is served for it, not {cert.secret_name}")
+        return default
 
     def describe(self) -> dict[str, Any]:
         """What ``/routes`` shows: certificates (public facts only), refusals, host owners, problems."""
@@ -205,3 +237,12 @@ class CertStore:
         hosts = dict(sorted(self.owners.items()))
         return {"certificates": served, "rejected": rejected, "hosts": hosts, "problems": list(self.problems),
                 "rejectedTotal": dict(self.metrics.tls_rejected)}  # fmt: skip
+
+
+def gateway_certificates(
+    configs: Sequence[RouteConfig], *, port: int | None
+) -> tuple[tuple[str, ListenerCert], ...]:
+    """The Gateway listener certificates the documents name for ``port`` (None: any), in route order."""
+    found = [(c.key, cert) for c in configs for entry in c.listeners if port is None or entry.port == port
+             for cert in entry.tls]  # fmt: skip
+    return tuple(sorted(found, key=lambda pair: pair[0]))

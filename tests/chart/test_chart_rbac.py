@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chart_render import RELEASE, SCENARIOS, Manifests
 
 OPERATOR_SA = f"{RELEASE}-graylane-operator"
 PROXY_SA = f"{RELEASE}-graylane-proxy"
+GATEWAY_PROXY_SA = f"{PROXY_SA}-gateway"  # the Gateways' proxies (gatewayAPI.enabled)
 DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "deletecollection"}
 Rule = dict[str, Any]
 
@@ -56,13 +58,13 @@ def test_every_binding_targets_a_chart_role_and_a_chart_service_account(rendered
             assert ref["name"] in cluster_roles
         for subject in binding["subjects"]:
             assert subject["kind"] == "ServiceAccount"
-            assert subject["name"] in {OPERATOR_SA, PROXY_SA}
+            assert subject["name"] in {OPERATOR_SA, PROXY_SA, GATEWAY_PROXY_SA}
             assert subject["namespace"] == rendered.namespace
 
 
 def test_the_proxy_has_nothing_cluster_wide(rendered: Manifests) -> None:
     for binding in rendered.of_kind("ClusterRoleBinding"):
-        assert PROXY_SA not in {s["name"] for s in binding["subjects"]}
+        assert not {PROXY_SA, GATEWAY_PROXY_SA} & {s["name"] for s in binding["subjects"]}
     assert not [r for r in rendered.of_kind("ClusterRole") if "proxy" in r["metadata"]["name"]]
 
 
@@ -77,6 +79,25 @@ def test_the_proxy_only_reads_its_own_namespace(rendered: Manifests, scenario: s
     for _, _, rule in rules:
         assert rule["apiGroups"] == [""]
         assert set(rule["verbs"]) == {"get", "list", "watch"}
+
+
+def test_gateway_proxies_read_configmaps_and_secrets_of_their_namespace_only(
+    rendered: Manifests, scenario: str
+) -> None:
+    """Their own ServiceAccount (the certificate copies need Secret reads; the chart's proxies get none)."""
+    rules = _rules_for(rendered, GATEWAY_PROXY_SA)
+    if not SCENARIOS[scenario].get("gatewayAPI", {}).get("enabled"):
+        assert rules == [] and not [a for a in rendered.of_kind("ServiceAccount")
+                                    if a["metadata"]["name"] == GATEWAY_PROXY_SA]  # fmt: skip
+        return
+    assert (
+        _grants(rules, "secrets")
+        == _grants(rules, "configmaps")
+        == {rendered.namespace: {"get", "list", "watch"}}
+    )
+    assert {res for _, _, rule in rules for res in rule["resources"]} == {"configmaps", "secrets"}
+    (template,) = [cm for cm in rendered.of_kind("ConfigMap") if "pod-template.json" in cm.get("data", {})]
+    assert json.loads(template["data"]["pod-template.json"])["spec"]["serviceAccountName"] == GATEWAY_PROXY_SA
 
 
 def test_operator_writes_configmaps_only_in_the_install_namespace(rendered: Manifests) -> None:
@@ -95,6 +116,9 @@ def test_operator_secret_access_follows_the_jwt_and_tls_settings(rendered: Manif
     jwt, tls = values.get("jwtSecrets", {}).get("enabled"), values.get("tls", {}).get("enabled")
     if values.get("gatewayAPI", {}).get("enabled"):
         assert grants.pop(None) == {"list", "watch"}  # listener certificateRefs, in any namespace
+        if not (jwt or tls):  # the copies of the listeners' certificates
+            assert grants == {rendered.namespace: {"create", "patch", "delete"}}
+            return
     if not (jwt or tls):
         assert grants == {}
         return

@@ -52,8 +52,10 @@ def step(what: str, started: float) -> None:
     print(f"conformance: {what} ({time.monotonic() - started:.0f}s)", flush=True)
 
 
-def prepare(kubectl: Kubectl, helm: Path, state: Path, started: float) -> str:
-    """Images in the node, CRDs and the chart installed; returns Graylane's version."""
+def prepare(kubectl: Kubectl, helm: Path, state: Path, started: float, *, namespace: str = NAMESPACE,
+            release: str = RELEASE) -> str:  # fmt: skip
+    """Images in the node, CRDs and the chart (``release`` in ``namespace``) installed; returns Graylane's
+    version."""
     runner, backends = suite.ensure_suite(), suite.backend_archives()
     tag, archives = build_images()
     step(f"built the suite ({runner.name}), its backends and Graylane {tag}", started)
@@ -62,14 +64,14 @@ def prepare(kubectl: Kubectl, helm: Path, state: Path, started: float) -> str:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(suite.crds(download=False)))
     kubectl("wait", "--for=condition=Established", "--timeout=60s",
             *[f"crd/{p}.gateway.networking.k8s.io" for p in ("gatewayclasses", "gateways", "httproutes", "referencegrants")])  # fmt: skip
-    restricted_namespace(kubectl, NAMESPACE)
+    restricted_namespace(kubectl, namespace)
     values = state / "conformance-values.json"
     values.write_text(json.dumps(VALUES))
-    subprocess.run([str(helm), "--kubeconfig", str(kubectl.kubeconfig), "upgrade", "--install", RELEASE, str(CHART),
-                    "--namespace", NAMESPACE, "--values", str(values), "--wait", "--timeout", "5m"],
+    subprocess.run([str(helm), "--kubeconfig", str(kubectl.kubeconfig), "upgrade", "--install", release, str(CHART),
+                    "--namespace", namespace, "--values", str(values), "--wait", "--timeout", "5m"],
                    check=True, timeout=400)  # fmt: skip
     wait_pods(
-        kubectl, NAMESPACE, f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
+        kubectl, namespace, f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator"
     )
     # the suite reads the supported features off the GatewayClass once, at start: wait until the operator
     # has accepted it (conditions and supportedFeatures are written in one status update)
@@ -105,6 +107,8 @@ def run_suite(kubectl: Kubectl, state: Path, version: str, extra: list[str]) -> 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--state-dir", type=Path, default=REPO / ".graylane")
+    p.add_argument("--namespace", default=NAMESPACE, help="where the chart is installed")
+    p.add_argument("--release", default=RELEASE, help="the chart's release name")
     p.add_argument("suite_args", nargs="*", help="extra flags for the suite (after --)")
     args = p.parse_args(argv)
     state = args.state_dir.resolve()
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     tools = ensure_tools()
     kubectl = Kubectl(tools.kubectl, kubeconfig)
     started = time.monotonic()
-    version = prepare(kubectl, tools.helm, state, started)
+    version = prepare(kubectl, tools.helm, state, started, namespace=args.namespace, release=args.release)
     code = run_suite(kubectl, state, version, args.suite_args)
     step(f"suite exited {code}", started)
     out = state / "conformance-report.yaml"

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster.kubectl import Kubectl
 from conformance import suite as gateway_suite
+from gatewayrig import gateway_class, template_configmap
 from kopfharness import CRDS, PEERING_CRDS, OperatorNamespaces, OperatorProcess, ProxyProcess
 from rolloutrig import Rig
 
@@ -102,3 +103,12 @@ def kube_tls_proxy(
     yield proxy
     proxy.stop()
     print("--- proxy:", *proxy.log_path.read_text(errors="replace").splitlines()[-40:], sep="\n")
+
+
+@pytest.fixture
+def klass(kubectl: Kubectl, operator_ns: OperatorNamespaces) -> Iterator[str]:
+    name = f"graylane-{operator_ns.routes}"
+    kubectl.apply(gateway_class(name))
+    kubectl.apply(template_configmap(operator_ns.config))
+    yield name
+    kubectl("delete", "gatewayclass", name, "--ignore-not-found", "--wait=false", check=False)

@@ -15,6 +15,7 @@ from kopfharness import ProxyProcess
 
 BAD_INPUTS = Path(__file__).resolve().parents[1] / "bad_inputs" / "gateway-api"
 CONTROLLER = "graylane.io/gateway-controller"
+OWN = "app.kubernetes.io/component=gateway-proxy"
 EXPECT = re.compile(r"# expect: (\w+)/([-a-z0-9.]+)(?::([-a-z0-9]+))? (\w+)=(True|False)/(\w+)")
 
 
@@ -98,12 +99,29 @@ def expectations(path: Path) -> list[tuple[str, str, str | None, str, str, str]]
 
 
 class GatewayProxy(ProxyProcess):
-    """``graylane-proxy --kube`` as a Gateway's proxies run it (its selector, listener port 80), locally."""
+    """``graylane-proxy --kube`` as a Gateway's proxies run it (its selector, listener ports 80 and 443), locally."""
 
-    def __init__(self, namespace: str, selector: str, kubeconfig: Path, log_path: Path) -> None:
-        super().__init__(namespace, kubeconfig, log_path, "--route-selector", selector, "--listener-port", "80")
+    def __init__(
+        self, namespace: str, selector: str, kubeconfig: Path, log_path: Path, *, tls: bool = False
+    ) -> None:
+        extra = (
+            ("--tls-listener-port", "443") if tls else ()
+        )  # HTTPS on a free port serving listener port 443
+        super().__init__(
+            namespace,
+            kubeconfig,
+            log_path,
+            "--route-selector",
+            selector,
+            "--listener-port",
+            "80",
+            *extra,
+            tls=tls,
+        )
 
-    def explain(self, path: str, *, host: str = "gw.test", sample: float = 0.5, **headers: str) -> dict[str, Any]:
+    def explain(
+        self, path: str, *, host: str = "gw.test", sample: float = 0.5, **headers: str
+    ) -> dict[str, Any]:
         query = {"host": host, "path": path, "sample": str(sample)}
         params = [*query.items(), *(("header", f"{k}:{v}") for k, v in headers.items())]
         url = self.admin + "/explain?" + urllib.parse.urlencode(params)
@@ -113,3 +131,25 @@ class GatewayProxy(ProxyProcess):
 
 def apply_text(kubectl: Kubectl, text: str, namespace: str) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=text)
+
+
+def get(kubectl: Kubectl, kind: str, name: str, ns: str | None = None) -> dict[str, Any]:
+    return dict(kubectl.json("get", kind, name, *(["-n", ns] if ns else [])))
+
+
+def when(kubectl: Kubectl, kind: str, name: str, ns: str | None, ok: Any = current) -> Any:
+    """A function for ``eventually``: the object once ``ok(object)`` holds."""
+
+    def check() -> dict[str, Any] | None:
+        obj = get(kubectl, kind, name, ns)
+        return obj if ok(obj) else None
+
+    return check
+
+
+def addressed(obj: dict[str, Any]) -> bool:
+    return bool((obj.get("status") or {}).get("addresses"))
+
+
+def owned(kubectl: Kubectl, kind: str, ns: str) -> list[dict[str, Any]]:
+    return list(kubectl.json("get", kind, "-n", ns, "-l", OWN)["items"])

@@ -13,7 +13,6 @@ Gateway removes what was provisioned for it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,53 +20,23 @@ import pytest
 from cluster.kubectl import Kubectl
 from gatewayrig import (
     GatewayProxy,
+    addressed,
     apply_text,
     bad_input_files,
     conditions_of,
     current,
     expectations,
     gateway,
-    gateway_class,
+    get,
     http_route,
+    owned,
     service,
-    template_configmap,
+    when,
 )
 from kopfharness import OperatorNamespaces
 from waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("gateway_api_crds")
-OWN = "app.kubernetes.io/component=gateway-proxy"
-
-
-@pytest.fixture
-def klass(kubectl: Kubectl, operator_ns: OperatorNamespaces) -> Iterator[str]:
-    name = f"graylane-{operator_ns.routes}"
-    kubectl.apply(gateway_class(name))
-    kubectl.apply(template_configmap(operator_ns.config))
-    yield name
-    kubectl("delete", "gatewayclass", name, "--ignore-not-found", "--wait=false", check=False)
-
-
-def get(kubectl: Kubectl, kind: str, name: str, ns: str | None = None) -> dict[str, Any]:
-    return dict(kubectl.json("get", kind, name, *(["-n", ns] if ns else [])))
-
-
-def when(kubectl: Kubectl, kind: str, name: str, ns: str | None, ok: Any = current) -> Any:
-    """A function for ``eventually``: the object once ``ok(object)`` holds."""
-
-    def check() -> dict[str, Any] | None:
-        obj = get(kubectl, kind, name, ns)
-        return obj if ok(obj) else None
-
-    return check
-
-
-def addressed(obj: dict[str, Any]) -> bool:
-    return bool((obj.get("status") or {}).get("addresses"))
-
-
-def owned(kubectl: Kubectl, kind: str, ns: str) -> list[dict[str, Any]]:
-    return list(kubectl.json("get", kind, "-n", ns, "-l", OWN)["items"])
 
 
 def base(kubectl: Kubectl, ns: str, klass: str) -> None:
@@ -176,11 +145,28 @@ def test_argo_and_flagger_style_steering_is_served(
         rule = {"matches": [{"path": {"type": "PathPrefix", "value": "/checkout"}, "headers": [{"name": "X-Canary", "value": "insider"}]}],
                 "backendRefs": [{"name": "web-v2", "port": 8080}]}  # fmt: skip
         json_patch(kubectl, ns, {"op": "add", "path": "/spec/rules/0", "value": rule})
-        picks(proxy, "/checkout", 0.0, f"web-v2.{ns}.8080", what="the header rule served", **{"X-Canary": "insider"})
+        picks(
+            proxy,
+            "/checkout",
+            0.0,
+            f"web-v2.{ns}.8080",
+            what="the header rule served",
+            **{"X-Canary": "insider"},
+        )
         json_patch(kubectl, ns, {"op": "remove", "path": "/spec/rules/0"})
-        picks(proxy, "/checkout", 0.0, f"web-v1.{ns}.8080", what="the header rule gone", **{"X-Canary": "insider"})
+        picks(
+            proxy,
+            "/checkout",
+            0.0,
+            f"web-v1.{ns}.8080",
+            what="the header rule gone",
+            **{"X-Canary": "insider"},
+        )
         route = eventually(when(kubectl, "httproute", "checkout", ns), what="status of the last generation")
-        assert route["metadata"]["generation"] == 4 and conditions_of(route)["Accepted"] == ("True", "Accepted")
+        assert route["metadata"]["generation"] == 4 and conditions_of(route)["Accepted"] == (
+            "True",
+            "Accepted",
+        )
         assert served() == {f"{ns}/good", f"{ns}/checkout"}, "the route Graylane did not steer is untouched"
     finally:
         proxy.stop()
@@ -193,7 +179,9 @@ def json_patch(kubectl: Kubectl, ns: str, *ops: dict[str, Any]) -> None:
 
 def picks(proxy: GatewayProxy, path: str, sample: float, upstream: str, *, what: str, **headers: str) -> None:
     """Within a second or so the proxy sends ``path`` (at ``sample``) to ``upstream``."""
-    eventually(lambda: proxy.explain(path, sample=sample, **headers)["upstream"] == upstream, what=what, within=10)
+    eventually(
+        lambda: proxy.explain(path, sample=sample, **headers)["upstream"] == upstream, what=what, within=10
+    )
 
 
 def test_bad_input_gets_the_spec_reason_and_stops_nothing(

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from graylane.gateway.certs import tls_problem
+from graylane.gateway import certs
 from graylane.gateway.objects import parse_gateway, parse_gateway_class, parse_reference_grant
 from graylane.gateway.plan import Plan, Runtime, World, plan
 from graylane.gateway.refs import Service
@@ -29,7 +29,9 @@ def meta(name: str, ns: str | None = NS, **extra: Any) -> dict[str, Any]:
     return out
 
 
-def gateway_class(name: str = "graylane", controller: str = "graylane.io/gateway-controller", **spec: Any) -> dict[str, Any]:
+def gateway_class(
+    name: str = "graylane", controller: str = "graylane.io/gateway-controller", **spec: Any
+) -> dict[str, Any]:
     return {"metadata": meta(name, None), "spec": {"controllerName": controller, **spec}}
 
 
@@ -43,7 +45,9 @@ def listener(name: str = "http", port: int = 80, protocol: str = "HTTP", **extra
     return out
 
 
-def gateway(name: str, *listeners: dict[str, Any], ns: str = NS, klass: str = "graylane", **spec: Any) -> dict[str, Any]:
+def gateway(
+    name: str, *listeners: dict[str, Any], ns: str = NS, klass: str = "graylane", **spec: Any
+) -> dict[str, Any]:
     return {"metadata": meta(name, ns), "spec": {"gatewayClassName": klass,
                                                   "listeners": list(listeners) or [listener()], **spec}}  # fmt: skip
 
@@ -75,7 +79,9 @@ def http_route(
     return {"metadata": meta(name, ns, creationTimestamp=created), "spec": spec, "status": status}
 
 
-def grant(name: str, ns: str, sources: list[tuple[str, str, str]], targets: list[tuple[str, str, str | None]]) -> dict[str, Any]:
+def grant(
+    name: str, ns: str, sources: list[tuple[str, str, str]], targets: list[tuple[str, str, str | None]]
+) -> dict[str, Any]:
     return {"metadata": meta(name, ns), "spec": {
         "from": [{"group": g, "kind": k, "namespace": n} for g, k, n in sources],
         "to": [{"group": g, "kind": k, **({"name": n} if n else {})} for g, k, n in targets],
@@ -141,4 +147,4 @@ def tls_secret() -> dict[str, Any]:
     return {"type": "kubernetes.io/tls", "data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
 
 
-GOOD_SECRET = tls_problem(tls_secret())
+GOOD_SECRET = certs.tls_secret(tls_secret(), now=datetime.datetime.now(datetime.UTC)).problem

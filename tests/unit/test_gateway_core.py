@@ -7,12 +7,13 @@ Rows named after conformance tests replay their manifests' situation with the ex
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 
 from graylane.gateway import hostnames
-from graylane.gateway.certs import tls_problem
+from graylane.gateway.certs import tls_secret as judge
 from graylane.gateway.objects import GROUP
 from graylane.gateway.plan import plan
 from graylane.gateway.refs import Service
@@ -40,7 +41,11 @@ from tests.unit.gwworld import (
         (None, [], ()),
         (None, ["a.test"], ("a.test",)),
         ("very.specific.com", [], ("very.specific.com",)),
-        ("very.specific.com", ["non.matching.com", "*.nonmatchingwildcard.io", "very.specific.com"], ("very.specific.com",)),
+        (
+            "very.specific.com",
+            ["non.matching.com", "*.nonmatchingwildcard.io", "very.specific.com"],
+            ("very.specific.com",),
+        ),
         ("*.wildcard.io", ["non.matching.com", "wildcard.io", "foo.wildcard.io"], ("foo.wildcard.io",)),
         ("*.wildcard.io", ["bar.foo.wildcard.io"], ("bar.foo.wildcard.io",)),
         ("*.anotherwildcard.io", ["*.anotherwildcard.io"], ("*.anotherwildcard.io",)),
@@ -52,7 +57,9 @@ from tests.unit.gwworld import (
         ("a.test", ["*.a.test"], None),
     ],
 )
-def test_hostname_intersection(listener_host: str | None, route_hosts: list[str], served: tuple[str, ...] | None) -> None:
+def test_hostname_intersection(
+    listener_host: str | None, route_hosts: list[str], served: tuple[str, ...] | None
+) -> None:
     assert hostnames.intersect(listener_host, route_hosts) == served
 
 
@@ -98,8 +105,16 @@ LISTENER_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case", "listeners", "name", "kw", "expected"), LISTENER_CASES, ids=[c[0] for c in LISTENER_CASES])
-def test_listener_conditions(case: str, listeners: list[dict[str, Any]], name: str, kw: dict[str, Any], expected: dict[str, tuple[bool, str]]) -> None:
+@pytest.mark.parametrize(
+    ("case", "listeners", "name", "kw", "expected"), LISTENER_CASES, ids=[c[0] for c in LISTENER_CASES]
+)
+def test_listener_conditions(
+    case: str,
+    listeners: list[dict[str, Any]],
+    name: str,
+    kw: dict[str, Any],
+    expected: dict[str, tuple[bool, str]],
+) -> None:
     got = listener_conditions(gateway("gw", *listeners), name, **kw)
     assert {k: got[k] for k in expected} == expected
 
@@ -122,21 +137,45 @@ def test_supported_kinds() -> None:
     ids=["GatewaySecretReferenceGrantAllInNamespace", "GatewaySecretReferenceGrantSpecific", "GatewaySecretInvalidReferenceGrant",
          "grant-from-other-namespace", "grant-for-routes", "grant-in-the-wrong-namespace"],
 )  # fmt: skip
-def test_cross_namespace_certificates_need_a_grant(grants: list[dict[str, Any]], status: tuple[bool, str]) -> None:
+def test_cross_namespace_certificates_need_a_grant(
+    grants: list[dict[str, Any]], status: tuple[bool, str]
+) -> None:
     gw = gateway("gw", listener("s", 443, "HTTPS", certs=[{**CERT, "namespace": "certs"}]))
     out = planned(gw, *grants, secrets={("certs", "cert"): None}).gateways[(NS, "gw")]
     resolved = out.listener_conditions["s"][2]
     assert (resolved.status, resolved.reason) == status
 
 
+def tls_problem(secret: dict[str, Any], days: int = 0) -> str | None:
+    return judge(secret, now=datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days)).problem
+
+
 def test_tls_secret_checks() -> None:
-    assert tls_problem(tls_secret()) is None
-    malformed = {"type": "kubernetes.io/tls", "data": {"tls.crt": "SGVsbG8gd29ybGQK", "tls.key": "SGVsbG8gd29ybGQK"}}
-    assert tls_problem(malformed) == "tls.crt is not a PEM certificate"
-    assert tls_problem({"data": {"tls.crt": "!!"}}) == "tls.crt/tls.key are not base64"
-    assert tls_problem({}) == "needs tls.crt and tls.key"
+    """The checks of graylane.tls (the proxy's own); the data is kept only for a usable Secret."""
     good = tls_secret()
-    assert tls_problem({"data": {**good["data"], "tls.key": good["data"]["tls.crt"]}}) == "tls.key is not an unencrypted PEM private key"
+    kept = judge(good, now=datetime.datetime.now(datetime.UTC))
+    assert kept.problem is None and kept.data == good["data"] and good["data"]["tls.key"] not in repr(kept)
+    malformed = {
+        "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "SGVsbG8gd29ybGQK", "tls.key": "SGVsbG8gd29ybGQK"},
+    }
+    assert (
+        tls_problem(malformed)
+        == "tls.crt: holds no PEM block (-----BEGIN ...-----); tls.key: holds no PEM block (-----BEGIN ...-----)"
+    )
+    assert tls_problem({**good, "data": {"tls.crt": "!!"}}) == "data.tls.crt is not base64"
+    assert tls_problem({**good, "type": "Opaque"}) == "type 'Opaque' is not kubernetes.io/tls"
+    assert tls_problem({**good, "data": {}}) == "tls.crt: is empty; tls.key: is empty"
+    swapped = judge(
+        {**good, "data": {**good["data"], "tls.key": good["data"]["tls.crt"]}},
+        now=datetime.datetime.now(datetime.UTC),
+    )
+    assert (
+        swapped.problem is not None
+        and swapped.problem.startswith("tls.key: must be one private key")
+        and not swapped.data
+    )
+    assert "expired" in str(tls_problem(good, days=2))
 
 
 # -- attachment ------------------------------------------------------------------------------------------
@@ -149,8 +188,20 @@ def accepted(route: dict[str, Any], *objects: dict[str, Any]) -> list[tuple[bool
 
 SAME = gateway("same-namespace")
 ALL = gateway("all-namespaces", listener(allowed={"namespaces": {"from": "All"}}))
-SELECTOR = gateway("backend-namespaces", listener(allowed={"namespaces": {"from": "Selector", "selector": {"matchLabels": {"gateway-conformance": "backend"}}}}))
-EMPTY_SELECTOR = gateway("empty-selector", listener(allowed={"namespaces": {"from": "Selector", "selector": {}}}))
+SELECTOR = gateway(
+    "backend-namespaces",
+    listener(
+        allowed={
+            "namespaces": {
+                "from": "Selector",
+                "selector": {"matchLabels": {"gateway-conformance": "backend"}},
+            }
+        }
+    ),
+)
+EMPTY_SELECTOR = gateway(
+    "empty-selector", listener(allowed={"namespaces": {"from": "Selector", "selector": {}}})
+)
 TWO = gateway("two", listener("a", hostname="a.test"), listener("b", hostname="*.b.test"))
 ATTACH_CASES = [
     ("same namespace", http_route("r"), [SAME], [(True, "Accepted")]),
@@ -175,8 +226,12 @@ ATTACH_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case", "route", "gateways", "expected"), ATTACH_CASES, ids=[c[0] for c in ATTACH_CASES])
-def test_route_acceptance(case: str, route: dict[str, Any], gateways: list[dict[str, Any]], expected: list[tuple[bool, str]]) -> None:
+@pytest.mark.parametrize(
+    ("case", "route", "gateways", "expected"), ATTACH_CASES, ids=[c[0] for c in ATTACH_CASES]
+)
+def test_route_acceptance(
+    case: str, route: dict[str, Any], gateways: list[dict[str, Any]], expected: list[tuple[bool, str]]
+) -> None:
     assert accepted(route, *gateways, gateway_class("other", "example.com/other")) == expected
 
 
@@ -184,7 +239,10 @@ def test_unsupported_value_names_the_field() -> None:
     route = http_route("r", rules=[{"backendRefs": [backend("infra-backend-v1")]},
                                    {"filters": [{"type": "RequestMirror", "requestMirror": {}}]}])  # fmt: skip
     (status,) = planned(route, SAME).routes[(NS, "r")]
-    assert status.conditions[0].message == "spec.rules[1].filters[0].type: RequestMirror is not supported by Graylane yet"
+    assert (
+        status.conditions[0].message
+        == "spec.rules[1].filters[0].type: RequestMirror is not supported by Graylane yet"
+    )
 
 
 # -- backend references ------------------------------------------------------------------------------------
@@ -204,7 +262,9 @@ REF_CASES = [
 
 
 @pytest.mark.parametrize(("case", "backends", "grants", "expected"), REF_CASES, ids=[c[0] for c in REF_CASES])
-def test_backend_references(case: str, backends: list[dict[str, Any]], grants: list[dict[str, Any]], expected: tuple[bool, str, str]) -> None:
+def test_backend_references(
+    case: str, backends: list[dict[str, Any]], grants: list[dict[str, Any]], expected: tuple[bool, str, str]
+) -> None:
     route = http_route("r", rules=[{"backendRefs": backends}])
     services = {**SERVICES, ("web", "web-backend"): Service("web", "web-backend", frozenset({8080}))}
     (status,) = plan(world(route, SAME, *grants, services=services)).routes[(NS, "r")]
@@ -220,7 +280,9 @@ def test_a_headless_service_is_reached_at_its_target_port() -> None:
         (NS, "headless"): Service(NS, "headless", frozenset({8080}), {8080: 3000}),
         (NS, "manual"): Service(NS, "manual", frozenset({8080})),
     }
-    route = http_route("r", rules=[{"backendRefs": [backend("headless")]}, {"backendRefs": [backend("manual")]}])
+    route = http_route(
+        "r", rules=[{"backendRefs": [backend("headless")]}, {"backendRefs": [backend("manual")]}]
+    )
     docs = plan(world(route, SAME, services=services)).gateways[(NS, "same-namespace")].documents
     assert docs["uid-r"]["upstreams"] == {
         "headless.infra.8080": {"url": "http://headless.infra.svc:3000"},

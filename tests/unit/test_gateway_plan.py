@@ -108,7 +108,11 @@ def test_a_document_per_route_and_gateway() -> None:
     doc = docs["uid-r"]
     assert doc["listeners"] == [
         {"port": 80, "hosts": ["a.test", "x.w.test"]},
-        {"port": 443, "hosts": ["a.test", "x.w.test", "z.test"]},
+        {
+            "port": 443,
+            "hosts": ["a.test", "x.w.test", "z.test"],
+            "tls": [{"secretName": "graylane-gw-infra-gw-tls-infra.cert"}],
+        },  # the listener has no hostname
     ]
     assert doc["upstreams"] == {"infra-backend-v1.infra.8080": {"url": "http://infra-backend-v1.infra.svc:8080"},
                                 "infra-backend-v2.infra.8080": {"url": "http://infra-backend-v2.infra.svc:8080"}}  # fmt: skip

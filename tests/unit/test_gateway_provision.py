@@ -49,6 +49,7 @@ def test_service_deployment_and_configmaps_of_a_gateway() -> None:
         "--workers=1", "--kube", "--namespace", "graylane-system",
         "--route-selector", "graylane.io/gateway-route=true,graylane.io/gateway-uid=uid-gw",
         "--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:9901", "--listener-port", "80",
+        "--listen-tls", "0.0.0.0:8443", "--tls-listener-port", "443",
     ]  # fmt: skip
     assert TEMPLATE["spec"]["containers"][0]["args"] == ["--workers=1"], "the template is not changed"
     (cm,) = provision.configmaps(plan, namespace="graylane-system")
@@ -59,3 +60,29 @@ def test_service_deployment_and_configmaps_of_a_gateway() -> None:
         again["metadata"]["annotations"][CHECKSUM_ANNOTATION]
         == service["metadata"]["annotations"][CHECKSUM_ANNOTATION]
     )
+
+
+def test_the_certificate_copies_are_the_secrets_the_documents_name() -> None:
+    """Each valid HTTPS listener's first usable certificateRef is copied (tls.crt and tls.key only, as read)
+    into the install namespace, labelled with the Gateway's UID, under the name its route documents give."""
+    refs = [{"group": "", "kind": "Secret", "name": "c"}]
+    gw = gateway(
+        "gw",
+        listener("s", 443, "HTTPS", certs=refs),
+        listener("h", 443, "HTTPS", hostname="h.test", certs=[{**refs[0], "namespace": "certs"}]),  # no grant
+        listener("missing", 443, "HTTPS", hostname="m.test", certs=[{**refs[0], "name": "gone"}]),
+    )
+    data = {(NS, "c"): {"tls.crt": "Y3J0", "tls.key": "a2V5", "extra": "eA=="}}
+    plan = planned(
+        gw, http_route("r", {"name": "gw"}), secrets={(NS, "c"): None, ("certs", "c"): None}
+    ).gateways[(NS, "gw")]
+    (copy,) = provision.secrets(plan, namespace="graylane-system", data=data)
+    assert copy["type"] == "kubernetes.io/tls" and copy["data"] == {"tls.crt": "Y3J0", "tls.key": "a2V5"}
+    meta = copy["metadata"]
+    assert meta["namespace"] == "graylane-system" and meta["labels"][GATEWAY_UID_LABEL] == "uid-gw"
+    assert meta["annotations"]["graylane.io/source-secret"] == "infra/c"
+    (listener_entry,) = json.loads(provision.configmaps(plan, namespace="x")[0]["data"]["route.json"])[
+        "listeners"
+    ]
+    assert listener_entry["tls"] == [{"secretName": meta["name"]}], "only the valid listener's certificate"
+    assert provision.secrets(plan, namespace="graylane-system", data={}) == [], "no data: no copy"

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one-line table rows read better than wrapped ones)
 """Schema 2 route documents of Gateway API routes (``httpRules``): what loads, and every refusal's path.
 
 Aspects: the model of a valid document; a document is either CanaryRoute-shaped or ``httpRules``-shaped;
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from graylane.config.document import ConfigError, load_route_document, seal
-from graylane.config.model import Backend, HeaderFilter, PathMatch, Redirect
+from graylane.config.model import Backend, HeaderFilter, ListenerCert, PathMatch, Redirect
 from tests.unit.docs import base_document, exact, http_document, http_rule, prefix
 
 
@@ -40,6 +41,7 @@ def test_a_gateway_document_loads_into_the_model() -> None:
     assert config.is_http and config.route.kind == "HTTPRoute" and config.preserve_host
     assert config.route.created == "2026-01-01T00:00:00Z"
     assert [(item.port, item.hosts) for item in config.listeners] == [(80, ("a.test", "*.b.test"))]
+    assert config.listeners[0].tls == (), "an HTTP listener names no certificate"
     (parsed,) = config.http_rules
     assert parsed.name == "main"
     assert parsed.backends == (Backend("v1", 70), Backend("v2", 30), Backend(None, 5))
@@ -88,6 +90,12 @@ BAD = [
     ({"listeners": [{"port": 80, "hosts": []}, {"port": 80, "hosts": []}]}, "listeners[1].port"),
     ({"listeners": [{"port": 0, "hosts": []}]}, "listeners[0].port"),
     ({"listeners": [{"port": 80, "hosts": ["A.test"]}]}, "listeners[0].hosts[0]"),
+    ({"listeners": [{"port": 443, "hosts": [], "tls": []}]}, "listeners[0].tls"),
+    ({"listeners": [{"port": 443, "hosts": [], "tls": [{"hostname": "a.test"}]}]}, "listeners[0].tls[0].secretName"),
+    ({"listeners": [{"port": 443, "hosts": [], "tls": [{"secretName": "Bad_Name"}]}]}, "listeners[0].tls[0].secretName"),
+    ({"listeners": [{"port": 443, "hosts": [], "tls": [{"secretName": "s", "hostname": "10.0.0.1"}]}]}, "listeners[0].tls[0].hostname"),
+    ({"listeners": [{"port": 443, "hosts": [], "tls": [{"secretName": "s", "hostname": "a.test:443"}]}]}, "listeners[0].tls[0].hostname"),
+    ({"listeners": [{"port": 443, "hosts": [], "tls": [{"secretName": "s", "key": "x"}]}]}, "listeners[0].tls[0].key"),
     ({"httpRules": {}}, "httpRules"),
     ({"route": {"namespace": "shop", "name": "w", "uid": "", "generation": 1}}, "route.kind"),
     ({"preserveHost": "yes"}, "preserveHost"),
@@ -146,3 +154,13 @@ def test_a_route_without_rules_serves_nothing() -> None:
 def test_duplicate_rule_names_are_refused() -> None:
     paths = errors_of(http_document(http_rule(name="a"), http_rule(name="a")))
     assert paths == ["httpRules[1].name"]
+
+
+def test_https_listener_certificates_are_parsed() -> None:
+    """A listener entry names the Secret copies of its HTTPS Gateway listeners, each for a hostname or any."""
+    certs = [{"secretName": "gw-tls-infra.c", "hostname": "*.w.test"}, {"secretName": "gw-tls-infra.d"}]
+    config = load(http_document(http_rule(), listeners=[{"port": 443, "hosts": [], "tls": certs}]))
+    assert config.listeners[0].tls == (
+        ListenerCert("gw-tls-infra.c", "*.w.test"),
+        ListenerCert("gw-tls-infra.d", None),
+    )

@@ -191,7 +191,7 @@ metadata:
   labels:
     {{- include "graylane.labels" . | nindent 4 }}
 spec:
-  serviceAccountName: {{ include "graylane.proxy.fullname" . }}
+  serviceAccountName: {{ include "graylane.proxy.fullname" . }}-gateway
   automountServiceAccountToken: true
   enableServiceLinks: false
   terminationGracePeriodSeconds: {{ $p.terminationGracePeriodSeconds }}
@@ -209,6 +209,7 @@ spec:
         {{- include "graylane.proxy.commonArgs" . | nindent 8 }}
       ports:
         - {name: http, containerPort: 8080, protocol: TCP}
+        - {name: https, containerPort: 8443, protocol: TCP}
         - {name: admin, containerPort: 9901, protocol: TCP}
       readinessProbe:
         httpGet: {path: /readyz, port: admin}
