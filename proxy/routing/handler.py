@@ -29,6 +29,7 @@ from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.jwtclaims import ClaimsSource
 from graylane.proxy.routing.own import own_answer
+from graylane.proxy.routing.rewrite import rewritten
 from graylane.proxy.routing.state import RoutePlan, RouteState
 from graylane.proxy.target import ClientTarget, check_target
 from graylane.proxy.upstream import forward
@@ -178,6 +179,10 @@ class ProxyHandler:
         route = entry.route
         if route.mirror is not None and decision.track == "stable":
             shadow = self._mirrors.consider(plan, route, view, request, self._random())
+        elif plan.mirrors:
+            shadow = self._mirrors.consider_rule(plan, decision.track, view, request, self._random())
+        if decision.rewrite is not None:
+            where = rewritten(decision, request, where, path)
         return Routed(plan, decision.track, decision.upstream, fwd, start, where, shadow)
 
     async def proceed(
@@ -267,7 +272,10 @@ class ProxyHandler:
     ) -> Answer:
         if conn.complete:  # the usual case: the whole response arrived with its head
             return self.whole(request, conn, routed, track, upstream)
-        label, shadow = routed.plan.label, routed.shadow if track == "stable" else None
+        edit = routed.plan.targets[(upstream, track)].response
+        if edit is not None:
+            edit.apply(conn.head)
+        label, shadow = routed.plan.label, routed.shadow if track != "canary" else None
         answer = shadow.stable_print(conn) if shadow is not None else None
         tee = answer.feed if answer is not None and answer.compares_body else None
         streamed = await forward.stream(request, conn, routed.plan.targets[(upstream, track)], tee=tee)
@@ -285,9 +293,12 @@ class ProxyHandler:
         self, request: ClientRequest, conn: UpstreamConnection, routed: Routed, track: str, upstream: str
     ) -> forward.RawResponse:
         """A response that arrived whole with its head: one write; its connection goes back to the pool."""
-        if routed.shadow is not None and track == "stable":
+        target = routed.plan.targets[(upstream, track)]
+        if target.response is not None:
+            target.response.apply(conn.head)
+        if routed.shadow is not None and track != "canary":
             routed.shadow.stable_whole(conn)
-        resp = forward.whole(request, conn, routed.plan.targets[(upstream, track)].pool)
+        resp = forward.whole(request, conn, target.pool)
         code = _CODE.get(resp.status) or str(resp.status)
         self.metrics.request_done(routed.plan.label, track, code, self.loop.time() - routed.start)
         return resp
