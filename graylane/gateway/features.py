@@ -22,6 +22,14 @@ IMPLEMENTED: tuple[str, ...] = (
     "HTTPRoutePortRedirect",
     "HTTPRouteSchemeRedirect",
     "HTTPRoutePathRedirect",
+    "HTTPRouteHostRewrite",
+    "HTTPRoutePathRewrite",
+    "HTTPRouteResponseHeaderModification",
+    "HTTPRouteRequestMirror",
+    "HTTPRouteRequestPercentageMirror",
+    "HTTPRouteRequestTimeout",
+    "HTTPRouteBackendTimeout",
+    "HTTPRouteBackendRequestHeaderModification",
 )
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one-line table rows read better than wrapped ones)
 """Gateway API extended filters: the document's ``responseHeaders``, ``rewrite``, ``mirrors``, ``timeouts``
 and backend ``filters`` (loader, field paths), the path replacement and the HTTPRoute -> document translation.
 
@@ -19,6 +20,7 @@ from graylane.gateway.routes import parse_http_route
 from graylane.routing.filters import replace_path
 from tests.unit.docs import http_document, http_rule
 from tests.unit.gwworld import NS, backend, gateway, http_route, planned
+
 
 def load(doc: dict[str, Any]) -> Any:
     return load_route_document(seal(doc))
