@@ -153,7 +153,7 @@ def _replace_path(c: FieldChecker, value: Any, path: str) -> PathMatch | None:
 
 def _mirrors(c: FieldChecker, value: Any, path: str, upstreams: set[str]) -> tuple[MirrorTo, ...]:
     out = []
-    for i, item in enumerate(c.array(value, path, max_len=1)):  # the proxy sends one copy per request
+    for i, item in enumerate(c.array(value, path, max_len=16)):
         item_path = join(path, i)
         obj = c.obj(item, item_path, required=("upstream",), optional=("percent",))
         if obj is None:

@@ -26,6 +26,7 @@ IMPLEMENTED: tuple[str, ...] = (
     "HTTPRoutePathRewrite",
     "HTTPRouteResponseHeaderModification",
     "HTTPRouteRequestMirror",
+    "HTTPRouteRequestMultipleMirrors",
     "HTTPRouteRequestPercentageMirror",
     "HTTPRouteRequestTimeout",
     "HTTPRouteBackendTimeout",

@@ -1,8 +1,9 @@
 """An HTTPRoute rule's filters and timeouts -> the document's ``filters`` and ``timeouts`` (schema 2).
 
 Built: RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite (hostname, path),
-RequestMirror (one per rule, ``percent`` or ``fraction``), ``timeouts.request`` / ``backendRequest``, and
-RequestHeaderModifier / ResponseHeaderModifier on a backendRef. :func:`filter_problem` names what is not.
+RequestMirror (any number per rule, ``percent`` or ``fraction``), ``timeouts.request`` /
+``backendRequest``, and RequestHeaderModifier / ResponseHeaderModifier on a backendRef.
+:func:`filter_problem` names what is not.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ def filter_problem(rule: RouteRule, path: str) -> str | None:
         replace = _replace_type(item)
         if replace == "ReplacePrefixMatch" and any(m.path.type != "PathPrefix" for m in rule.matches):
             return f"{path}.filters[{j}]: ReplacePrefixMatch needs PathPrefix matches only"
-    if sum(item.type == "RequestMirror" for item in rule.filters) > 1:
-        return f"{path}.filters: more than one RequestMirror is not supported by Graylane yet"
     for j, backend in enumerate(rule.backends):
         for k, item in enumerate(backend.filters):
             if item.type not in BACKEND_FILTERS:

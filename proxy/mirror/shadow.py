@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from graylane.proxy.deadlines import NEVER, Deadlines
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.mirror.canary import CanaryAnswer, CanaryCall
+from graylane.proxy.mirror.group import MirrorGroup
 from graylane.proxy.request import ClientRequest
 from graylane.proxy.upstream.client import UpstreamConnection
 from graylane.proxy.upstream.forward import Outgoing
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from graylane.proxy.routing.state import RoutePlan
 
 log = logging.getLogger("graylane.proxy")
+GOLDEN = 0.6180339887498949
 STABLE_GRACE = 5.0  # seconds past stable's timeout that a canary's answer waits for stable's
 
 
@@ -74,15 +76,21 @@ class Mirrors:
 
     def consider_rule(
         self, plan: RoutePlan, track: str, view: RequestView, request: ClientRequest, sample: float
-    ) -> Shadow | None:
-        """A Gateway API rule's RequestMirror (``routing/rules.py``): fire and forget, in its share."""
+    ) -> Shadow | MirrorGroup | None:
+        """A Gateway API rule's RequestMirrors (``routing/rules.py``): fire and forget, each in its share
+        (the k-th mirror's sample is shifted by k times the golden ratio, so shares do not coincide)."""
         copies = plan.mirrors.get(track)
         if not copies or request.headers.get("upgrade") is not None:
             return None
-        copy = copies[0]  # the loader allows one per rule
-        if not mirrored(copy.plan, (), view, sample):
-            return None
-        return self.open(plan, copy.plan, request, target=copy.target, wait=copy.wait)
+        shadows = []
+        for k, copy in enumerate(copies):
+            if mirrored(copy.plan, (), view, (sample + k * GOLDEN) % 1.0):
+                shadow = self.open(plan, copy.plan, request, target=copy.target, wait=copy.wait)
+                if shadow is not None:
+                    shadows.append(shadow)
+        if len(shadows) < 2:
+            return shadows[0] if shadows else None
+        return MirrorGroup(shadows)
 
     def open(
         self, plan: RoutePlan, mirror: MirrorPlan, request: ClientRequest,

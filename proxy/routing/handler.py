@@ -24,6 +24,7 @@ from urllib.parse import quote
 from aiohttp import web
 from graylane.proxy.answers import ErrorAnswer, error_bytes, redirect_bytes
 from graylane.proxy.metrics import Metrics
+from graylane.proxy.mirror.group import MirrorGroup
 from graylane.proxy.mirror.shadow import Mirrors, Shadow
 from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.routing.clientaddr import ClientAddress
@@ -56,7 +57,7 @@ class Routed:
 
     def __init__(
         self, plan: RoutePlan, track: str, upstream: str, fwd: Forwarding, start: float,
-        where: ClientTarget | None, shadow: Shadow | None = None,
+        where: ClientTarget | None, shadow: Shadow | MirrorGroup | None = None,
     ) -> None:  # fmt: skip
         self.plan = plan
         self.track = track
@@ -175,7 +176,7 @@ class ProxyHandler:
             answer = own_answer(decision, request, host=host, scheme=fwd.scheme, where=where,
                                 port=self.listener_port or 80)  # fmt: skip
             return self._answer(answer, decision.route.key, decision.track, start)
-        shadow = None
+        shadow: Shadow | MirrorGroup | None = None
         route = entry.route
         if route.mirror is not None and decision.track == "stable":
             shadow = self._mirrors.consider(plan, route, view, request, self._random())

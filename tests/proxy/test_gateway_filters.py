@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxytest import LocalProxy, Upstream, gateway_doc, http_rule, start_local_proxy
+from proxytest import LocalProxy, Upstream, gateway_doc, http_rule, start_local_proxy, start_upstream
 from waiting import eventually_async
 
 from graylane.config.document import seal
@@ -48,14 +48,22 @@ async def get(proxy: LocalProxy, path: str, **headers: str) -> tuple[int, Any, A
 
 
 async def test_response_header_modifier(gw: LocalProxy, stable: Upstream) -> None:
-    edit = {"set": {"X-Upstream": "overwritten", "X-Set": "s"}, "add": {"X-Add": "a", "Content-Type": "x/y"}, "remove": ["X-Gone-Never-Sent", "Server"]}
+    edit = {
+        "set": {"X-Upstream": "overwritten", "X-Set": "s"},
+        "add": {"X-Add": "a", "Content-Type": "x/y"},
+        "remove": ["X-Gone-Never-Sent", "Server"],
+    }
     rules = [http_rule(prefix("/edit"), filters={"responseHeaders": edit}),
              http_rule(prefix("/big"), filters={"responseHeaders": {"set": {"X-Stream": "yes"}}}),
              http_rule(prefix("/plain"))]  # fmt: skip
     await gw.put(gateway_doc({"v1": stable.url}, *rules))
     status, headers, _ = await get(gw, "/edit")
     assert status == 200
-    assert headers.getall("X-Upstream") == ["overwritten"] and headers["X-Set"] == "s" and headers["X-Add"] == "a"
+    assert (
+        headers.getall("X-Upstream") == ["overwritten"]
+        and headers["X-Set"] == "s"
+        and headers["X-Add"] == "a"
+    )
     assert headers.getall("Content-Type") == ["application/json; charset=utf-8", "x/y"], "add appends"
     assert "Server" not in headers
     status, headers, body = await get(gw, "/big?n=300000")  # streamed, not whole with its head
@@ -75,15 +83,21 @@ REWRITES = [  # (rule filters, request path, path the upstream sees) -- HTTPRout
 
 
 @pytest.mark.parametrize(("rewrite", "path", "seen"), REWRITES)
-async def test_url_rewrite_path(gw: LocalProxy, stable: Upstream, rewrite: dict[str, Any], path: str, seen: str) -> None:
-    await gw.put(gateway_doc({"v1": stable.url}, http_rule(prefix("/prefix/one"), filters={"rewrite": rewrite})))
+async def test_url_rewrite_path(
+    gw: LocalProxy, stable: Upstream, rewrite: dict[str, Any], path: str, seen: str
+) -> None:
+    await gw.put(
+        gateway_doc({"v1": stable.url}, http_rule(prefix("/prefix/one"), filters={"rewrite": rewrite}))
+    )
     status, _, body = await get(gw, path)
     assert (status, body["path"]) == (200, seen)
 
 
 async def test_url_rewrite_hostname_with_headers(gw: LocalProxy, stable: Upstream) -> None:
     filters = {"rewrite": {"hostname": "one.example.org"}, "requestHeaders": {"add": {"X-Add": "1"}}}
-    await gw.put(gateway_doc({"v1": stable.url}, http_rule(prefix("/one"), filters=filters), http_rule(prefix("/"))))
+    await gw.put(
+        gateway_doc({"v1": stable.url}, http_rule(prefix("/one"), filters=filters), http_rule(prefix("/")))
+    )
     _, _, body = await get(gw, "/one", Host="rewrite.example")
     got = header_lists(body["headers"])
     assert got["host"] == ["one.example.org"] and got["x-add"] == ["1"] and body["path"] == "/one"
@@ -105,7 +119,9 @@ async def test_request_mirror(gw: LocalProxy, stable: Upstream, canary: Upstream
     await eventually_async(lambda: canary.seen, what="the mirror got its copy", within=10)
     (copy,) = canary.seen
     assert copy["path"] == "/mirror/x?a=1" and header_lists(copy["headers"])["x-set"] == ["s"]
-    async with gw.session.post(gw.url + "/mirror/post", data=b"body" * 100, headers={"Host": "gw.test"}) as resp:
+    async with gw.session.post(
+        gw.url + "/mirror/post", data=b"body" * 100, headers={"Host": "gw.test"}
+    ) as resp:
         assert (resp.status, (await resp.json())["svc"]) == (200, "stable")
     await eventually_async(lambda: len(canary.seen) == 2, what="the POST's copy", within=10)
     assert canary.seen[1]["len"] == 400 and canary.seen[1]["method"] == "POST"
@@ -147,3 +163,26 @@ async def test_backend_filters_follow_the_rule(gw: LocalProxy, stable: Upstream)
     got = header_lists(body["headers"])
     assert status == 200 and got["x-both"] == ["backend"] and "x-rule" not in got
     assert headers.getall("X-Resp") == ["rule", "backend"]
+
+
+async def test_multiple_mirrors_each_get_a_copy(gw: LocalProxy, stable: Upstream, canary: Upstream) -> None:
+    third = await start_upstream("third")
+    try:
+        mirrors = {"mirrors": [{"upstream": "v2"}, {"upstream": "v3"}]}
+        urls = {"v1": stable.url, "v2": canary.url, "v3": third.url}
+        await gw.put(gateway_doc(urls, http_rule(filters=mirrors)))
+
+        async def chunks() -> AsyncIterator[
+            bytes
+        ]:  # chunked: streamed to the primary, one tee for both copies
+            for _ in range(5):
+                yield b"x" * 10_000
+
+        async with gw.session.post(gw.url + "/both", data=chunks(), headers={"Host": "gw.test"}) as resp:
+            assert (resp.status, (await resp.json())["svc"]) == (200, "stable")
+        await eventually_async(
+            lambda: canary.seen and third.seen, what="both mirrors got their copy", within=10
+        )
+        assert [(u.seen[0]["path"], u.seen[0]["len"]) for u in (canary, third)] == [("/both", 50_000)] * 2
+    finally:
+        await third.runner.cleanup()

@@ -37,7 +37,10 @@ def test_the_extended_filters_load_into_the_model() -> None:
         backends=[("v1", 1)],
         filters={
             "responseHeaders": {"set": {"X-S": "s"}, "add": {"X-A": "a"}, "remove": ["X-R"]},
-            "rewrite": {"hostname": "one.example.org", "path": {"type": "ReplacePrefixMatch", "value": "/one/"}},
+            "rewrite": {
+                "hostname": "one.example.org",
+                "path": {"type": "ReplacePrefixMatch", "value": "/one/"},
+            },
             "mirrors": [{"upstream": "v2", "percent": 20}],
         },
         timeouts={"request": 0.5, "backendRequest": 0.25},
@@ -67,7 +70,8 @@ BAD_RULES = [
     (http_rule(filters={"mirrors": [{"upstream": "nope"}]}), "httpRules[0].filters.mirrors[0].upstream"),
     (http_rule(filters={"mirrors": [{"upstream": "v2", "percent": 101}]}),
      "httpRules[0].filters.mirrors[0].percent"),
-    (http_rule(filters={"mirrors": [{"upstream": "v2"}, {"upstream": "v1"}]}), "httpRules[0].filters.mirrors"),
+    (http_rule(filters={"mirrors": [{"upstream": "v2"}] * 17}), "httpRules[0].filters.mirrors"),
+    (http_rule(filters={"mirrors": [{"upstream": "v2", "percent": "all"}]}), "httpRules[0].filters.mirrors[0].percent"),
     (http_rule(timeouts={"request": -1}), "httpRules[0].timeouts.request"),
     (http_rule(timeouts={"request": 1, "backendRequest": 2}), "httpRules[0].timeouts.backendRequest"),
     (http_rule(timeouts={"idle": 1}), "httpRules[0].timeouts.idle"),
@@ -144,7 +148,9 @@ TRANSLATIONS = [
 
 
 @pytest.mark.parametrize(("case", "filters", "expected"), TRANSLATIONS, ids=[c[0] for c in TRANSLATIONS])
-def test_filters_translate_to_the_document(case: str, filters: list[Filter], expected: dict[str, Any]) -> None:
+def test_filters_translate_to_the_document(
+    case: str, filters: list[Filter], expected: dict[str, Any]
+) -> None:
     mirrors = [Resolved("http://v2.infra.svc:8080", "v2.infra.8080")] * 2
     assert rule_filters(filters, mirrors) == expected
 
@@ -157,7 +163,10 @@ def test_an_unresolved_mirror_is_left_out() -> None:
 def test_a_conformance_route_compiles_to_a_document_the_proxy_loads() -> None:
     mirror = {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "infra-backend-v2", "port": 8080},
                                                           "percent": 20}}  # fmt: skip
-    headers = {"type": "RequestHeaderModifier", "requestHeaderModifier": {"add": [{"name": "X-B", "value": "1"}]}}
+    headers = {
+        "type": "RequestHeaderModifier",
+        "requestHeaderModifier": {"add": [{"name": "X-B", "value": "1"}]},
+    }
     rules = [{"matches": [{"path": {"type": "PathPrefix", "value": "/prefix/one"}}],
               "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch",
                                                                          "replacePrefixMatch": "/one"}}}, mirror],
@@ -186,4 +195,7 @@ def test_a_missing_mirror_backend_is_a_resolved_refs_problem() -> None:
 
 def test_filter_problems_name_the_field() -> None:
     route = parse_http_route(http_route("r", rules=[{"filters": [{"type": "CORS", "cors": {}}]}]))
-    assert filter_problem(route.rules[0], "spec.rules[0]") == "spec.rules[0].filters[0].type: CORS is not supported by Graylane yet"
+    assert (
+        filter_problem(route.rules[0], "spec.rules[0]")
+        == "spec.rules[0].filters[0].type: CORS is not supported by Graylane yet"
+    )
