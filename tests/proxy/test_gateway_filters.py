@@ -186,3 +186,18 @@ async def test_multiple_mirrors_each_get_a_copy(gw: LocalProxy, stable: Upstream
         assert [(u.seen[0]["path"], u.seen[0]["len"]) for u in (canary, third)] == [("/both", 50_000)] * 2
     finally:
         await third.runner.cleanup()
+
+
+async def test_regex_path_and_header_matches(gw: LocalProxy, stable: Upstream, canary: Upstream) -> None:
+    """RegularExpression path and header matches (RE2, the whole value). A regex path ranks after every
+    prefix of its host tier (docs/gateway-api.md), so this route has no catch-all: misses are 404."""
+    rules = [
+        http_rule({"path": {"type": "RegularExpression", "value": "/items/[0-9]+"}}, backends=[("v2", 1)]),
+        http_rule({**prefix("/h"), "headers": [{"name": "X-Tier", "regex": "gold|plat(inum)?"}]}),
+    ]
+    await gw.put(gateway_doc({"v1": stable.url, "v2": canary.url}, *rules))
+    for path, headers, svc in [("/items/42", {}, "canary"), ("/h", {"X-Tier": "platinum"}, "stable")]:
+        status, _, body = await get(gw, path, **headers)
+        assert (status, body["svc"]) == (200, svc), (path, headers)
+    for path, headers in [("/items/42/x", {}), ("/items/x", {}), ("/h", {"X-Tier": "goldish"}), ("/h", {})]:
+        assert (await get(gw, path, **headers))[0] == 404, (path, headers)
