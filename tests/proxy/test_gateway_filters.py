@@ -55,6 +55,7 @@ async def test_response_header_modifier(gw: LocalProxy, stable: Upstream) -> Non
     }
     rules = [http_rule(prefix("/edit"), filters={"responseHeaders": edit}),
              http_rule(prefix("/big"), filters={"responseHeaders": {"set": {"X-Stream": "yes"}}}),
+             http_rule(prefix("/lower"), filters={"responseHeaders": {"set": {"x-UPSTREAM": "low"}}}),
              http_rule(prefix("/plain"))]  # fmt: skip
     await gw.put(gateway_doc({"v1": stable.url}, *rules))
     status, headers, _ = await get(gw, "/edit")
@@ -68,6 +69,8 @@ async def test_response_header_modifier(gw: LocalProxy, stable: Upstream) -> Non
     assert "Server" not in headers
     status, headers, body = await get(gw, "/big?n=300000")  # streamed, not whole with its head
     assert (status, len(body), headers.getall("X-Stream")) == (200, 300000, ["yes"])
+    _, headers, _ = await get(gw, "/lower")
+    assert headers.getall("X-Upstream") == ["low"], "names compare case-insensitively"
     _, headers, _ = await get(gw, "/plain")
     assert headers["X-Upstream"] == "stable" and "X-Set" not in headers
 
