@@ -12,29 +12,26 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from graylane.config.fields import FieldChecker, join
+from graylane.config.filterblock import BACKEND_FILTERS, parse_filters, parse_timeouts
 from graylane.config.matchblock import ANY_NAME, HEADER_NAME, METHOD, compile_regex, parse_string_match
 from graylane.config.model import (
     MAX_REGEX_LENGTH,
     Backend,
-    HeaderFilter,
     HttpMatch,
     HttpRule,
     ListenerHosts,
     Match,
     PathKind,
     PathMatch,
-    Redirect,
     RouteConfig,
     RouteRef,
 )
-from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref, valid_host
+from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref
 from graylane.config.tlsblock import parse_listener_tls
-from graylane.config.upstreamblock import check_header_map, check_header_name, parse_upstreams
+from graylane.config.upstreamblock import parse_upstreams
 
 RULE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?")
 PATH_KINDS: tuple[PathKind, ...] = ("Exact", "PathPrefix", "RegularExpression")
-REDIRECT_PATHS = {"ReplaceFullPath": "Exact", "ReplacePrefixMatch": "PathPrefix"}
-REDIRECT_CODES = (301, 302, 303, 307, 308)
 MAX_WEIGHT = 1_000_000
 
 
@@ -94,7 +91,7 @@ def parse_http_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | Non
 
 
 def _rule(c: FieldChecker, value: Any, path: str, upstreams: set[str]) -> HttpRule | None:
-    obj = c.obj(value, path, required=("matches", "backends"), optional=("name", "filters"))
+    obj = c.obj(value, path, required=("matches", "backends"), optional=("name", "filters", "timeouts"))
     if obj is None:
         return None
     before = len(c.errors)
@@ -107,12 +104,16 @@ def _rule(c: FieldChecker, value: Any, path: str, upstreams: set[str]) -> HttpRu
         if (m := _match(c, item, join(join(path, "matches"), i))) is not None
     )
     backends = _backends(c, obj.get("backends"), join(path, "backends"), upstreams)
-    headers, redirect = _filters(c, obj.get("filters", {}), join(path, "filters"))
-    if redirect is not None and backends:
+    f = parse_filters(c, obj.get("filters", {}), join(path, "filters"), upstreams=upstreams)
+    if f.redirect is not None and backends:
         c.error(join(path, "backends"), "must be empty when the rule redirects")
+    timeouts = parse_timeouts(c, obj["timeouts"], join(path, "timeouts")) if "timeouts" in obj else None
     if len(c.errors) != before:
         return None
-    return HttpRule(name=name, matches=matches, backends=backends, request_headers=headers, redirect=redirect)
+    return HttpRule(
+        name=name, matches=matches, backends=backends, request_headers=f.request_headers, redirect=f.redirect,
+        response_headers=f.response_headers, rewrite=f.rewrite, mirrors=f.mirrors, timeouts=timeouts,
+    )  # fmt: skip
 
 
 def _match(c: FieldChecker, value: Any, path: str) -> HttpMatch | None:
@@ -168,79 +169,15 @@ def _backends(c: FieldChecker, value: Any, path: str, upstreams: set[str]) -> tu
     out = []
     for i, item in enumerate(c.array(value, path, max_len=16)):
         item_path = join(path, i)
-        obj = c.obj(item, item_path, required=("upstream", "weight"))
+        obj = c.obj(item, item_path, required=("upstream", "weight"), optional=("filters",))
         if obj is None:
             continue
         weight = c.integer(obj.get("weight"), join(item_path, "weight"), lo=0, hi=MAX_WEIGHT)
         upstream = obj.get("upstream")
+        f = parse_filters(c, obj.get("filters", {}), join(item_path, "filters"), upstreams=upstreams,
+                          keys=BACKEND_FILTERS)  # fmt: skip
         if upstream is not None and upstream not in upstreams:
             c.error(join(item_path, "upstream"), "must be null or name a key of upstreams")
         elif weight is not None:
-            out.append(Backend(upstream=upstream, weight=weight))
+            out.append(Backend(upstream, weight, f.request_headers, f.response_headers))
     return tuple(out)
-
-
-def _filters(c: FieldChecker, value: Any, path: str) -> tuple[HeaderFilter | None, Redirect | None]:
-    obj = c.obj(value, path, optional=("requestHeaders", "redirect"))
-    if obj is None:
-        return None, None
-    headers = (
-        _header_filter(c, obj["requestHeaders"], join(path, "requestHeaders"))
-        if "requestHeaders" in obj
-        else None
-    )
-    redirect = _redirect(c, obj["redirect"], join(path, "redirect")) if "redirect" in obj else None
-    return headers, redirect
-
-
-def _header_filter(c: FieldChecker, value: Any, path: str) -> HeaderFilter | None:
-    obj = c.obj(value, path, optional=("set", "add", "remove"))
-    if obj is None:
-        return None
-    maps: dict[str, dict[str, str]] = {}
-    for key in ("set", "add"):
-        maps[key] = c.string_map(
-            obj.get(key, {}), join(path, key), key_pattern=HEADER_NAME, what="a header name"
-        )
-        check_header_map(c, maps[key], join(path, key))
-    remove = c.strings(obj.get("remove", []), join(path, "remove"), max_len=16, pattern=HEADER_NAME,
-                       what="a header name")  # fmt: skip
-    seen = {name.lower() for name in maps["set"]}
-    for i, name in enumerate(remove):
-        check_header_name(c, name, join(join(path, "remove"), i), seen)
-    return HeaderFilter(set=MappingProxyType(maps["set"]), add=MappingProxyType(maps["add"]), remove=remove)
-
-
-def _redirect(c: FieldChecker, value: Any, path: str) -> Redirect | None:
-    obj = c.obj(value, path, optional=("scheme", "hostname", "port", "path", "statusCode"))
-    if obj is None:
-        return None
-    before = len(c.errors)
-    scheme = obj.get("scheme")
-    if scheme is not None and scheme not in ("http", "https"):
-        c.error(join(path, "scheme"), "must be http or https")
-    hostname = obj.get("hostname")
-    if hostname is not None:
-        hostname = c.string(hostname, join(path, "hostname"), max_len=253)
-        if hostname is not None and (hostname.startswith("*") or not valid_host(hostname)):
-            c.error(join(path, "hostname"), "must be a lower-case DNS name or IP address without a port")
-    port = c.integer(obj["port"], join(path, "port"), lo=1, hi=65535) if "port" in obj else None
-    target = _redirect_path(c, obj["path"], join(path, "path")) if "path" in obj else None
-    code = obj.get("statusCode", 302)
-    if isinstance(code, bool) or code not in REDIRECT_CODES:
-        c.error(join(path, "statusCode"), f"must be one of {', '.join(map(str, REDIRECT_CODES))}")
-    if len(c.errors) != before:
-        return None
-    return Redirect(scheme=scheme, hostname=hostname, port=port, path=target, status_code=code)
-
-
-def _redirect_path(c: FieldChecker, value: Any, path: str) -> PathMatch | None:
-    """``ReplaceFullPath`` is kept as kind Exact, ``ReplacePrefixMatch`` as kind PathPrefix."""
-    obj = c.obj(value, path, required=("type", "value"))
-    if obj is None:
-        return None
-    kind = REDIRECT_PATHS.get(str(obj.get("type")))
-    if kind is None:
-        c.error(join(path, "type"), "must be ReplaceFullPath or ReplacePrefixMatch")
-        return None
-    return _path_match(c, {"type": kind, "value": obj.get("value")}, path, (kind,))

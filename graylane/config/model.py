@@ -168,16 +168,42 @@ class HttpMatch:
 
 
 @dataclass(frozen=True, slots=True)
-class Backend:
-    upstream: str | None  # None: an invalid backendRef, answered with 500 for its share
-    weight: int
-
-
-@dataclass(frozen=True, slots=True)
 class HeaderFilter:
     set: Mapping[str, str] = field(default_factory=dict)
     add: Mapping[str, str] = field(default_factory=dict)
     remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    upstream: str | None  # None: an invalid backendRef, answered with 500 for its share
+    weight: int
+    request_headers: HeaderFilter | None = None  # the backendRef's own filters, after the rule's
+    response_headers: HeaderFilter | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """URLRewrite: the Host the upstream gets, and its path (``None``: unchanged)."""
+
+    hostname: str | None
+    path: PathMatch | None  # kind "Exact" = ReplaceFullPath, "PathPrefix" = ReplacePrefixMatch
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorTo:
+    """RequestMirror: a copy of each request of the rule (``percent`` of them) also goes to ``upstream``."""
+
+    upstream: str
+    percent: float
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTimeouts:
+    """``timeouts`` of a rule in seconds; 0: none."""
+
+    request: float = 0.0
+    backend_request: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +224,10 @@ class HttpRule:
     backends: tuple[Backend, ...]
     request_headers: HeaderFilter | None = None
     redirect: Redirect | None = None
+    response_headers: HeaderFilter | None = None
+    rewrite: Rewrite | None = None
+    mirrors: tuple[MirrorTo, ...] = ()
+    timeouts: RuleTimeouts | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from graylane.config.document import ConfigError, load_route_document, seal
-from graylane.gateway.objects import Filter, HTTPRoute, RouteMatch, ValueMatch
+from graylane.gateway.filters import filter_problem, rule_filters, rule_timeouts
+from graylane.gateway.objects import BackendRef, HTTPRoute, RouteMatch, RouteRule, ValueMatch
 from graylane.gateway.refs import Resolved
 
-SUPPORTED_FILTERS = ("RequestHeaderModifier", "RequestRedirect")
 PATH_TYPES = ("Exact", "PathPrefix", "RegularExpression")
 VALUE_TYPES = {"Exact": "exact", "RegularExpression": "regex"}
 
@@ -23,14 +23,9 @@ def route_problem(route: HTTPRoute) -> str | None:
     """Why Graylane cannot serve ``route`` (a field path and what), or None."""
     for i, rule in enumerate(route.rules):
         path = f"spec.rules[{i}]"
-        if rule.has_timeouts:
-            return f"{path}.timeouts: not supported by Graylane yet"
-        for j, item in enumerate(rule.filters):
-            if item.type not in SUPPORTED_FILTERS:
-                return f"{path}.filters[{j}].type: {item.type} is not supported by Graylane yet"
-        for j, backend in enumerate(rule.backends):
-            if backend.filters:
-                return f"{path}.backendRefs[{j}].filters: not supported by Graylane yet"
+        problem = filter_problem(rule, path)
+        if problem is not None:
+            return problem
         for j, match in enumerate(rule.matches):
             if match.path.type not in PATH_TYPES:
                 return f"{path}.matches[{j}].path.type: {match.path.type} is not supported"
@@ -85,16 +80,26 @@ def _listener(port: int, hosts: Sequence[str], certs: Sequence[tuple[str | None,
     return out
 
 
-def _rule(rule: Any, resolved: Sequence[Resolved]) -> dict[str, Any]:
+def _rule(rule: RouteRule, resolved: Sequence[Resolved]) -> dict[str, Any]:
+    """``resolved``: the rule's backendRefs, then its RequestMirrors' (``plan._refs``)."""
+    count = len(rule.backends)
     out: dict[str, Any] = {
         "matches": [_match(m) for m in rule.matches],
-        "backends": [
-            {"upstream": r.key, "weight": b.weight} for b, r in zip(rule.backends, resolved, strict=True)
-        ],
+        "backends": [_backend(b, r) for b, r in zip(rule.backends, resolved[:count], strict=True)],
     }
     if rule.name is not None:
         out["name"] = rule.name
-    filters = _filters(rule.filters)
+    filters = rule_filters(rule.filters, resolved[count:])
+    if filters:
+        out["filters"] = filters
+    if rule.timeouts:
+        out["timeouts"] = rule_timeouts(rule.timeouts)
+    return out
+
+
+def _backend(backend: BackendRef, resolved: Resolved) -> dict[str, Any]:
+    out: dict[str, Any] = {"upstream": resolved.key, "weight": backend.weight}
+    filters = rule_filters(backend.filters)
     if filters:
         out["filters"] = filters
     return out
@@ -115,39 +120,10 @@ def _value(value: ValueMatch) -> dict[str, str]:
     return {"name": value.name, VALUE_TYPES[value.type]: value.value}
 
 
-def _filters(filters: Sequence[Filter]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in filters:
-        spec = item.spec
-        if item.type == "RequestHeaderModifier":
-            headers = out.setdefault("requestHeaders", {})
-            for op in ("set", "add"):
-                pairs = {
-                    str(h.get("name")): str(h.get("value", ""))
-                    for h in spec.get(op) or []
-                    if isinstance(h, Mapping)
-                }
-                if pairs:
-                    headers.setdefault(op, {}).update(pairs)
-            if spec.get("remove"):
-                headers.setdefault("remove", []).extend(str(n) for n in spec["remove"])
-        elif item.type == "RequestRedirect":
-            out["redirect"] = _redirect(spec)
-    return out
-
-
-def _redirect(spec: Mapping[str, Any]) -> dict[str, Any]:
-    out = {
-        key: spec[key] for key in ("scheme", "hostname", "port", "statusCode") if spec.get(key) is not None
-    }
-    path = spec.get("path")
-    if isinstance(path, Mapping):
-        kind = path.get("type")
-        value = path.get("replaceFullPath") if kind == "ReplaceFullPath" else path.get("replacePrefixMatch")
-        out["path"] = {"type": kind, "value": value if value is not None else "/"}
-    return out
-
-
 def _route_path(path: str) -> str:
     """A document path (``httpRules[0].matches[1].headers[0].name``) as the route's field path."""
-    return "spec." + path.replace("httpRules", "rules").replace(".query", ".queryParams") if path else "spec"
+    if not path:
+        return "spec"
+    return "spec." + path.replace("httpRules", "rules").replace(".query", ".queryParams").replace(
+        ".backends", ".backendRefs"
+    )

@@ -22,6 +22,15 @@ IMPLEMENTED: tuple[str, ...] = (
     "HTTPRoutePortRedirect",
     "HTTPRouteSchemeRedirect",
     "HTTPRoutePathRedirect",
+    "HTTPRouteHostRewrite",
+    "HTTPRoutePathRewrite",
+    "HTTPRouteResponseHeaderModification",
+    "HTTPRouteRequestMirror",
+    "HTTPRouteRequestMultipleMirrors",
+    "HTTPRouteRequestPercentageMirror",
+    "HTTPRouteRequestTimeout",
+    "HTTPRouteBackendTimeout",
+    "HTTPRouteBackendRequestHeaderModification",
 )
 
 

@@ -116,7 +116,8 @@ class RouteRule:
     matches: tuple[RouteMatch, ...]
     filters: tuple[Filter, ...]
     backends: tuple[BackendRef, ...]
-    has_timeouts: bool
+    timeouts: Mapping[str, Any]  # the rule's ``timeouts`` block ({}: none)
+    mirrors: tuple[BackendRef, ...] = ()  # the backendRefs of its RequestMirror filters, in order
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,16 @@ from graylane.gateway import hostnames, naming
 from graylane.gateway.attach import Attachment, attach
 from graylane.gateway.document import compile_document, route_problem
 from graylane.gateway.listeners import ListenerVerdict, judge_listeners
-from graylane.gateway.objects import GROUP, Gateway, GatewayClass, HTTPRoute, Key, ReferenceGrant
+from graylane.gateway.objects import (
+    GROUP,
+    BackendRef,
+    Gateway,
+    GatewayClass,
+    HTTPRoute,
+    Key,
+    ReferenceGrant,
+    RouteRule,
+)
 from graylane.gateway.refs import Resolved, Service, resolve_backend
 
 
@@ -132,12 +141,21 @@ def _resolve(route: HTTPRoute, world: World) -> tuple[tuple[Resolved, ...], ...]
                 route_namespace=route.meta.namespace,
                 services=world.services,
                 grants=world.grants,
-                path=f"spec.rules[{i}].backendRefs[{j}]",
+                path=path,
             )
-            for j, b in enumerate(rule.backends)
+            for path, b in _refs(i, rule)
         )
         for i, rule in enumerate(route.rules)
     )
+
+
+def _refs(i: int, rule: RouteRule) -> list[tuple[str, BackendRef]]:
+    """A rule's backendRefs, then its RequestMirror filters' (``compile_document`` splits them again)."""
+    out = [(f"spec.rules[{i}].backendRefs[{j}]", b) for j, b in enumerate(rule.backends)]
+    mirrors = [j for j, f in enumerate(rule.filters) if f.type == "RequestMirror"]
+    out += [(f"spec.rules[{i}].filters[{j}].requestMirror.backendRef", b)
+            for j, b in zip(mirrors, rule.mirrors, strict=True)]  # fmt: skip
+    return out
 
 
 def _refs_condition(resolved: tuple[tuple[Resolved, ...], ...]) -> c.Condition:

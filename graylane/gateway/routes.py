@@ -33,7 +33,7 @@ def parse_http_route(obj: Mapping[str, Any]) -> HTTPRoute:
     hostnames = tuple(h.lower() for h in as_list(spec.get("hostnames")) if isinstance(h, str))
     rules = tuple(_rule(as_map(r), meta.namespace) for r in as_list(spec.get("rules")))
     if "rules" not in spec:  # the CRD's default: one rule matching every path, no backends
-        rules = (RouteRule(None, (DEFAULT_MATCH,), (), (), False),)
+        rules = (RouteRule(None, (DEFAULT_MATCH,), (), (), {}),)
     status = tuple(as_map(p) for p in as_list(as_map(obj.get("status")).get("parents")))
     return HTTPRoute(meta, parents, hostnames, rules, status)
 
@@ -51,7 +51,10 @@ def _rule(obj: Mapping[str, Any], namespace: str) -> RouteRule:
     filters = tuple(_filter(as_map(f)) for f in as_list(obj.get("filters")))
     backends = tuple(_backend(as_map(b), namespace) for b in as_list(obj.get("backendRefs")))
     name = as_str(obj.get("name")) or None
-    return RouteRule(name, matches, filters, backends, obj.get("timeouts") is not None)
+    mirrors = tuple(
+        _backend(as_map(f.spec.get("backendRef")), namespace) for f in filters if f.type == "RequestMirror"
+    )
+    return RouteRule(name, matches, filters, backends, as_map(obj.get("timeouts")), mirrors)
 
 
 def _match(obj: Mapping[str, Any]) -> RouteMatch:
@@ -79,7 +82,7 @@ def _values(items: Any, *, case_insensitive: bool) -> tuple[ValueMatch, ...]:
 
 def _filter(obj: Mapping[str, Any]) -> Filter:
     kind = as_str(obj.get("type"))
-    key = kind[:1].lower() + kind[1:]  # RequestHeaderModifier -> requestHeaderModifier
+    key = "urlRewrite" if kind == "URLRewrite" else kind[:1].lower() + kind[1:]  # -> requestHeaderModifier
     return Filter(kind, as_map(obj.get(key)))
 
 

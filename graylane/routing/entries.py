@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graylane.config.model import Redirect, RouteConfig, Track
+from graylane.config.model import PathMatch, Redirect, RouteConfig, Track
 from graylane.routing import matchers, sticky
 from graylane.routing.mirror import MirrorPlan
 from graylane.routing.request import CountrySource, RequestView
@@ -35,7 +35,8 @@ class Decision:
     reason: Reason
     status: int = 0
     redirect: Redirect | None = None
-    matched: str = ""  # the matched path prefix (a redirect's ReplacePrefixMatch)
+    matched: str = ""  # the matched path prefix (a redirect's or rewrite's ReplacePrefixMatch)
+    rewrite: PathMatch | None = None  # a URLRewrite's path for the upstream
 
 
 @dataclass(frozen=True, slots=True, eq=False)

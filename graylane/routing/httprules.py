@@ -8,9 +8,10 @@ Decisions are precomputed: the pick allocates nothing. Track labels are ``rule-<
 from __future__ import annotations
 
 from graylane.config.matchblock import compile_regex
-from graylane.config.model import HttpRule, PathMatch, Redirect
+from graylane.config.model import Backend, HttpRule, PathMatch
 from graylane.routing import matchers
 from graylane.routing.entries import CompiledRoute, Decision, Entry, HttpAction, rank
+from graylane.routing.filters import replace_path
 from graylane.routing.request import CountrySource
 
 WELL_KNOWN_PORTS = {"http": 80, "https": 443}
@@ -42,19 +43,22 @@ def http_entries(route: CompiledRoute, *, countries: CountrySource | None) -> tu
 
 def _action(route: CompiledRoute, rule: HttpRule, track: str, path: PathMatch) -> HttpAction:
     redirect = rule.redirect
+    matched = path.value if path.kind == "PathPrefix" else ""
     if redirect is not None:
-        matched = path.value if path.kind == "PathPrefix" else ""
         answer = Decision(route, track, "", "redirect", status=redirect.status_code, redirect=redirect,
                           matched=matched)  # fmt: skip
         return HttpAction((), answer)
+    rewrite = rule.rewrite.path if rule.rewrite is not None else None
     picks = tuple(
         (
-            Decision(route, track, b.upstream, "backend")
+            Decision(
+                route, backend_track(track, j, b), b.upstream, "backend", matched=matched, rewrite=rewrite
+            )
             if b.upstream is not None
             else Decision(route, track, "", "invalid-backend", status=500),
             b.weight,
         )
-        for b in rule.backends
+        for j, b in enumerate(rule.backends)
     )
     if not any(weight > 0 for _, weight in picks):
         return HttpAction((), Decision(route, track, "", "no-backend", status=500))
@@ -79,17 +83,13 @@ def redirect_location(decision: Decision, *, scheme: str, host: str, port: int, 
         new_port = port
     hostname = spec.hostname or host
     netloc = hostname if WELL_KNOWN_PORTS.get(new_scheme) == new_port else f"{hostname}:{new_port}"
-    target = _redirect_path(spec, decision.matched, path)
+    target = replace_path(spec.path, decision.matched, path)
     return f"{new_scheme}://{netloc}{target}{'?' + query if query else ''}"
 
 
-def _redirect_path(spec: Redirect, matched: str, path: str) -> str:
-    replace = spec.path
-    if replace is None:
-        return path
-    if replace.kind == "Exact":  # ReplaceFullPath
-        return replace.value
-    rest = path[len(matched) :] if matched != "/" else path  # ReplacePrefixMatch: keep what follows
-    if replace.value == "/":
-        return rest if rest.startswith("/") else "/" + rest
-    return replace.value + rest if not rest or rest.startswith("/") else replace.value + "/" + rest
+def backend_track(track: str, index: int, backend: Backend) -> str:
+    """The track label of a backend: its rule's, or ``rule-<i>.<j>`` when it has filters of its own (its
+    own header plans, see ``proxy/routing/state.py``)."""
+    if backend.request_headers is None and backend.response_headers is None:
+        return track
+    return f"{track}.{index}"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from graylane.proxy.deadlines import NEVER, Deadlines
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.mirror.canary import CanaryAnswer, CanaryCall
+from graylane.proxy.mirror.group import MirrorGroup
 from graylane.proxy.request import ClientRequest
 from graylane.proxy.upstream.client import UpstreamConnection
 from graylane.proxy.upstream.forward import Outgoing
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from graylane.proxy.routing.state import RoutePlan
 
 log = logging.getLogger("graylane.proxy")
+GOLDEN = 0.6180339887498949
 STABLE_GRACE = 5.0  # seconds past stable's timeout that a canary's answer waits for stable's
 
 
@@ -72,8 +74,30 @@ class Mirrors:
             return None
         return self.open(plan, mirror, request)
 
-    def open(self, plan: RoutePlan, mirror: MirrorPlan, request: ClientRequest) -> Shadow | None:
-        """A shadow for this request, or None (counted: ``too-large`` or ``dropped``)."""
+    def consider_rule(
+        self, plan: RoutePlan, track: str, view: RequestView, request: ClientRequest, sample: float
+    ) -> Shadow | MirrorGroup | None:
+        """A Gateway API rule's RequestMirrors (``routing/rules.py``): fire and forget, each in its share
+        (the k-th mirror's sample is shifted by k times the golden ratio, so shares do not coincide)."""
+        copies = plan.mirrors.get(track)
+        if not copies or request.headers.get("upgrade") is not None:
+            return None
+        shadows = []
+        for k, copy in enumerate(copies):
+            if mirrored(copy.plan, (), view, (sample + k * GOLDEN) % 1.0):
+                shadow = self.open(plan, copy.plan, request, target=copy.target, wait=copy.wait)
+                if shadow is not None:
+                    shadows.append(shadow)
+        if len(shadows) < 2:
+            return shadows[0] if shadows else None
+        return MirrorGroup(shadows)
+
+    def open(
+        self, plan: RoutePlan, mirror: MirrorPlan, request: ClientRequest,
+        *, target: tuple[str, str] | None = None, wait: float | None = None,
+    ) -> Shadow | None:  # fmt: skip
+        """A shadow for this request, or None (counted: ``too-large`` or ``dropped``); ``target`` is where
+        the copy goes (the canary's mirror target by default), ``wait`` the primary's timeout."""
         length = request.content_length
         if length is not None and length > mirror.max_body:
             self.metrics.mirrored(plan.label, "too-large")
@@ -82,7 +106,11 @@ class Mirrors:
             self.metrics.mirrored(plan.label, "dropped")
             return None
         self.in_flight += 1
-        return Shadow(self, plan, mirror, request)
+        config = plan.config
+        key = target or (config.canary, "mirror")
+        if wait is None:
+            wait = config.upstreams[config.stable].timeout_seconds
+        return Shadow(self, plan, mirror, request, key, wait)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(work)
@@ -100,12 +128,17 @@ class Shadow:
     cheap and never raises."""
 
     __slots__ = (
-        "_body", "_out", "_size", "baseline", "canary", "deadline", "ended", "mirror", "mirrors", "plan",
-        "request", "settled", "started",
+        "_body", "_out", "_size", "baseline", "canary", "deadline", "ended", "key", "mirror", "mirrors",
+        "plan", "request", "settled", "started", "wait",
     )  # fmt: skip
 
-    def __init__(self, mirrors: Mirrors, plan: RoutePlan, mirror: MirrorPlan, request: ClientRequest) -> None:
+    def __init__(
+        self, mirrors: Mirrors, plan: RoutePlan, mirror: MirrorPlan, request: ClientRequest,
+        key: tuple[str, str], wait: float,
+    ) -> None:  # fmt: skip
         self.mirrors = mirrors
+        self.key = key  # the copy's target in ``plan.targets``
+        self.wait = wait  # the primary's timeout: how long the copy's answer waits for it
         self.plan = plan
         self.mirror = mirror
         self.request = request
@@ -151,7 +184,7 @@ class Shadow:
         copy = Outgoing(
             out.method, out.target, out.fwd, body or None, False, framing, out.max_body, host=out.host
         )
-        target = self.plan.targets[(self.plan.config.canary, "mirror")]
+        target = self.plan.targets[self.key]
         self.started = self.mirrors.loop.time()
         CanaryCall(self.request, copy, target, self.mirror, done=self.canary_done, spawn=self.spawn).begin()
 
@@ -198,8 +231,8 @@ class Shadow:
                 self.end(UNPAIRED if self.baseline is None else compare(self.baseline, canary))
                 return
             self.canary = canary  # every client path settles stable's side; the deadline guards the slot
-            deadlines, stable = self._deadlines(), self.plan.config.upstreams[self.plan.config.stable]
-            self.deadline = deadlines.now() + stable.timeout_seconds + STABLE_GRACE
+            deadlines = self._deadlines()
+            self.deadline = deadlines.now() + self.wait + STABLE_GRACE
             deadlines.watch(self)
         except Exception:  # a mirror never takes anything down with it
             log.exception("mirrored request failed")
@@ -243,4 +276,4 @@ class Shadow:
                 self._deadlines().forget(self)
 
     def _deadlines(self) -> Deadlines:
-        return self.plan.targets[(self.plan.config.canary, "mirror")].pool.deadlines
+        return self.plan.targets[self.key].pool.deadlines

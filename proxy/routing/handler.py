@@ -24,11 +24,13 @@ from urllib.parse import quote
 from aiohttp import web
 from graylane.proxy.answers import ErrorAnswer, error_bytes, redirect_bytes
 from graylane.proxy.metrics import Metrics
+from graylane.proxy.mirror.group import MirrorGroup
 from graylane.proxy.mirror.shadow import Mirrors, Shadow
 from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.routing.clientaddr import ClientAddress
 from graylane.proxy.routing.jwtclaims import ClaimsSource
 from graylane.proxy.routing.own import own_answer
+from graylane.proxy.routing.rewrite import rewritten
 from graylane.proxy.routing.state import RoutePlan, RouteState
 from graylane.proxy.target import ClientTarget, check_target
 from graylane.proxy.upstream import forward
@@ -55,7 +57,7 @@ class Routed:
 
     def __init__(
         self, plan: RoutePlan, track: str, upstream: str, fwd: Forwarding, start: float,
-        where: ClientTarget | None, shadow: Shadow | None = None,
+        where: ClientTarget | None, shadow: Shadow | MirrorGroup | None = None,
     ) -> None:  # fmt: skip
         self.plan = plan
         self.track = track
@@ -174,10 +176,14 @@ class ProxyHandler:
             answer = own_answer(decision, request, host=host, scheme=fwd.scheme, where=where,
                                 port=self.listener_port or 80)  # fmt: skip
             return self._answer(answer, decision.route.key, decision.track, start)
-        shadow = None
+        shadow: Shadow | MirrorGroup | None = None
         route = entry.route
         if route.mirror is not None and decision.track == "stable":
             shadow = self._mirrors.consider(plan, route, view, request, self._random())
+        elif plan.mirrors:
+            shadow = self._mirrors.consider_rule(plan, decision.track, view, request, self._random())
+        if decision.rewrite is not None:
+            where = rewritten(decision, request, where, path)
         return Routed(plan, decision.track, decision.upstream, fwd, start, where, shadow)
 
     async def proceed(
@@ -267,7 +273,10 @@ class ProxyHandler:
     ) -> Answer:
         if conn.complete:  # the usual case: the whole response arrived with its head
             return self.whole(request, conn, routed, track, upstream)
-        label, shadow = routed.plan.label, routed.shadow if track == "stable" else None
+        edit = routed.plan.targets[(upstream, track)].response
+        if edit is not None:
+            edit.apply(conn.head)
+        label, shadow = routed.plan.label, routed.shadow if track != "canary" else None
         answer = shadow.stable_print(conn) if shadow is not None else None
         tee = answer.feed if answer is not None and answer.compares_body else None
         streamed = await forward.stream(request, conn, routed.plan.targets[(upstream, track)], tee=tee)
@@ -285,9 +294,12 @@ class ProxyHandler:
         self, request: ClientRequest, conn: UpstreamConnection, routed: Routed, track: str, upstream: str
     ) -> forward.RawResponse:
         """A response that arrived whole with its head: one write; its connection goes back to the pool."""
-        if routed.shadow is not None and track == "stable":
+        target = routed.plan.targets[(upstream, track)]
+        if target.response is not None:
+            target.response.apply(conn.head)
+        if routed.shadow is not None and track != "canary":
             routed.shadow.stable_whole(conn)
-        resp = forward.whole(request, conn, routed.plan.targets[(upstream, track)].pool)
+        resp = forward.whole(request, conn, target.pool)
         code = _CODE.get(resp.status) or str(resp.status)
         self.metrics.request_done(routed.plan.label, track, code, self.loop.time() - routed.start)
         return resp

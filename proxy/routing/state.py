@@ -19,7 +19,9 @@ from typing import Any
 from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routing.jwtclaims import Verifiers
+from graylane.proxy.routing.rules import RuleMirror, http_targets
 from graylane.proxy.tls.certs import CertStore
+from graylane.proxy.upstream.edits import ResponseEdit
 from graylane.proxy.upstream.forward import Target
 from graylane.proxy.upstream.headers import TrackHeaders
 from graylane.proxy.upstream.pool import UpstreamPool
@@ -42,6 +44,7 @@ class RoutePlan:
     targets: Mapping[tuple[str, str], Target]  # (upstream name, track or "rule-<i>") -> Target
     verifier: JwtVerifier | None  # None when the route has no ``jwt``
     redirect_https: bool = False  # ``tls.redirectHTTP``: plain HTTP gets a 308 (when a certificate serves)
+    mirrors: Mapping[str, tuple[RuleMirror, ...]] = field(default_factory=dict)  # a Gateway rule's, by track
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +208,16 @@ def _plan(
     verifier: JwtVerifier | None,
     underscores: bool,
 ) -> RoutePlan:
+    if config.is_http:
+
+        def make(
+            name: str, headers: TrackHeaders, edit: ResponseEdit | None, timeout: float | None
+        ) -> Target:
+            return _target(config.upstreams[name], pools, headers, response=edit, timeout=timeout)
+
+        rule_targets, mirrors = http_targets(config, make, underscores=underscores)
+        return RoutePlan(config=config, label=config.key, targets=rule_targets, verifier=verifier,
+                         mirrors=mirrors)  # fmt: skip
     targets: dict[tuple[str, str], Target] = {}
     for track, headers in _header_plans(config, underscores):
         for name, spec in config.upstreams.items():
@@ -219,28 +232,20 @@ def _plan(
 
 
 def _target(
-    spec: UpstreamSpec, pools: Mapping[tuple[str, str, int], UpstreamPool], headers: TrackHeaders
-) -> Target:
+    spec: UpstreamSpec, pools: Mapping[tuple[str, str, int], UpstreamPool], headers: TrackHeaders,
+    *, response: ResponseEdit | None = None, timeout: float | None = None,
+) -> Target:  # fmt: skip
     return Target(
         pool=pools[(spec.scheme, spec.host, spec.port)],
         plan=headers,
         base_path=spec.base_path.encode("utf-8"),
-        timeout=spec.timeout_seconds,
+        timeout=spec.timeout_seconds if timeout is None else timeout,
+        response=response,
     )
 
 
 def _header_plans(config: RouteConfig, underscores: bool) -> list[tuple[str, TrackHeaders]]:
-    """A CanaryRoute's plan per track; a Gateway API document's per rule (``rule-<i>``, its filter)."""
-    if config.is_http:
-        out = []
-        for i, rule in enumerate(config.http_rules):
-            f = rule.request_headers
-            plan = TrackHeaders.compile(
-                None, f.set if f else {}, add=f.add if f else None, remove=f.remove if f else (),
-                underscores=underscores, preserve_host=config.preserve_host,
-            )  # fmt: skip
-            out.append((f"rule-{i}", plan))
-        return out
+    """A CanaryRoute's plan per track (a Gateway API document's are ``rules.http_targets``)."""
     return [(track, _track_headers(config, track, underscores, label=track)) for track in TRACKS]
 
 

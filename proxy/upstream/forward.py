@@ -20,6 +20,7 @@ from graylane.proxy import request as client_request
 from graylane.proxy.request import ClientRequest, FastRequest, Streamed
 from graylane.proxy.target import ClientTarget
 from graylane.proxy.upstream.client import UpstreamConnection, UpstreamError
+from graylane.proxy.upstream.edits import ResponseEdit
 from graylane.proxy.upstream.headers import (
     Forwarding,
     TrackHeaders,
@@ -58,6 +59,7 @@ class Target:
     plan: TrackHeaders
     base_path: bytes
     timeout: float
+    response: ResponseEdit | None = None  # a Gateway API ResponseHeaderModifier (edits.py)
 
 
 @dataclass(slots=True)

@@ -64,11 +64,13 @@ class TrackHeaders:
     extra: bytes
     underscores: bool = False  # forward client names with "_" (never those that fold onto ``drop``)
     preserve_host: bool = False  # the upstream gets the client's Host (HTTPRoute), not its own authority
+    host: bytes = b""  # a URLRewrite's hostname: the upstream's Host whatever the client sent
 
     @classmethod
     def compile(
         cls, track: str | None, set_headers: Mapping[str, str], *, underscores: bool = False,
         add: Mapping[str, str] | None = None, remove: Iterable[str] = (), preserve_host: bool = False,
+        host: str = "",
     ) -> TrackHeaders:  # fmt: skip
         """``set`` replaces client values, ``add`` appends to them, ``remove`` drops them; ``track`` None:
         no ``X-Graylane-Track`` (a Gateway API rule; a client's copy is dropped all the same)."""
@@ -78,7 +80,7 @@ class TrackHeaders:
         lines += [f"{k}: {v}\r\n".encode() for k, v in set_headers.items()]
         lines += [f"{k}: {v}\r\n".encode() for k, v in (add or {}).items()]
         return cls(drop=frozenset(drop), extra=b"".join(lines), underscores=underscores,
-                   preserve_host=preserve_host)  # fmt: skip
+                   preserve_host=preserve_host, host=host.encode("ascii"))  # fmt: skip
 
     def refuses_underscored(self, lower: bytes, named: set[bytes] | frozenset[bytes] = frozenset()) -> bool:
         """Whether a lower-case client header name containing ``_`` is left out."""
@@ -142,7 +144,9 @@ def build_request_head(
             if b"_" in lower and plan.refuses_underscored(lower, named):
                 continue
             parts += (name, b": ", value, b"\r\n")
-    if plan.preserve_host:  # the client's authority, as it asked (absolute-form wins over Host)
+    if plan.host:
+        parts[4] = plan.host
+    elif plan.preserve_host:  # the client's authority, as it asked (absolute-form wins over Host)
         parts[4] = client_host or owned.get(b"host", [authority])[0]
     trusted = fwd.trusted_peer
     proto = owned.get(b"x-forwarded-proto", [b""])[0] if trusted else b""

@@ -203,6 +203,7 @@ EMPTY_SELECTOR = gateway(
     "empty-selector", listener(allowed={"namespaces": {"from": "Selector", "selector": {}}})
 )
 TWO = gateway("two", listener("a", hostname="a.test"), listener("b", hostname="*.b.test"))
+MIRROR_V2 = {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "infra-backend-v2", "port": 8080}}}
 ATTACH_CASES = [
     ("same namespace", http_route("r"), [SAME], [(True, "Accepted")]),
     ("HTTPRouteInvalidCrossNamespaceParentRef", http_route("r", parent("same-namespace", NS), ns="web"), [SAME], [(False, "NotAllowedByListeners")]),
@@ -220,8 +221,16 @@ ATTACH_CASES = [
     ("not a gateway", http_route("r", parent("svc", kind="Service", group="")), [SAME], []),
     ("two parents", http_route("r", parent("same-namespace"), parent("all-namespaces")), [SAME, ALL], [(True, "Accepted"), (True, "Accepted")]),
     ("kinds exclude HTTPRoute", http_route("r", parent("g")), [gateway("g", listener(allowed={"namespaces": {"from": "Same"}, "kinds": [{"kind": "GRPCRoute"}]}))], [(False, "NotAllowedByListeners")]),
-    ("unsupported filter", http_route("r", rules=[{"filters": [{"type": "URLRewrite", "urlRewrite": {}}], "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(False, "UnsupportedValue")]),
-    ("timeouts", http_route("r", rules=[{"timeouts": {"request": "1s"}, "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(False, "UnsupportedValue")]),
+    ("unsupported filter", http_route("r", rules=[{"filters": [{"type": "ExtensionRef", "extensionRef": {"group": "x.test", "kind": "K", "name": "n"}}], "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(False, "UnsupportedValue")]),
+    ("HTTPRouteRequestTimeout", http_route("r", rules=[{"timeouts": {"request": "500ms", "backendRequest": "0s"}, "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(True, "Accepted")]),
+    ("a duration Graylane does not read", http_route("r", rules=[{"timeouts": {"request": "1d"}, "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(False, "UnsupportedValue")]),
+    ("HTTPRouteRewriteHost", http_route("r", rules=[{"filters": [{"type": "URLRewrite", "urlRewrite": {"hostname": "one.example.org"}}], "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(True, "Accepted")]),
+    ("HTTPRouteResponseHeaderModifier", http_route("r", rules=[{"filters": [{"type": "ResponseHeaderModifier", "responseHeaderModifier": {"set": [{"name": "X-A", "value": "1"}]}}], "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(True, "Accepted")]),
+    ("HTTPRouteRequestMirror", http_route("r", rules=[{"filters": [MIRROR_V2], "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(True, "Accepted")]),
+    ("HTTPRouteRequestMultipleMirrors", http_route("r", rules=[{"filters": [MIRROR_V2, {**MIRROR_V2, "requestMirror": {"backendRef": {"name": "infra-backend-v3", "port": 8080}}}], "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(True, "Accepted")]),
+    ("prefix rewrite of an Exact match", http_route("r", rules=[{"matches": [{"path": {"type": "Exact", "value": "/a"}}], "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/b"}}}], "backendRefs": [backend("infra-backend-v1")]}]), [SAME], [(False, "UnsupportedValue")]),
+    ("HTTPRouteBackendRequestHeaderModifier", http_route("r", rules=[{"backendRefs": [{**backend("infra-backend-v1"), "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"add": [{"name": "X-B", "value": "1"}]}}]}]}]), [SAME], [(True, "Accepted")]),
+    ("a rewrite on a backendRef", http_route("r", rules=[{"backendRefs": [{**backend("infra-backend-v1"), "filters": [{"type": "URLRewrite", "urlRewrite": {"hostname": "x.test"}}]}]}]), [SAME], [(False, "UnsupportedValue")]),
     ("a path the proxy refuses", http_route("r", rules=[{"matches": [{"path": {"type": "PathPrefix", "value": "/a/../b"}}]}]), [SAME], [(False, "UnsupportedValue")]),
 ]  # fmt: skip
 
@@ -237,11 +246,11 @@ def test_route_acceptance(
 
 def test_unsupported_value_names_the_field() -> None:
     route = http_route("r", rules=[{"backendRefs": [backend("infra-backend-v1")]},
-                                   {"filters": [{"type": "RequestMirror", "requestMirror": {}}]}])  # fmt: skip
+                                   {"filters": [{"type": "ExtensionRef", "extensionRef": {}}]}])  # fmt: skip
     (status,) = planned(route, SAME).routes[(NS, "r")]
     assert (
         status.conditions[0].message
-        == "spec.rules[1].filters[0].type: RequestMirror is not supported by Graylane yet"
+        == "spec.rules[1].filters[0].type: ExtensionRef is not supported by Graylane yet"
     )
 
 
