@@ -126,6 +126,7 @@ class DataPlane:
 
     def _start_source(self) -> None:
         s = self.settings
+        self._tasks.append(asyncio.create_task(self.state.updates.run(), name="graylane-route-updates"))
         if s.config_dir is not None:
             source = DirectorySource(directory=s.config_dir, state=self.state, interval=s.poll_interval)
             source.scan()  # the first table is there before the listener opens
