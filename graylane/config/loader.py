@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from graylane.config.fields import FieldChecker, join
 from graylane.config.httpblock import parse_http_top, parse_listeners
 from graylane.config.jwtblock import parse_jwt
 from graylane.config.matchblock import HEADER_NAME, parse_match
+from graylane.config.memo import BLOCKS
 from graylane.config.mirrorblock import parse_mirror
 from graylane.config.model import (
     MAX_DOCUMENT_BYTES,
@@ -32,6 +35,8 @@ from graylane.config.tlsblock import parse_tls
 from graylane.config.upstreamblock import METADATA_KEY, parse_request_headers, parse_upstreams
 from graylane.strictjson import StrictJsonError, loads_strict
 
+T = TypeVar("T")
+NO_DOCUMENT: Mapping[str, Any] = MappingProxyType({})
 TOP_REQUIRED: tuple[str, ...] = ("schemaVersion", "route", "hosts", "pathPrefix", "stable", "canary")
 TOP_REQUIRED += ("upstreams", "weight", "salt", "checksum")
 TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders", "mirror", "tls")
@@ -43,7 +48,7 @@ STICKY_KEY = re.compile(
 )
 
 
-def parse_document(raw: str | bytes | Mapping[str, Any]) -> RouteConfig:
+def parse_document(raw: str | bytes | Mapping[str, Any], *, keep_document: bool = True) -> RouteConfig:
     """Validate ``raw`` completely; raise :class:`ConfigError` with every problem found."""
     if isinstance(raw, Mapping):
         try:  # detach from the caller's objects and prove the mapping is plain JSON
@@ -69,6 +74,8 @@ def parse_document(raw: str | bytes | Mapping[str, Any]) -> RouteConfig:
     config = parse_http_top(c, top) if "httpRules" in top else _parse_top(c, top)
     if c.errors or config is None:
         raise ConfigError(c.errors)
+    if not keep_document:
+        object.__setattr__(config, "document", NO_DOCUMENT)
     return config
 
 
@@ -102,11 +109,12 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     names = set(upstreams)
     stable = _upstream_ref(c, top.get("stable"), "stable", names)
     canary = _upstream_ref(c, top.get("canary"), "canary", names)
-    jwt = parse_jwt(c, top["jwt"]) if top.get("jwt") is not None else None
-    rules = _rules(c, top.get("rules", []), has_jwt=jwt is not None)
+    jwt = _block(c, "jwt", top.get("jwt"), lambda v: parse_jwt(c, v))
+    has_jwt = jwt is not None
+    rules = _rules(c, top.get("rules", []), has_jwt=has_jwt)
     vr = top.get("versionRouting")
     version_routing = _version_routing(c, vr, upstreams) if vr is not None else None
-    sticky = _sticky(c, top["sticky"], has_jwt=jwt is not None) if top.get("sticky") is not None else None
+    sticky = _block(c, f"sticky:{has_jwt}", top.get("sticky"), lambda v: _sticky(c, v, has_jwt=has_jwt))
     weight = c.number(top.get("weight"), "weight", lo=0, hi=100)
     if weight is not None and abs(weight * 100 - round(weight * 100)) > 1e-6:
         c.error("weight", "must have at most two decimals")
@@ -116,12 +124,15 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     hosts = parse_hosts(c, top.get("hosts"))
     path_prefix = parse_path(c, top.get("pathPrefix"), "pathPrefix")
     salt = c.string(top.get("salt"), "salt", max_len=256)
-    request_headers = parse_request_headers(c, top.get("requestHeaders", {}))
+    raw_headers = top.get("requestHeaders", {})
+    request_headers = BLOCKS.parse(
+        c, "requestHeaders", raw_headers, lambda: MappingProxyType(parse_request_headers(c, raw_headers))
+    )
     raw_mirror = top.get("mirror")
     mirror = parse_mirror(c, raw_mirror, stable=stable, canary=canary) if raw_mirror is not None else None
     listeners = parse_listeners(c, top, hosts)
     tls = parse_tls(c, top["tls"], hosts) if top.get("tls") is not None else None
-    if c.errors:
+    if c.errors or request_headers is None:
         return None
     return RouteConfig(
         schema_version=top["schemaVersion"],
@@ -137,7 +148,7 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
         salt=cast(str, salt),
         sticky=sticky,
         jwt=jwt,
-        request_headers=MappingProxyType(request_headers),
+        request_headers=request_headers,
         checksum=top["checksum"],
         document=MappingProxyType(dict(top)),
         mirror=mirror,
@@ -152,7 +163,14 @@ def _upstream_ref(c: FieldChecker, value: Any, path: str, names: set[str]) -> st
     if name is not None and name not in names:
         c.error(path, f"names no upstream ({name!r} is not a key of upstreams)")
         return None
-    return name
+    return sys.intern(name) if name is not None else None  # one string with the upstream's own name
+
+
+def _block(c: FieldChecker, kind: str, value: Any, parse: Callable[[Any], T | None]) -> T | None:
+    """An optional block (absent or null: ``None``), validated once per distinct content (:mod:`.memo`)."""
+    if value is None:
+        return None
+    return BLOCKS.parse(c, kind, value, lambda: parse(value))
 
 
 def _rules(c: FieldChecker, value: Any, *, has_jwt: bool) -> tuple[Rule, ...]:
@@ -160,24 +178,35 @@ def _rules(c: FieldChecker, value: Any, *, has_jwt: bool) -> tuple[Rule, ...]:
     seen: set[str] = set()
     for i, item in enumerate(c.array(value, "rules", max_len=1000)):
         path = join("rules", i)
-        obj = c.obj(item, path, required=("name", "to", "match"))
-        if obj is None:
-            continue
-        name = c.string(
-            obj.get("name"), join(path, "name"), max_len=63, pattern=RULE_NAME, what="a rule name"
-        )
-        if name is not None and name in seen:
-            c.error(join(path, "name"), f"duplicate rule name {name!r}")
-        to = obj.get("to")
-        if to not in ("stable", "canary"):
-            c.error(join(path, "to"), "must be 'stable' or 'canary'")
-        match = parse_match(c, obj.get("match"), join(path, "match"))
-        if match is not None and match.jwt_claims and not has_jwt:
-            c.error(join(path, "match.jwtClaims"), "claims need the route's jwt settings (jwt is null)")
-        if name is not None and match is not None and to in ("stable", "canary"):
-            seen.add(name)
-            out.append(Rule(name=name, to=cast(Track, to), match=match))
+        name = item.get("name") if isinstance(item, Mapping) else None
+        if isinstance(name, str) and name in seen:  # reported in place, so never from the memo
+            rule = _rule(c, item, path, has_jwt=has_jwt, seen=seen)
+        else:
+            parse = functools.partial(_rule, c, item, path, has_jwt=has_jwt, seen=seen)
+            rule = BLOCKS.parse(c, f"rule:{has_jwt}", item, parse)
+        if rule is not None:
+            seen.add(rule.name)
+            out.append(rule)
     return tuple(out)
+
+
+def _rule(c: FieldChecker, item: Any, path: str, *, has_jwt: bool, seen: set[str]) -> Rule | None:
+    obj = c.obj(item, path, required=("name", "to", "match"))
+    if obj is None:
+        return None
+    name = c.string(obj.get("name"), join(path, "name"), max_len=63, pattern=RULE_NAME, what="a rule name")
+    if name is not None and name in seen:
+        c.error(join(path, "name"), f"duplicate rule name {name!r}")
+        name = None
+    to = obj.get("to")
+    if to not in ("stable", "canary"):
+        c.error(join(path, "to"), "must be 'stable' or 'canary'")
+    match = parse_match(c, obj.get("match"), join(path, "match"))
+    if match is not None and match.jwt_claims and not has_jwt:
+        c.error(join(path, "match.jwtClaims"), "claims need the route's jwt settings (jwt is null)")
+    if name is None or match is None or to not in ("stable", "canary"):
+        return None
+    return Rule(name=sys.intern(name), to=cast(Track, to), match=match)
 
 
 def _version_routing(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -10,6 +12,7 @@ from urllib.parse import urlsplit
 
 from graylane.config.fields import FieldChecker, join
 from graylane.config.matchblock import HEADER_NAME
+from graylane.config.memo import BLOCKS
 from graylane.config.model import HeaderMutation, Track, UpstreamSpec
 
 K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
@@ -36,7 +39,8 @@ def parse_upstreams(c: FieldChecker, value: Any, *, least: int = 1) -> dict[str,
         if not isinstance(name, str) or not K8S_NAME.fullmatch(name):
             c.error(path, "upstream name must be a DNS subdomain")
             continue
-        parsed = _upstream(c, name, spec, path)
+        name = sys.intern(name)
+        parsed = BLOCKS.parse(c, f"upstream:{name}", spec, functools.partial(_upstream, c, name, spec, path))
         if parsed is not None:
             out[name] = parsed
     return out

@@ -139,7 +139,7 @@ class RouteState:
             return False
         entry.raw_digest = digest
         try:
-            config = load_route_document(raw)
+            config = load_route_document(raw, keep_document=False)  # the proxy never reads it back
         except ConfigError as exc:
             self._reject(entry, source, exc.reason, exc.errors)
             return False
