@@ -30,12 +30,9 @@ from graylane.proxy.routing.state import PoolRegistry, RouteState
 from graylane.proxy.server.aiohttp_server import GuardedAppRunner, GuardedServer, bound_port
 from graylane.proxy.server.protocol import FastServer
 from graylane.proxy.settings import Settings
-from graylane.proxy.sources import geofile
 from graylane.proxy.sources.files import DirectorySource
 from graylane.proxy.sources.jwks import JwksFetcher
 from graylane.proxy.sources.secrets import SecretStore
-from graylane.proxy.tls.certs import CertStore
-from graylane.proxy.tls.context import listener_context
 
 from graylane.routing import geo
 
@@ -75,6 +72,8 @@ class DataPlane:
         plain.listener_port = s.listener_port or self.port  # the Gateway listener port this one serves
         log.info("data plane listening on %s:%s (%s server)", s.listen_host, self.port, s.server)
         if tls is not None and s.tls_host is not None:
+            from graylane.proxy.tls.context import listener_context
+
             context = listener_context(tls.lookup)
             secure = self._handler(b"https", None)
             self.tls_port = await self._listen(secure, s.tls_host, s.tls_port, context)
@@ -189,6 +188,8 @@ def create_app(settings: Settings) -> web.Application:
     tls = None
     if settings.tls_host is not None:
         secrets = SecretStore(settings.secrets_dir, allow_empty=True)
+        from graylane.proxy.tls.certs import CertStore  # cryptography only with an HTTPS listener
+
         tls = CertStore(secrets=secrets, metrics=metrics, default_secret=settings.default_tls_secret)
     state = RouteState(
         countries=_countries(settings),
@@ -271,6 +272,8 @@ def _freeze_startup_heap() -> None:
 
 def _countries(settings: Settings) -> geo.CountryResolver:
     if settings.geoip_db is not None:
+        from graylane.proxy.sources import geofile  # maxminddb only with --geoip-db
+
         lookup: geo.CountryLookup = geofile.open_mmdb(settings.geoip_db)
     else:
         lookup = geo.IptoccLookup()

@@ -16,6 +16,9 @@ from graylane.config.memo import BLOCKS
 from graylane.config.model import HeaderMutation, Track, UpstreamSpec
 
 K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+PLAIN_URL = re.compile(
+    r"(?P<scheme>https?)://(?P<host>[a-z0-9][a-z0-9.-]*)(?::(?P<port>[1-9][0-9]{0,4}))?(?P<path>/[A-Za-z0-9._~/-]*)?"
+)
 METADATA_KEY = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_./]{0,251}[A-Za-z0-9])?")
 HEADER_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]{0,4096}")
 RESERVED_HEADERS = frozenset(
@@ -68,6 +71,12 @@ def _upstream(c: FieldChecker, name: str, value: Any, path: str) -> UpstreamSpec
 
 
 def split_url(c: FieldChecker, url: str, path: str) -> tuple[Any, str, int, str] | None:
+    plain = PLAIN_URL.fullmatch(url)  # the usual http://name.ns.svc:8080 without urlsplit's work
+    if plain is not None and int(plain["port"] or 0) <= 65535 and "//" not in (plain["path"] or ""):
+        scheme, port, base = plain["scheme"], plain["port"], plain["path"] or ""
+        if ".." not in base.split("/"):
+            default = 443 if scheme == "https" else 80
+            return scheme, plain["host"], int(port) if port else default, base.rstrip("/")
     try:
         parts = urlsplit(url)
         port = parts.port

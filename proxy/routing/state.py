@@ -18,19 +18,21 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routing.jwtclaims import Verifier, Verifiers
 from graylane.proxy.routing.pools import PoolRegistry
 from graylane.proxy.routing.updates import Updates
-from graylane.proxy.tls.certs import CertStore
 from graylane.proxy.upstream.forward import Target
 from graylane.proxy.upstream.headers import TrackHeaders
 from graylane.proxy.upstream.pool import UpstreamPool
 
 from graylane.config.document import ConfigError, FieldError, RouteConfig, UpstreamSpec, load_route_document
 from graylane.routing.table import RouteTable
+
+if TYPE_CHECKING:  # the TLS stack (cryptography: 16 MiB) is imported only with an HTTPS listener
+    from graylane.proxy.tls.certs import CertStore
 
 log = logging.getLogger("graylane.proxy")
 
