@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import importlib.metadata
 import logging
@@ -199,6 +200,8 @@ def create_app(settings: Settings) -> web.Application:
         verifiers=Verifiers(metrics=metrics, jwks=jwks, secrets=SecretStore(settings.secrets_dir)),
         tls=tls,
     )
+    if settings.gc_tuning:
+        state.on_synced = _settle_first_table
     claims = ClaimsSource()
     app: web.Application = create_admin_app(state=state, metrics_=metrics, claims=claims)
     app[DATA_PLANE] = DataPlane(settings, state, claims, jwks, deadlines)
@@ -265,9 +268,17 @@ def _freeze_startup_heap() -> None:
 
     Per-request garbage is freed by reference counting; what the cyclic collector would otherwise rescan
     on every full collection is this startup heap, a pause of milliseconds that lands in the latency tail.
+    It runs again once the first route table is complete (a kube list ends after ``serve`` starts), and
+    then hands the memory the load freed (parsed documents, list pages) back to the system.
     """
     gc.collect()
     gc.freeze()
+
+
+def _settle_first_table() -> None:
+    _freeze_startup_heap()
+    with contextlib.suppress(OSError, AttributeError):  # glibc only (musl has no malloc_trim)
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _countries(settings: Settings) -> geo.CountryResolver:

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from graylane.cli.manifests import InputError, load_manifests, write_atomically
-from graylane.compile.route import CompileError, compile_route
+from graylane.compile.route import CompileError, compile_document
 from graylane.compile.upstreams import UpstreamIndex, relevant_upstreams
-from graylane.config.document import canonical_json
 
 GROUP = "graylane.io/"
 
@@ -70,11 +69,11 @@ def render_documents(objects: Sequence[tuple[str, dict[str, Any]]]) -> dict[str,
     for (namespace, name), (source, obj) in sorted(routes.items()):
         try:
             found = relevant_upstreams(obj["spec"], upstreams.get(namespace) or UpstreamIndex())
-            doc = compile_route(obj, found)
+            _, text = compile_document(obj, found)
         except CompileError as exc:
             problems += [f"{source}: CanaryRoute {namespace}/{name}: {e}" for e in exc.errors]
             continue
-        out[f"{namespace}.{name}.json"] = canonical_json(doc) + "\n"
+        out[f"{namespace}.{name}.json"] = text + "\n"
     if problems:
         raise InputError("invalid input:\n  " + "\n  ".join(problems))
     return out

@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routing.jwtclaims import Verifier, Verifiers
 from graylane.proxy.routing.pools import PoolRegistry
+from graylane.proxy.routing.targets import Targets, shared_tracks
 from graylane.proxy.routing.updates import Updates
 from graylane.proxy.upstream.forward import Target
 from graylane.proxy.upstream.headers import TrackHeaders
@@ -38,7 +39,7 @@ log = logging.getLogger("graylane.proxy")
 
 TRACKS = ("stable", "canary")
 
-__all__ = ["PoolRegistry", "ProxyTable", "Rejection", "RoutePlan", "RouteState", "SourceEntry"]
+__all__ = ["PoolRegistry", "ProxyTable", "Rejection", "RoutePlan", "RouteState", "SourceEntry", "Targets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class RoutePlan:
 
     config: RouteConfig
     label: str  # "namespace/name"
-    targets: Mapping[tuple[str, str], Target]  # (upstream name, track or "rule-<i>") -> Target
+    targets: Targets  # (upstream name, track or "rule-<i>") -> Target
     verifier: Verifier | None  # None when the route has no ``jwt``
     redirect_https: bool = False  # ``tls.redirectHTTP``: plain HTTP gets a 308 (when a certificate serves)
 
@@ -98,6 +99,7 @@ class RouteState:
         self._tls_routes: dict[str, RouteConfig] = {}  # the served routes with ``tls``
         self._tls_changed = True  # the first sync loads the default certificate, with or without routes
         self._synced = False
+        self.on_synced: Callable[[], None] | None = None  # called once, when the first table is complete
         self.updates = Updates(self)  # how sources offer documents while the proxy serves
 
     @property
@@ -107,10 +109,13 @@ class RouteState:
 
     @synced.setter
     def synced(self, value: bool) -> None:
+        first = value and self.table is None
         self._synced = value
         if value:
             self.table = self._live
             self._refresh_tls()
+        if first and self.on_synced is not None:
+            self.on_synced()
 
     @property
     def ready(self) -> bool:
@@ -246,13 +251,14 @@ def _plan(
     verifier: Verifier | None,
     underscores: bool,
 ) -> RoutePlan:
-    targets: dict[tuple[str, str], Target] = {}
-    for track, headers in _header_plans(config, underscores):
-        for name, spec in config.upstreams.items():
-            targets[(name, track)] = _target(spec, pools, headers)
+    plans = _header_plans(config, underscores)
+    specs = tuple(config.upstreams.values())
+    rows = tuple(tuple(_target(spec, pools, headers) for spec in specs) for _, headers in plans)
+    extra: tuple[tuple[str, str, Target], ...] = ()
     if config.mirror is not None:  # the canary's copy: its feature flags, X-Graylane-Track: mirror
         headers = _track_headers(config, "canary", underscores, label="mirror")
-        targets[(config.canary, "mirror")] = _target(config.upstreams[config.canary], pools, headers)
+        extra = ((config.canary, "mirror", _target(config.upstreams[config.canary], pools, headers)),)
+    targets = Targets(tuple(config.upstreams), shared_tracks(tuple(track for track, _ in plans)), rows, extra)
     redirect = config.tls is not None and config.tls.redirect_http
     return RoutePlan(
         config=config, label=config.key, targets=targets, verifier=verifier, redirect_https=redirect
