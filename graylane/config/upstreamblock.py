@@ -14,8 +14,10 @@ from graylane.config.fields import FieldChecker, join
 from graylane.config.matchblock import HEADER_NAME
 from graylane.config.memo import BLOCKS
 from graylane.config.model import HeaderMutation, Track, UpstreamSpec
+from graylane.lru import Lru
 
 K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_METADATA: Lru[tuple[tuple[str, str], ...], Mapping[str, str]] = Lru(4096)
 PLAIN_URL = re.compile(
     r"(?P<scheme>https?)://(?P<host>[a-z0-9][a-z0-9.-]*)(?::(?P<port>[1-9][0-9]{0,4}))?(?P<path>/[A-Za-z0-9._~/-]*)?"
 )
@@ -66,8 +68,18 @@ def _upstream(c: FieldChecker, name: str, value: Any, path: str) -> UpstreamSpec
     scheme, host, port, base_path = parts
     return UpstreamSpec(
         name=name, url=url, scheme=scheme, host=host, port=port, base_path=base_path,
-        metadata=MappingProxyType(metadata), timeout_seconds=timeout, max_connections=max_conn,
+        metadata=shared_metadata(metadata), timeout_seconds=timeout, max_connections=max_conn,
     )  # fmt: skip
+
+
+def shared_metadata(metadata: dict[str, str]) -> Mapping[str, str]:
+    """One read-only mapping per distinct metadata (``{version: v2, region: eu}`` repeats everywhere)."""
+    key = tuple(sorted(metadata.items()))
+    found = _METADATA.get(key)
+    if found is None:
+        found = MappingProxyType({sys.intern(k): sys.intern(v) for k, v in metadata.items()})
+        _METADATA.put(key, found)
+    return found
 
 
 def split_url(c: FieldChecker, url: str, path: str) -> tuple[Any, str, int, str] | None:

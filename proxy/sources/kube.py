@@ -3,7 +3,7 @@
 list + watch follows other feeds: with an HTTPS listener, the ``kubernetes.io/tls`` Secrets
 (:class:`~graylane.proxy.sources.secrets.TlsSecrets`).
 
-* The list comes in pages of ``PAGE`` (100) objects (``limit``/``continue``); a page of route ConfigMaps is
+* The list comes in pages of ``PAGE`` (500) objects (``limit``/``continue``); a page of route ConfigMaps is
   in the table before the next is read, so 10,000 routes never sit in memory as one parsed list. Listed and
   watched documents go through the state's :class:`~graylane.proxy.routing.updates.Updates` (one waiting
   document per ConfigMap: bursts coalesce, nothing queues without bound); one watch event is one line of
@@ -43,7 +43,7 @@ LABEL = "graylane.io/route-config=true"
 DATA_KEY = "route.json"
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
 WATCH_SECONDS = 240
-PAGE = 100
+PAGE = 500
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # an event line: a 1 MiB document, escaped, plus the object's metadata
 
@@ -146,19 +146,25 @@ class KubeSource:
         url = self._url(access, ns, feed)
         params = {**feed.selector, "limit": str(PAGE)}
         names: set[str] = set()
+        body = await self._page(session, access, url, params, feed)
         while True:
-            async with session.get(url, params=params, headers=access.headers()) as resp:
-                if resp.status == 410:  # the continue token expired: list again from the start
-                    raise Gone()
-                if resp.status != 200:
-                    raise _http_error(resp, f"list {feed.resource}")
-                body = await resp.json()
-            names |= feed.page(ns, body.pop("items", None) or [])
-            await self.state.updates.settle()  # this page is in the table before the next is read
             meta = body["metadata"]
-            if not meta.get("continue"):
+            token = meta.get("continue")
+            ahead = (  # the next page is read while this one is applied
+                asyncio.ensure_future(self._page(session, access, url, {**params, "continue": token}, feed))
+                if token
+                else None
+            )
+            try:
+                names |= feed.page(ns, body.pop("items", None) or [])
+                await self.state.updates.settle()  # this page is in the table before the next is taken in
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                raise
+            if ahead is None:
                 break
-            params["continue"] = meta["continue"]
+            body = await ahead
         feed.listed_all(ns, names)
         await self.state.updates.settle()
         self._listed.add((ns, feed.resource))
@@ -166,6 +172,22 @@ class KubeSource:
         if self._listed >= {(n, f.resource) for n in self.namespaces for f in self.feeds}:
             self.state.synced = True
         return str(meta["resourceVersion"])
+
+    async def _page(
+        self,
+        session: aiohttp.ClientSession,
+        access: ApiAccess,
+        url: str,
+        params: dict[str, str],
+        feed: NamedFeed,
+    ) -> dict[str, Any]:
+        async with session.get(url, params=params, headers=access.headers()) as resp:
+            if resp.status == 410:  # the continue token expired: list again from the start
+                raise Gone()
+            if resp.status != 200:
+                raise _http_error(resp, f"list {feed.resource}")
+            body: dict[str, Any] = await resp.json()
+        return body
 
     async def _watch(
         self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: NamedFeed, version: str
