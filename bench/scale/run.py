@@ -8,7 +8,9 @@ Parts (``--parts``, default all, in this order):
 * ``kube``: N route ConfigMaps on the local test control plane; a kube-mode proxy (start, RSS, one change,
   a burst of 1,000 PATCHes).
 * ``operator``: N CanaryRoutes x 2 Upstreams created at once (all Ready, peak RSS), a restart (writes
-  nothing), the Upstream shared by 500 routes changed.
+  nothing), the Upstream shared by 500 routes changed. The hook for the operator's own scale work:
+  :func:`operator_rows.operator_rows` (``bench/scale/operator_rows.py``) fills the ``operator_*`` figures
+  that ``report.py`` prints; it is called last, with the API client, the kubeconfig and the objects.
 * ``fanout``: ``--proxies`` kube-mode proxies following the N ConfigMaps (heavy: run it once, last).
 
 The figures land in ``.graylane/bench-scale.json`` and in a table; the machine's load average is printed
