@@ -136,6 +136,10 @@ bench-rollback: tools controlplane ## Canary at 20% under load starts failing at
 bench-operator: tools controlplane ## 1,000 CanaryRoutes x 2 Upstreams at once: time until all Ready, operator peak RSS (bars 120 s, 250 MiB)
 	$(PY) bench/operator_bench.py
 
+.PHONY: bench-scale
+bench-scale: tools controlplane ## 10,000 routes: render, proxy start/RSS/one change (file and kube mode), decide, operator, 20-proxy fan-out; before/after
+	$(PY) bench/scale/run.py $(BENCH_ARGS)
+
 .PHONY: clean
 clean: cluster-down ## Remove .graylane/ and build leftovers (keeps the cache)
 	rm -rf $(STATE) build *.egg-info

@@ -31,14 +31,24 @@ from cluster.tools import ensure_tools  # noqa: E402
 @contextlib.contextmanager
 def cluster(kubeconfig: str | None) -> Iterator[Kubectl]:
     """A Kubectl for the cluster to measure, with Graylane's and Kopf's CRDs applied."""
+    with control_plane(kubeconfig) as (_, kubectl):
+        yield kubectl
+
+
+@contextlib.contextmanager
+def control_plane(kubeconfig: str | None) -> Iterator[tuple[ControlPlane | None, Kubectl]]:
+    """:func:`cluster`, with the local control plane it started (``None`` for a given cluster), whose
+    processes the scale bench measures."""
     kubectl_bin = ensure_tools().kubectl
     external = kubeconfig or os.environ.get("GRAYLANE_TEST_KUBECONFIG")
     with contextlib.ExitStack() as stack:
+        plane = None
         if external:
             path = Path(external)
         else:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="graylane-bench-")))
-            path = stack.enter_context(ControlPlane(state_dir=tmp)).kubeconfig
+            plane = stack.enter_context(ControlPlane(state_dir=tmp))
+            path = plane.kubeconfig
         kubectl = Kubectl(kubectl_bin, path, timeout=600)
         crds = ROOT / "deploy" / "crds"
         kubectl(
@@ -46,7 +56,7 @@ def cluster(kubeconfig: str | None) -> Iterator[Kubectl]:
         )
         kubectl("wait", "--for=condition=Established", "crd/canaryroutes.graylane.io",
                 "crd/upstreams.graylane.io", "--timeout=60s")  # fmt: skip
-        yield kubectl
+        yield plane, kubectl
 
 
 def namespace(kubectl: Kubectl, name: str) -> str:

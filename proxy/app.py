@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import importlib.metadata
 import logging
@@ -30,12 +31,9 @@ from graylane.proxy.routing.state import PoolRegistry, RouteState
 from graylane.proxy.server.aiohttp_server import GuardedAppRunner, GuardedServer, bound_port
 from graylane.proxy.server.protocol import FastServer
 from graylane.proxy.settings import Settings
-from graylane.proxy.sources import geofile
 from graylane.proxy.sources.files import DirectorySource
 from graylane.proxy.sources.jwks import JwksFetcher
 from graylane.proxy.sources.secrets import SecretStore
-from graylane.proxy.tls.certs import CertStore
-from graylane.proxy.tls.context import listener_context
 
 from graylane.routing import geo
 
@@ -75,6 +73,8 @@ class DataPlane:
         plain.listener_port = s.listener_port or self.port  # the Gateway listener port this one serves
         log.info("data plane listening on %s:%s (%s server)", s.listen_host, self.port, s.server)
         if tls is not None and s.tls_host is not None:
+            from graylane.proxy.tls.context import listener_context
+
             context = listener_context(tls.lookup)
             secure = self._handler(b"https", None)
             self.tls_port = await self._listen(secure, s.tls_host, s.tls_port, context)
@@ -126,6 +126,7 @@ class DataPlane:
 
     def _start_source(self) -> None:
         s = self.settings
+        self._tasks.append(asyncio.create_task(self.state.updates.run(), name="graylane-route-updates"))
         if s.config_dir is not None:
             source = DirectorySource(directory=s.config_dir, state=self.state, interval=s.poll_interval)
             source.scan()  # the first table is there before the listener opens
@@ -188,6 +189,8 @@ def create_app(settings: Settings) -> web.Application:
     tls = None
     if settings.tls_host is not None:
         secrets = SecretStore(settings.secrets_dir, allow_empty=True)
+        from graylane.proxy.tls.certs import CertStore  # cryptography only with an HTTPS listener
+
         tls = CertStore(secrets=secrets, metrics=metrics, default_secret=settings.default_tls_secret,
                         listener_port=settings.tls_listener_port)  # fmt: skip
     state = RouteState(
@@ -198,6 +201,8 @@ def create_app(settings: Settings) -> web.Application:
         verifiers=Verifiers(metrics=metrics, jwks=jwks, secrets=SecretStore(settings.secrets_dir)),
         tls=tls,
     )
+    if settings.gc_tuning:
+        state.on_synced = _settle_first_table
     claims = ClaimsSource()
     app: web.Application = create_admin_app(state=state, metrics_=metrics, claims=claims)
     app[DATA_PLANE] = DataPlane(settings, state, claims, jwks, deadlines)
@@ -264,13 +269,23 @@ def _freeze_startup_heap() -> None:
 
     Per-request garbage is freed by reference counting; what the cyclic collector would otherwise rescan
     on every full collection is this startup heap, a pause of milliseconds that lands in the latency tail.
+    It runs again once the first route table is complete (a kube list ends after ``serve`` starts), and
+    then hands the memory the load freed (parsed documents, list pages) back to the system.
     """
     gc.collect()
     gc.freeze()
 
 
+def _settle_first_table() -> None:
+    _freeze_startup_heap()
+    with contextlib.suppress(OSError, AttributeError):  # glibc only (musl has no malloc_trim)
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def _countries(settings: Settings) -> geo.CountryResolver:
     if settings.geoip_db is not None:
+        from graylane.proxy.sources import geofile  # maxminddb only with --geoip-db
+
         lookup: geo.CountryLookup = geofile.open_mmdb(settings.geoip_db)
     else:
         lookup = geo.IptoccLookup()

@@ -33,7 +33,14 @@ _HELP = {
         "Seconds until the served certificate of a Secret expires.",
     ),
     "graylane_config_generation": ("gauge", "Generation of the route document being served."),
-    "graylane_config_reloads_total": ("counter", "Route tables swapped in."),
+    "graylane_config_reloads_total": (
+        "counter",
+        "Changes applied to the route table (each swaps the routes it changed).",
+    ),
+    "graylane_config_coalesced_total": (
+        "counter",
+        "Route documents replaced by a newer one before they were applied.",
+    ),
     "graylane_ready": ("gauge", "1 when a route table is loaded and the proxy is not draining."),
     "graylane_control_plane_connected": ("gauge", "1 while the Kubernetes watch is connected (kube mode)."),
     "graylane_proxy_info": ("gauge", "Always 1; the labels name the data-plane server and the version."),
@@ -70,6 +77,7 @@ class Metrics:
         self.generation: dict[str, int] = {}
         self.durations: dict[tuple[str, str], Histogram] = {}
         self.reloads = 0
+        self.coalesced = 0
         self.ready = 0
         self.control_plane_connected: int | None = None
 
@@ -120,6 +128,7 @@ class Metrics:
         _family(out, "graylane_tls_certificate_expiry_seconds", ("secret",), _single(left))
         _family(out, "graylane_config_generation", ("route",), _single(self.generation))
         _family(out, "graylane_config_reloads_total", (), [((), self.reloads)])
+        _family(out, "graylane_config_coalesced_total", (), [((), self.coalesced)])
         _family(out, "graylane_ready", (), [((), self.ready)])
         if self.info:
             names = tuple(sorted(self.info))

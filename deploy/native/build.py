@@ -37,7 +37,7 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "graylane",
         (
             "routing.decide", "routing.entries", "routing.httprules", "routing.matchers", "routing.mirror",
-            "routing.request", "routing.sticky", "routing.table",
+            "routing.prefixes", "routing.request", "routing.sticky", "routing.table",
         ),
     ),
     (
@@ -46,7 +46,8 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (
             "answers", "deadlines", "metrics", "request", "target",
             "mirror.canary", "mirror.shadow",
-            "routing.clientaddr", "routing.handler", "routing.jwtclaims", "routing.state",
+            "routing.clientaddr", "routing.handler", "routing.jwtclaims", "routing.pools", "routing.state",
+            "routing.targets", "routing.updates",
             "server.connection", "server.head",
             "upstream.client", "upstream.forward", "upstream.headers", "upstream.pool",
         ),

@@ -3,9 +3,9 @@ multi-document YAML and ``kind: List`` / ``*List`` documents; atomic writes of t
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -14,6 +14,7 @@ import yaml
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = Path("-")
+YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML was built with it
 
 
 class InputError(Exception):
@@ -26,7 +27,7 @@ def load_manifests(sources: Sequence[Path], *, stdin: TextIO | None = None) -> I
         label = "<stdin>" if path == STDIN else str(path)
         try:
             text = (stdin or sys.stdin).read() if path == STDIN else path.read_text(encoding="utf-8")
-            docs = list(yaml.safe_load_all(text))
+            docs = _documents(text, json_first=path.suffix == ".json")
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise InputError(f"{label}: cannot read manifests: {exc}") from None
         for index, doc in enumerate(docs):
@@ -37,6 +38,17 @@ def load_manifests(sources: Sequence[Path], *, stdin: TextIO | None = None) -> I
                 if not isinstance(obj, dict):
                     raise InputError(f"{where}: a manifest must be a mapping")
                 yield where, obj
+
+
+def _documents(text: str, *, json_first: bool) -> list[Any]:
+    """A ``.json`` file is read as JSON at C speed (as YAML when it is not plain JSON); YAML may hold several
+    documents."""
+    if json_first:
+        try:
+            return [json.loads(text)]
+        except json.JSONDecodeError:
+            pass
+    return list(yaml.load_all(text, Loader=YAML_LOADER))
 
 
 def list_items(doc: Any) -> list[Any]:
@@ -64,7 +76,10 @@ def manifest_files(sources: Sequence[Path]) -> Iterator[Path]:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    """Write ``text`` to a temporary name beside ``path`` (this process's), then rename it over ``path``:
+    a reader sees the old file or the new one, never a part (``graylane render`` writes 10,000 of them)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)

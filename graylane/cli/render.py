@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from graylane.cli.manifests import InputError, load_manifests, write_atomically
-from graylane.compile.route import CompileError, compile_route
-from graylane.config.document import canonical_json
+from graylane.compile.route import CompileError, compile_document
+from graylane.compile.upstreams import UpstreamIndex, relevant_upstreams
 
 GROUP = "graylane.io/"
 
@@ -43,21 +43,23 @@ def run_render(sources: Sequence[Path], output: Path, *, default_namespace: str)
         print(f"graylane render: {exc}", file=sys.stderr)
         return 1
     output.mkdir(parents=True, exist_ok=True)
+    lines = []
     for filename, text in documents.items():
         write_atomically(output / filename, text)
-        print(f"wrote {output / filename}")
+        lines.append(f"wrote {output / filename}\n")
+    sys.stdout.write("".join(lines))  # one write: an unbuffered stdout costs a system call per line
     return 0
 
 
 def render_documents(objects: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, str]:
     """``(source, object)`` pairs -> ``{"<ns>.<route>.json": canonical JSON}``; raises :class:`InputError`."""
-    upstreams: dict[str, dict[str, dict[str, Any]]] = {}
+    upstreams: dict[str, UpstreamIndex] = {}
     routes: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
     for source, obj in objects:
         kind, meta = obj.get("kind"), obj["metadata"]
         key = (meta["namespace"], meta["name"])
         if kind == "Upstream":
-            upstreams.setdefault(key[0], {})[key[1]] = obj
+            upstreams.setdefault(key[0], UpstreamIndex()).put(key[1], obj)
         elif kind == "CanaryRoute":
             if key in routes:
                 raise InputError(f"{source}: CanaryRoute {key[0]}/{key[1]} is defined twice")
@@ -66,11 +68,12 @@ def render_documents(objects: Sequence[tuple[str, dict[str, Any]]]) -> dict[str,
     out: dict[str, str] = {}
     for (namespace, name), (source, obj) in sorted(routes.items()):
         try:
-            doc = compile_route(obj, upstreams.get(namespace, {}))
+            found = relevant_upstreams(obj["spec"], upstreams.get(namespace) or UpstreamIndex())
+            _, text = compile_document(obj, found)
         except CompileError as exc:
             problems += [f"{source}: CanaryRoute {namespace}/{name}: {e}" for e in exc.errors]
             continue
-        out[f"{namespace}.{name}.json"] = canonical_json(doc) + "\n"
+        out[f"{namespace}.{name}.json"] = text + "\n"
     if problems:
         raise InputError("invalid input:\n  " + "\n  ".join(problems))
     return out

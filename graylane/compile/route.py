@@ -15,7 +15,7 @@ from typing import Any
 
 from graylane.compile.names import mirrored_secret_name
 from graylane.compile.selectors import selector_matches
-from graylane.config.document import ConfigError, FieldError, load_route_document, seal
+from graylane.config.document import ConfigError, FieldError, canonical_json, load_route_document, seal
 from graylane.config.mirrorblock import DEFAULT_MIRROR_BODY
 from graylane.config.tlsblock import is_sni_name
 from graylane.config.upstreamblock import K8S_NAME
@@ -64,6 +64,17 @@ def compile_route(
     written (no ``mirror`` key at all without one, so documents of routes that do not mirror are unchanged).
     Returns the sealed document (a dict); serialise it with :func:`graylane.config.document.canonical_json`.
     """
+    return compile_document(route, upstreams, weight=weight, mirror=mirror)[0]
+
+
+def compile_document(
+    route: Mapping[str, Any],
+    upstreams: Mapping[str, Mapping[str, Any]],
+    *,
+    weight: float | None = None,
+    mirror: float | None = None,
+) -> tuple[dict[str, Any], str]:
+    """:func:`compile_route`, and the document's canonical JSON text (validated as the proxy reads it)."""
     meta = _mapping(route.get("metadata"))
     spec = _mapping(route.get("spec"))
     namespace = str(meta.get("namespace") or "default")
@@ -76,14 +87,15 @@ def compile_route(
         document["tls"] = _tls(spec["tls"], namespace, str(meta.get("name") or ""), document["hosts"])
     sealed = seal(document)
     try:
-        load_route_document(sealed)
+        text = canonical_json(sealed)
+        load_route_document(text)  # the text the proxy reads (its checksum proven on the bytes)
     except (ConfigError, TypeError, ValueError) as exc:
         errors = exc.errors if isinstance(exc, ConfigError) else [FieldError("spec", str(exc))]
         mapped = [_to_resource_path(e, upstreams) for e in errors]
         if any(e.path.startswith("Upstream ") for e in mapped):  # drop the echoes of a rejected Upstream
             mapped = [e for e in mapped if "names no upstream" not in e.message]
         raise CompileError(INVALID, mapped) from None
-    return sealed
+    return sealed, text
 
 
 def _check_references(spec: Mapping[str, Any], upstreams: Mapping[str, Any], namespace: str) -> None:

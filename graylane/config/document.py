@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 
-def load_route_document(raw: str | bytes | Mapping[str, Any]) -> RouteConfig:
-    """Validate and parse one route document; raise :class:`ConfigError` listing every problem."""
-    return parse_document(raw)
+def load_route_document(raw: str | bytes | Mapping[str, Any], *, keep_document: bool = True) -> RouteConfig:
+    """Validate and parse one route document; raise :class:`ConfigError` listing every problem.
+    ``keep_document=False``: ``RouteConfig.document`` is left empty (the proxy never reads it back)."""
+    return parse_document(raw, keep_document=keep_document)

@@ -8,10 +8,11 @@ from typing import Any
 from graylane.config.fields import FieldChecker, join
 from graylane.config.model import JwtSettings, SecretRef
 from graylane.config.upstreamblock import K8S_NAME, split_url
-from graylane.jwt import algorithms as jwtkeys
 
 
 def parse_jwt(c: FieldChecker, value: Any) -> JwtSettings | None:
+    from graylane.jwt import algorithms as jwtkeys  # cryptography only for documents that use JWT
+
     obj = c.obj(value, "jwt", required=("issuer", "algorithms"),
                 optional=("audiences", "leewaySeconds", "publicKeys", "jwksURL", "secretRef"))  # fmt: skip
     if obj is None:
@@ -44,6 +45,8 @@ def parse_jwt(c: FieldChecker, value: Any) -> JwtSettings | None:
 
 
 def _public_keys(c: FieldChecker, value: Any, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+    from graylane.jwt import algorithms as jwtkeys
+
     out: list[str] = []
     for i, item in enumerate(c.array(value, "jwt.publicKeys", max_len=20)):
         path = join("jwt.publicKeys", i)

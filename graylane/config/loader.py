@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from graylane.config.fields import FieldChecker, join
 from graylane.config.httpblock import parse_http_top, parse_listeners
 from graylane.config.jwtblock import parse_jwt
 from graylane.config.matchblock import HEADER_NAME, parse_match
+from graylane.config.memo import BLOCKS
 from graylane.config.mirrorblock import parse_mirror
 from graylane.config.model import (
     MAX_DOCUMENT_BYTES,
@@ -32,29 +36,34 @@ from graylane.config.tlsblock import parse_tls
 from graylane.config.upstreamblock import METADATA_KEY, parse_request_headers, parse_upstreams
 from graylane.strictjson import StrictJsonError, loads_strict
 
+T = TypeVar("T")
+NO_DOCUMENT: Mapping[str, Any] = MappingProxyType({})
 TOP_REQUIRED: tuple[str, ...] = ("schemaVersion", "route", "hosts", "pathPrefix", "stable", "canary")
 TOP_REQUIRED += ("upstreams", "weight", "salt", "checksum")
 TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders", "mirror", "tls")
 SCHEMA2_OPTIONAL = ("listeners", "preserveHost")
 HTTP_REQUIRED = ("schemaVersion", "route", "hosts", "upstreams", "httpRules", "salt", "checksum")
 RULE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+CHECKSUM = re.compile(r"sha256:[0-9a-f]{64}")
 STICKY_KEY = re.compile(
     r"(jwt|cookie|query):[^\x00-\x1f\x7f]{1,256}|header:[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}|sourceIP"
 )
 
 
-def parse_document(raw: str | bytes | Mapping[str, Any]) -> RouteConfig:
+def parse_document(raw: str | bytes | Mapping[str, Any], *, keep_document: bool = True) -> RouteConfig:
     """Validate ``raw`` completely; raise :class:`ConfigError` with every problem found."""
     if isinstance(raw, Mapping):
         try:  # detach from the caller's objects and prove the mapping is plain JSON
             doc: Any = json.loads(json.dumps(raw, allow_nan=False))
         except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError([FieldError("", f"not a JSON document ({type(exc).__name__})")]) from None
+        text = ""
     else:
         try:
             doc = loads_strict(raw, max_bytes=MAX_DOCUMENT_BYTES)
         except StrictJsonError as exc:
             raise ConfigError([FieldError("", str(exc))]) from None
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw  # loads_strict proved it decodes
     c = FieldChecker()
     version = doc.get("schemaVersion") if isinstance(doc, Mapping) else None
     if isinstance(doc, Mapping) and (isinstance(version, bool) or version not in SCHEMA_VERSIONS):
@@ -65,10 +74,12 @@ def parse_document(raw: str | bytes | Mapping[str, Any]) -> RouteConfig:
     top = c.obj(doc, "", required=required, optional=optional)
     if top is None:
         raise ConfigError(c.errors)
-    _check_checksum(c, top)
+    _check_checksum(c, top, text)
     config = parse_http_top(c, top) if "httpRules" in top else _parse_top(c, top)
     if c.errors or config is None:
         raise ConfigError(c.errors)
+    if not keep_document:
+        object.__setattr__(config, "document", NO_DOCUMENT)
     return config
 
 
@@ -82,11 +93,9 @@ def _top_keys(doc: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return TOP_REQUIRED, TOP_OPTIONAL + SCHEMA2_OPTIONAL
 
 
-def _check_checksum(c: FieldChecker, top: Mapping[str, Any]) -> None:
-    given = c.string(
-        top.get("checksum"), "checksum", pattern=re.compile(r"sha256:[0-9a-f]{64}"), what="sha256:<64 hex>"
-    )
-    if given is None:
+def _check_checksum(c: FieldChecker, top: Mapping[str, Any], text: str) -> None:
+    given = c.string(top.get("checksum"), "checksum", pattern=CHECKSUM, what="sha256:<64 hex>")
+    if given is None or _hashed_as_written(text, given):
         return
     try:
         expected = document_checksum(top)
@@ -97,16 +106,31 @@ def _check_checksum(c: FieldChecker, top: Mapping[str, Any]) -> None:
         c.error("checksum", "does not match the document's content (partial or tampered write?)")
 
 
+def _hashed_as_written(text: str, given: str) -> bool:
+    """Whether ``text`` without its ``checksum`` member hashes to ``given``: true of the canonical text the
+    operator and ``graylane render`` write, so their documents are not serialised again to check it. Any
+    other text is checked the long way, on its canonical form."""
+    member = f'"checksum":"{given}"'
+    if f"{{{member}," in text[: len(member) + 2]:  # the first key (a Gateway API document)
+        body = "{" + text[len(member) + 2 :]
+    elif f",{member}" in text:
+        body = text.replace(f",{member}", "", 1)
+    else:
+        return False
+    return hashlib.sha256(body.rstrip("\n").encode("utf-8")).hexdigest() == given[7:]
+
+
 def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     upstreams = parse_upstreams(c, top.get("upstreams"))
     names = set(upstreams)
     stable = _upstream_ref(c, top.get("stable"), "stable", names)
     canary = _upstream_ref(c, top.get("canary"), "canary", names)
-    jwt = parse_jwt(c, top["jwt"]) if top.get("jwt") is not None else None
-    rules = _rules(c, top.get("rules", []), has_jwt=jwt is not None)
+    jwt = _block(c, "jwt", top.get("jwt"), lambda v: parse_jwt(c, v))
+    has_jwt = jwt is not None
+    rules = _rules(c, top.get("rules", []), has_jwt=has_jwt)
     vr = top.get("versionRouting")
     version_routing = _version_routing(c, vr, upstreams) if vr is not None else None
-    sticky = _sticky(c, top["sticky"], has_jwt=jwt is not None) if top.get("sticky") is not None else None
+    sticky = _block(c, f"sticky:{has_jwt}", top.get("sticky"), lambda v: _sticky(c, v, has_jwt=has_jwt))
     weight = c.number(top.get("weight"), "weight", lo=0, hi=100)
     if weight is not None and abs(weight * 100 - round(weight * 100)) > 1e-6:
         c.error("weight", "must have at most two decimals")
@@ -116,12 +140,15 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     hosts = parse_hosts(c, top.get("hosts"))
     path_prefix = parse_path(c, top.get("pathPrefix"), "pathPrefix")
     salt = c.string(top.get("salt"), "salt", max_len=256)
-    request_headers = parse_request_headers(c, top.get("requestHeaders", {}))
+    raw_headers = top.get("requestHeaders", {})
+    request_headers = BLOCKS.parse(
+        c, "requestHeaders", raw_headers, lambda: MappingProxyType(parse_request_headers(c, raw_headers))
+    )
     raw_mirror = top.get("mirror")
     mirror = parse_mirror(c, raw_mirror, stable=stable, canary=canary) if raw_mirror is not None else None
     listeners = parse_listeners(c, top, hosts)
     tls = parse_tls(c, top["tls"], hosts) if top.get("tls") is not None else None
-    if c.errors:
+    if c.errors or request_headers is None:
         return None
     return RouteConfig(
         schema_version=top["schemaVersion"],
@@ -137,7 +164,7 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
         salt=cast(str, salt),
         sticky=sticky,
         jwt=jwt,
-        request_headers=MappingProxyType(request_headers),
+        request_headers=request_headers,
         checksum=top["checksum"],
         document=MappingProxyType(dict(top)),
         mirror=mirror,
@@ -152,7 +179,14 @@ def _upstream_ref(c: FieldChecker, value: Any, path: str, names: set[str]) -> st
     if name is not None and name not in names:
         c.error(path, f"names no upstream ({name!r} is not a key of upstreams)")
         return None
-    return name
+    return sys.intern(name) if name is not None else None  # one string with the upstream's own name
+
+
+def _block(c: FieldChecker, kind: str, value: Any, parse: Callable[[Any], T | None]) -> T | None:
+    """An optional block (absent or null: ``None``), validated once per distinct content (:mod:`.memo`)."""
+    if value is None:
+        return None
+    return BLOCKS.parse(c, kind, value, lambda: parse(value))
 
 
 def _rules(c: FieldChecker, value: Any, *, has_jwt: bool) -> tuple[Rule, ...]:
@@ -160,24 +194,35 @@ def _rules(c: FieldChecker, value: Any, *, has_jwt: bool) -> tuple[Rule, ...]:
     seen: set[str] = set()
     for i, item in enumerate(c.array(value, "rules", max_len=1000)):
         path = join("rules", i)
-        obj = c.obj(item, path, required=("name", "to", "match"))
-        if obj is None:
-            continue
-        name = c.string(
-            obj.get("name"), join(path, "name"), max_len=63, pattern=RULE_NAME, what="a rule name"
-        )
-        if name is not None and name in seen:
-            c.error(join(path, "name"), f"duplicate rule name {name!r}")
-        to = obj.get("to")
-        if to not in ("stable", "canary"):
-            c.error(join(path, "to"), "must be 'stable' or 'canary'")
-        match = parse_match(c, obj.get("match"), join(path, "match"))
-        if match is not None and match.jwt_claims and not has_jwt:
-            c.error(join(path, "match.jwtClaims"), "claims need the route's jwt settings (jwt is null)")
-        if name is not None and match is not None and to in ("stable", "canary"):
-            seen.add(name)
-            out.append(Rule(name=name, to=cast(Track, to), match=match))
+        name = item.get("name") if isinstance(item, Mapping) else None
+        if isinstance(name, str) and name in seen:  # reported in place, so never from the memo
+            rule = _rule(c, item, path, has_jwt=has_jwt, seen=seen)
+        else:
+            parse = functools.partial(_rule, c, item, path, has_jwt=has_jwt, seen=seen)
+            rule = BLOCKS.parse(c, f"rule:{has_jwt}", item, parse)
+        if rule is not None:
+            seen.add(rule.name)
+            out.append(rule)
     return tuple(out)
+
+
+def _rule(c: FieldChecker, item: Any, path: str, *, has_jwt: bool, seen: set[str]) -> Rule | None:
+    obj = c.obj(item, path, required=("name", "to", "match"))
+    if obj is None:
+        return None
+    name = c.string(obj.get("name"), join(path, "name"), max_len=63, pattern=RULE_NAME, what="a rule name")
+    if name is not None and name in seen:
+        c.error(join(path, "name"), f"duplicate rule name {name!r}")
+        name = None
+    to = obj.get("to")
+    if to not in ("stable", "canary"):
+        c.error(join(path, "to"), "must be 'stable' or 'canary'")
+    match = parse_match(c, obj.get("match"), join(path, "match"))
+    if match is not None and match.jwt_claims and not has_jwt:
+        c.error(join(path, "match.jwtClaims"), "claims need the route's jwt settings (jwt is null)")
+    if name is None or match is None or to not in ("stable", "canary"):
+        return None
+    return Rule(name=sys.intern(name), to=cast(Track, to), match=match)
 
 
 def _version_routing(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -59,11 +60,11 @@ class RouteRef:
     generation: int
     kind: str = "CanaryRoute"  # schema 2: "HTTPRoute" for a Gateway API route
     created: str = ""  # schema 2: the route's creationTimestamp (precedence: oldest first)
+    key: str = field(init=False, compare=False, repr=False)
+    """``namespace/name`` — the route's identity in metrics and logs (one string, shared by every user)."""
 
-    @property
-    def key(self) -> str:
-        """``namespace/name`` — the route's identity in metrics and logs."""
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", sys.intern(f"{self.namespace}/{self.name}"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -10,9 +12,15 @@ from urllib.parse import urlsplit
 
 from graylane.config.fields import FieldChecker, join
 from graylane.config.matchblock import HEADER_NAME
+from graylane.config.memo import BLOCKS
 from graylane.config.model import HeaderMutation, Track, UpstreamSpec
+from graylane.lru import Lru
 
 K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_METADATA: Lru[tuple[tuple[str, str], ...], Mapping[str, str]] = Lru(4096)
+PLAIN_URL = re.compile(
+    r"(?P<scheme>https?)://(?P<host>[a-z0-9][a-z0-9.-]*)(?::(?P<port>[1-9][0-9]{0,4}))?(?P<path>/[A-Za-z0-9._~/-]*)?"
+)
 METADATA_KEY = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_./]{0,251}[A-Za-z0-9])?")
 HEADER_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]{0,4096}")
 RESERVED_HEADERS = frozenset(
@@ -36,7 +44,8 @@ def parse_upstreams(c: FieldChecker, value: Any, *, least: int = 1) -> dict[str,
         if not isinstance(name, str) or not K8S_NAME.fullmatch(name):
             c.error(path, "upstream name must be a DNS subdomain")
             continue
-        parsed = _upstream(c, name, spec, path)
+        name = sys.intern(name)
+        parsed = BLOCKS.parse(c, f"upstream:{name}", spec, functools.partial(_upstream, c, name, spec, path))
         if parsed is not None:
             out[name] = parsed
     return out
@@ -59,11 +68,27 @@ def _upstream(c: FieldChecker, name: str, value: Any, path: str) -> UpstreamSpec
     scheme, host, port, base_path = parts
     return UpstreamSpec(
         name=name, url=url, scheme=scheme, host=host, port=port, base_path=base_path,
-        metadata=MappingProxyType(metadata), timeout_seconds=timeout, max_connections=max_conn,
+        metadata=shared_metadata(metadata), timeout_seconds=timeout, max_connections=max_conn,
     )  # fmt: skip
 
 
+def shared_metadata(metadata: dict[str, str]) -> Mapping[str, str]:
+    """One read-only mapping per distinct metadata (``{version: v2, region: eu}`` repeats everywhere)."""
+    key = tuple(sorted(metadata.items()))
+    found = _METADATA.get(key)
+    if found is None:
+        found = MappingProxyType({sys.intern(k): sys.intern(v) for k, v in metadata.items()})
+        _METADATA.put(key, found)
+    return found
+
+
 def split_url(c: FieldChecker, url: str, path: str) -> tuple[Any, str, int, str] | None:
+    plain = PLAIN_URL.fullmatch(url)  # the usual http://name.ns.svc:8080 without urlsplit's work
+    if plain is not None and int(plain["port"] or 0) <= 65535 and "//" not in (plain["path"] or ""):
+        scheme, port, base = plain["scheme"], plain["port"], plain["path"] or ""
+        if ".." not in base.split("/"):
+            default = 443 if scheme == "https" else 80
+            return scheme, plain["host"], int(port) if port else default, base.rstrip("/")
     try:
         parts = urlsplit(url)
         port = parts.port

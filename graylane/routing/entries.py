@@ -12,10 +12,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graylane.config.model import PathMatch, Redirect, RouteConfig, Track
+from graylane.config.model import Match, PathMatch, Redirect, RouteConfig, Track
+from graylane.lru import Lru
 from graylane.routing import matchers, sticky
 from graylane.routing.mirror import MirrorPlan
 from graylane.routing.request import CountrySource, RequestView
+
+_PREDICATES: Lru[tuple[Match, object], tuple[matchers.Predicate, ...]] = Lru(4096)
+_STICKY: Lru[tuple[str, ...], tuple[tuple[str, sticky.KeyExtractor], ...]] = Lru(1024)
 
 Reason = (
     str  # "version-header" | "rule:<name>" | "sticky" | "random" | "fallback" | "stable" | "backend" | ...
@@ -157,7 +161,7 @@ def compile_route(config: RouteConfig, *, countries: CountrySource | None = None
         CompiledRule(
             name=rule.name,
             to=rule.to,
-            predicates=matchers.compile_match(rule.match, countries=countries),
+            predicates=shared_match(rule.match, countries),
             decision=route.decision_for(rule.to, f"rule:{rule.name}"),
         )
         for rule in config.rules
@@ -167,12 +171,27 @@ def compile_route(config: RouteConfig, *, countries: CountrySource | None = None
         route.version_header = vr.header.lower()
         route.version_map = _version_map(route, config, vr.metadata_key, vr.candidates)
     if config.sticky is not None:
-        route.sticky_keys = sticky.compile_keys(config.sticky.keys)
+        keys = config.sticky.keys
+        found = _STICKY.get(keys)
+        if found is None:
+            found = sticky.compile_keys(keys)
+            _STICKY.put(keys, found)
+        route.sticky_keys = found
     route.threshold = sticky.threshold(config.weight)
     route.salt_prefix = sticky.salt_prefix(config.salt)
     if config.mirror is not None:
         route.mirror = MirrorPlan.compile(config.mirror, config.salt)
     return route
+
+
+def shared_match(match: Match, countries: CountrySource | None) -> tuple[matchers.Predicate, ...]:
+    """``match`` compiled, one copy for every route with an equal block (the same QA rule everywhere)."""
+    key = (match, countries)
+    found = _PREDICATES.get(key)
+    if found is None:
+        found = matchers.compile_match(match, countries=countries)
+        _PREDICATES.put(key, found)
+    return found
 
 
 def _version_map(

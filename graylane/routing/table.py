@@ -1,4 +1,4 @@
-"""The immutable route table: routes compiled once into *entries*, looked up by port, host and precedence.
+"""The route table: routes compiled once into *entries*, looked up by port, host and precedence.
 
 An entry is one way into a route: a CanaryRoute document gives one (its ``pathPrefix``), a Gateway API
 document (``httpRules``) one per rule and match (:mod:`graylane.routing.httprules`). Lookup order: routes
@@ -11,19 +11,21 @@ conflict: the one whose ``namespace/name`` sorts first wins, the other is listed
 
 Documents with ``listeners`` are served only on those Gateway listener ports (with each listener's hosts);
 documents without are served on every port.
+
+The table changes one route at a time (:meth:`RouteTable.put`, :meth:`RouteTable.remove`): a lookup costs a
+few dict probes whatever the number of routes (:mod:`graylane.routing.prefixes`).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from typing import cast
 
 from graylane.config.model import RouteConfig
 from graylane.routing.entries import CompiledRoute, CompiledRule, Decision, Entry, compile_route, rank
 from graylane.routing.geo import CountryLookup, CountryResolver
 from graylane.routing.httprules import http_entries
+from graylane.routing.prefixes import EntryIndex
 from graylane.routing.request import CountrySource, RequestView
 
 __all__ = ["CompiledRoute", "CompiledRule", "Decision", "Entry", "HostIndex", "RouteTable", "route_entries"]
@@ -37,86 +39,180 @@ def route_entries(route: CompiledRoute, *, countries: CountrySource | None) -> t
     return (Entry(route, "PathPrefix", prefix, rank=rank("PathPrefix", prefix, 0, 0, 0, route.config, 0)),)
 
 
-@dataclass(frozen=True, slots=True)
+EXACT, WILDCARD, ANY = 0, 1, 2  # the host tiers, in lookup order
+Place = tuple[int, str]  # (tier, host): an exact host, a wildcard's suffix ".example.com", or (ANY, "")
+
+
 class HostIndex:
-    """The entries served on one port, by host tier."""
+    """The entries served on one port, by host tier; one entry is added or removed in place.
 
-    by_host: Mapping[str, tuple[Entry, ...]]  # exact host -> its full candidate list
-    wildcard: Mapping[str, tuple[Entry, ...]]  # suffix ".example.com" -> entries
-    any_host: tuple[Entry, ...]
+    Exact hosts and wildcard suffixes are dicts of :class:`~graylane.routing.prefixes.EntryIndex`, so a
+    lookup costs the same at 10 or 10,000 routes: the exact host, then its suffixes (longest first), then
+    the routes for any host -- the first tier with an entry whose conditions hold wins.
+    """
 
-    @classmethod
-    def build(cls, pairs: Iterable[tuple[Entry, tuple[str, ...]]], conflicts: list[str]) -> HostIndex:
-        exact: dict[str, list[Entry]] = {}
-        wild: dict[str, list[Entry]] = {}
-        anyh: list[Entry] = []
-        for entry, hosts in pairs:
-            if not hosts:
-                anyh.append(entry)
-            for host in hosts:
-                if host.startswith("*."):
-                    wild.setdefault(host[1:], []).append(entry)
-                else:
-                    exact.setdefault(host, []).append(entry)
-        by_host = {h: _ordered(es, f"host {h}", conflicts) for h, es in exact.items()}
-        wildcard = {s: _ordered(es, f"host *{s}", conflicts) for s, es in wild.items()}
-        any_host = _ordered(anyh, "any host", conflicts)
-        for host in by_host:  # precompute the full candidate list of every exact host
-            by_host[host] = by_host[host] + _wild_for(wildcard, host) + any_host
-        return cls(by_host, wildcard, any_host)
+    __slots__ = ("_any", "_exact", "_wild", "conflicted")
 
-    def candidates(self, host: str) -> tuple[Entry, ...]:
-        found = self.by_host.get(host)
-        if found is not None:
-            return found
-        if self.wildcard:
-            return _wild_for(self.wildcard, host) + self.any_host
-        return self.any_host
+    def __init__(self) -> None:
+        self._exact: dict[str, EntryIndex] = {}
+        self._wild: dict[str, EntryIndex] = {}  # ".example.com" -> the entries of *.example.com
+        self._any = EntryIndex()
+        self.conflicted: set[Place] = set()  # places where a CanaryRoute shadows another
+
+    def add(self, entry: Entry, hosts: tuple[str, ...]) -> None:
+        for place in _places(hosts):
+            index = self._index(place)
+            if index is None:
+                index = (self._exact if place[0] == EXACT else self._wild)[place[1]] = EntryIndex()
+            index.add(entry)
+            self._note(place, index)
+
+    def remove(self, entry: Entry, hosts: tuple[str, ...]) -> None:
+        for place in _places(hosts):
+            index = self._index(place)
+            if index is None:
+                continue
+            index.remove(entry)
+            if not index and place[0] != ANY:
+                del (self._exact if place[0] == EXACT else self._wild)[place[1]]
+            self._note(place, index)
+
+    def _index(self, place: Place) -> EntryIndex | None:
+        tier, host = place
+        if tier == ANY:
+            return self._any
+        return (self._exact if tier == EXACT else self._wild).get(host)
+
+    def _note(self, place: Place, index: EntryIndex) -> None:
+        if index.shadowing:
+            self.conflicted.add(place)
+        else:
+            self.conflicted.discard(place)
+
+    def match(self, host: str, path: str, view: RequestView | None) -> Entry | None:
+        index = self._exact.get(host)
+        if index is not None:
+            found = index.match(path, view)
+            if found is not None:
+                return found
+        wild = self._wild
+        if wild:
+            dot = host.find(".")
+            while dot >= 0:  # the longest suffix first
+                index = wild.get(host[dot:])
+                if index is not None:
+                    found = index.match(path, view)
+                    if found is not None:
+                        return found
+                dot = host.find(".", dot + 1)
+        return self._any.match(path, view)
+
+    def conflicts(self) -> list[str]:
+        out = []
+        for place in sorted(self.conflicted):
+            tier, host = place
+            where = ("host " + host, "host *" + host, "any host")[tier]
+            index = self._index(place)
+            for prefix, first, second in index.shadowed() if index is not None else ():
+                out.append(f"{where} path {prefix}: {second.key} is shadowed by {first.key}")
+        return out
 
 
-@dataclass(frozen=True, slots=True)
 class RouteTable:
-    """All routes of one proxy. Immutable: a reload builds a new table and swaps the reference."""
+    """All routes of one proxy, indexed for lookup; :meth:`put` and :meth:`remove` change one route alone.
 
-    routes: tuple[CompiledRoute, ...]
-    index: HostIndex  # the port-less documents (served on any port)
-    ports: Mapping[int, HostIndex] = field(default_factory=dict)  # listener port -> its documents + port-less
-    conflicts: tuple[str, ...] = ()
+    The proxy changes the table between requests (one event loop): a request that found its entry keeps
+    that entry and its route, whatever is put meanwhile. The other routes' compiled objects stay the same.
+    """
+
+    __slots__ = ("_entries", "_portless", "_ports", "_routes", "countries")
+
+    def __init__(self, *, countries: CountrySource | CountryLookup | None = None) -> None:
+        self.countries = _source(countries)
+        self._routes: dict[str, CompiledRoute] = {}
+        self._entries: dict[str, tuple[Entry, ...]] = {}  # route key -> its entries
+        self._portless = HostIndex()  # documents without listeners: served on every port
+        self._ports: dict[int, tuple[HostIndex, set[str]]] = {}  # listener port -> index, its routes
 
     @classmethod
     def build(
         cls, configs: Iterable[RouteConfig], *, countries: CountrySource | CountryLookup | None = None
     ) -> RouteTable:
-        """Compile ``configs``; ``countries`` is a ``CountryResolver`` (CDN header + lookup) or a lookup."""
-        source: CountrySource | None = None
-        if isinstance(countries, CountryResolver) or hasattr(countries, "country_of"):
-            source = cast(CountrySource, countries)
-        elif countries is not None:
-            source = CountryResolver(countries)
-        compiled = sorted((compile_route(c, countries=source) for c in configs), key=lambda r: r.key)
-        portless: list[tuple[Entry, tuple[str, ...]]] = []
-        by_port: dict[int, list[tuple[Entry, tuple[str, ...]]]] = {}
-        for route in compiled:
-            entries = route_entries(route, countries=source)
-            listeners = route.config.listeners
-            for listener in listeners:
-                by_port.setdefault(listener.port, []).extend((e, listener.hosts) for e in entries)
-            if not listeners:
-                portless.extend((e, route.config.hosts) for e in entries)
-        conflicts: list[str] = []
-        index = HostIndex.build(portless, conflicts)
-        ports = {port: HostIndex.build(pairs + portless, []) for port, pairs in sorted(by_port.items())}
-        return cls(tuple(compiled), index, ports, tuple(conflicts))
+        """A table of ``configs``; ``countries``: a ``CountryResolver`` (CDN header + lookup) or a lookup."""
+        table = cls(countries=countries)
+        for config in configs:
+            table.put(table.compile(config))
+        return table
+
+    def compile(self, config: RouteConfig) -> CompiledRoute:
+        """``config`` compiled for this table (its countries), not yet served."""
+        return compile_route(config, countries=self.countries)
+
+    def put(self, route: CompiledRoute) -> CompiledRoute | None:
+        """Serve ``route``, replacing the route with its key; returns the replaced one."""
+        old = self.remove(route.key)
+        entries = route_entries(route, countries=self.countries)
+        self._routes[route.key] = route
+        self._entries[route.key] = entries
+        listeners = route.config.listeners
+        for listener in listeners:
+            if listener.port not in self._ports:
+                self._open_port(listener.port)
+            index, users = self._ports[listener.port]
+            users.add(route.key)
+            for entry in entries:
+                index.add(entry, listener.hosts)
+        if not listeners:
+            for index in self._indexes():
+                for entry in entries:
+                    index.add(entry, route.config.hosts)
+        return old
+
+    def remove(self, key: str) -> CompiledRoute | None:
+        """Stop serving the route named ``key``; returns it (None when there was none)."""
+        route = self._routes.pop(key, None)
+        if route is None:
+            return None
+        entries = self._entries.pop(key)
+        listeners = route.config.listeners
+        for listener in listeners:
+            index, users = self._ports[listener.port]
+            for entry in entries:
+                index.remove(entry, listener.hosts)
+            users.discard(key)
+            if not users:
+                del self._ports[listener.port]
+        if not listeners:
+            for index in self._indexes():
+                for entry in entries:
+                    index.remove(entry, route.config.hosts)
+        return route
+
+    def _indexes(self) -> Iterator[HostIndex]:
+        """Where a port-less document goes: the port-less index and every listener port's."""
+        yield self._portless
+        for index, _ in self._ports.values():
+            yield index
+
+    def _open_port(self, port: int) -> None:
+        """A listener port's index starts with every port-less document."""
+        index = HostIndex()
+        for key, entries in self._entries.items():
+            config = self._routes[key].config
+            if not config.listeners:
+                for entry in entries:
+                    index.add(entry, config.hosts)
+        self._ports[port] = (index, set())
 
     def match(
         self, host: str, path: str, view: RequestView | None, *, port: int | None = None
     ) -> Entry | None:
         """The entry for a request on ``port`` (None: the port-less documents only); None means 404."""
-        index = self.index if port is None else self.ports.get(port, self.index)
-        for entry in index.candidates(host):
-            if entry.accepts(path, view):
-                return entry
-        return None
+        if port is not None and self._ports:
+            found = self._ports.get(port)
+            if found is not None:
+                return found[0].match(host, path, view)
+        return self._portless.match(host, path, view)
 
     def lookup(self, host: str, path: str, *, port: int | None = None) -> CompiledRoute | None:
         """The route for ``host`` (lower-case, no port) and ``path`` by path alone (entries with further
@@ -126,27 +222,37 @@ class RouteTable:
 
     def find(self, key: str) -> CompiledRoute | None:
         """The route named ``namespace/name``."""
-        for route in self.routes:
-            if route.key == key:
-                return route
-        return None
+        return self._routes.get(key)
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    @property
+    def routes(self) -> tuple[CompiledRoute, ...]:
+        """Every route, by ``namespace/name``."""
+        return tuple(sorted(self._routes.values(), key=lambda r: r.key))
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """The Gateway listener ports that have documents of their own."""
+        return tuple(sorted(self._ports))
+
+    @property
+    def conflicts(self) -> tuple[str, ...]:
+        """Every shadowed CanaryRoute of the port-less documents: ``host h path /p: ns/b is shadowed by
+        ns/a`` (the one whose ``namespace/name`` sorts first wins)."""
+        return tuple(self._portless.conflicts())
 
 
-def _ordered(entries: list[Entry], where: str, conflicts: list[str]) -> tuple[Entry, ...]:
-    ordered = sorted(entries, key=lambda e: e.rank)
-    for first, second in itertools.pairwise(ordered):
-        both_canary = first.action is None and second.action is None
-        if both_canary and first.path == second.path and first.route is not second.route:
-            conflicts.append(f"{where} path {first.path}: {second.key} is shadowed by {first.key}")
-    return tuple(ordered)
+def _places(hosts: tuple[str, ...]) -> list[Place]:
+    if not hosts:
+        return [(ANY, "")]
+    return [(WILDCARD, h[1:]) if h.startswith("*.") else (EXACT, h) for h in hosts]
 
 
-def _wild_for(wildcard: Mapping[str, tuple[Entry, ...]], host: str) -> tuple[Entry, ...]:
-    out: tuple[Entry, ...] = ()
-    dot = host.find(".")
-    while dot >= 0:
-        found = wildcard.get(host[dot:])
-        if found:
-            out += found
-        dot = host.find(".", dot + 1)
-    return out
+def _source(countries: CountrySource | CountryLookup | None) -> CountrySource | None:
+    if isinstance(countries, CountryResolver) or hasattr(countries, "country_of"):
+        return cast(CountrySource, countries)
+    if countries is not None:
+        return CountryResolver(countries)
+    return None

@@ -66,6 +66,7 @@ def snapshot(m: Metrics) -> dict[str, Any]:
         "generation": [[k, v] for k, v in m.generation.items()],
         "durations": [[route, track, list(h.counts), h.sum] for (route, track), h in m.durations.items()],
         "reloads": m.reloads,
+        "coalesced": m.coalesced,
         "ready": m.ready,
         "control_plane_connected": m.control_plane_connected,
         "info": m.info,
@@ -90,6 +91,7 @@ def merged(snapshots: Sequence[Mapping[str, Any]]) -> Metrics:
             hist.counts = [a + b for a, b in zip(hist.counts, counts, strict=True)]
             hist.sum += total
         out.reloads += snap["reloads"]
+        out.coalesced += snap.get("coalesced", 0)
     gens = [dict((k, v) for k, v in snap["generation"]) for snap in snapshots]
     common = set(gens[0]).intersection(*gens[1:]) if gens else set()
     out.generation = {route: min(g[route] for g in gens) for route in common}

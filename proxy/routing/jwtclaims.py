@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.request import HeaderMap
@@ -19,9 +19,19 @@ from graylane.proxy.sources.jwks import JwksFetcher
 from graylane.proxy.sources.secrets import SecretStore
 
 from graylane.config.model import JwtSettings, RouteConfig
-from graylane.jwt.verifier import JwtVerifier
 
 Claims = Mapping[str, Any] | None
+
+
+class Verifier(Protocol):
+    """A route's :class:`graylane.jwt.verifier.JwtVerifier`, as the proxy uses it. The module is imported
+    when a route first has ``jwt``: a proxy without JWT routes never loads PyJWT and cryptography."""
+
+    def verify_authorization(self, authorization: str, *, now: float) -> Claims: ...
+
+    def set_jwks(self, jwks: Any) -> None: ...
+
+
 _REFRESH_REASONS = frozenset({"unknown-kid", "no-key"})
 
 
@@ -31,7 +41,7 @@ class ClaimsSource:
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
 
-    def lazy(self, verifier: JwtVerifier | None, headers: Any) -> Callable[[], Claims] | None:
+    def lazy(self, verifier: Verifier | None, headers: Any) -> Callable[[], Claims] | None:
         if verifier is None:
             return None
         clock = self._clock
@@ -52,32 +62,38 @@ def _repeated(headers: Any, name: str) -> bool:
 
 
 class Verifiers:
-    """One verifier per route, reused while the route's ``jwt`` settings stay the same."""
+    """One verifier per route, reused while the route's ``jwt`` settings (and HS* secret) stay the same."""
 
     def __init__(self, *, metrics: Metrics, jwks: JwksFetcher, secrets: SecretStore) -> None:
         self._metrics = metrics
         self._jwks = jwks
         self.secrets = secrets
-        self._current: dict[tuple[str, JwtSettings, bytes | None], JwtVerifier] = {}
+        self._current: dict[str, tuple[JwtSettings, bytes | None, Verifier]] = {}
 
-    def refresh(self, configs: list[RouteConfig]) -> dict[str, JwtVerifier]:
-        """Verifiers for these routes (by route key); verifiers of routes gone or changed are dropped."""
-        fresh: dict[tuple[str, JwtSettings, bytes | None], JwtVerifier] = {}
-        for config in configs:
-            if config.jwt is None:
-                continue
-            ref = config.jwt.secret_ref
-            secret = self.secrets.get(ref) if ref is not None else None
-            key = (config.key, config.jwt, secret)
-            verifier = self._current.get(key) or self._make(config.jwt, secret)
-            fresh[key] = verifier
-        for key, verifier in self._current.items():
-            if key not in fresh and key[1].jwks_url:
-                self._jwks.detach(verifier, key[1].jwks_url)
-        self._current = fresh
-        return {key[0]: verifier for key, verifier in fresh.items()}
+    def for_route(self, config: RouteConfig) -> Verifier | None:
+        """The verifier of ``config`` (None without ``jwt``); the route's previous one is kept when equal."""
+        if config.jwt is None:
+            self.forget(config.key)
+            return None
+        ref = config.jwt.secret_ref
+        secret = self.secrets.get(ref) if ref is not None else None
+        current = self._current.get(config.key)
+        if current is not None and current[0] == config.jwt and current[1] == secret:
+            return current[2]
+        self.forget(config.key)
+        verifier = self._make(config.jwt, secret)
+        self._current[config.key] = (config.jwt, secret, verifier)
+        return verifier
 
-    def _make(self, settings: JwtSettings, secret: bytes | None) -> JwtVerifier:
+    def forget(self, key: str) -> None:
+        """The route ``key`` left (or changed its settings): its verifier stops getting JWKS updates."""
+        current = self._current.pop(key, None)
+        if current is not None and current[0].jwks_url:
+            self._jwks.detach(current[2], current[0].jwks_url)
+
+    def _make(self, settings: JwtSettings, secret: bytes | None) -> Verifier:
+        from graylane.jwt.verifier import JwtVerifier
+
         url = settings.jwks_url
         fetcher = self._jwks
         metrics = self._metrics

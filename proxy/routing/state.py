@@ -1,57 +1,68 @@
-"""The route table the proxy serves and how a new one replaces it.
+"""The route table the proxy serves and how one route at a time replaces its previous version.
 
 Sources (files, ConfigMaps) hand raw documents to :class:`RouteState` keyed by where they came from. Each
-document is validated whole; a bad one is recorded as rejected (counted, shown at ``/routes``) and the last
-good version from the same source keeps serving. Every accepted change builds a new immutable
-:class:`ProxyTable` and swaps it in with one assignment: a request reads ``state.table`` once and finishes on
-that table, whatever happens meanwhile.
+document is validated whole, on its own: a bad one is recorded as rejected (counted, shown at ``/routes``)
+and the last good version from the same source keeps serving; the other routes never notice. An accepted
+document swaps in *that route alone*: it is compiled, its plan (upstream pools, JWT verifier, header plans,
+mirror target) is built, and both are put into the live :class:`ProxyTable` in one step between requests
+(one event loop), so the cost of a change does not grow with the number of routes. A request reads
+``state.table`` and its route's plan once and finishes on them, whatever is swapped meanwhile.
+
+Bursts are coalesced by :class:`graylane.proxy.routing.updates.Updates` before they get here.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graylane.proxy.deadlines import Deadlines
 from graylane.proxy.metrics import Metrics
-from graylane.proxy.routing.jwtclaims import Verifiers
+from graylane.proxy.routing.jwtclaims import Verifier, Verifiers
+from graylane.proxy.routing.pools import PoolRegistry
 from graylane.proxy.routing.rules import RuleMirror, http_targets
-from graylane.proxy.tls.certs import CertStore
+from graylane.proxy.routing.targets import Targets, shared_tracks
+from graylane.proxy.routing.updates import Updates
 from graylane.proxy.upstream.edits import ResponseEdit
 from graylane.proxy.upstream.forward import Target
 from graylane.proxy.upstream.headers import TrackHeaders
 from graylane.proxy.upstream.pool import UpstreamPool
 
 from graylane.config.document import ConfigError, FieldError, RouteConfig, UpstreamSpec, load_route_document
-from graylane.jwt.verifier import JwtVerifier
-from graylane.routing import decide as core_decide
+from graylane.routing.table import RouteTable
+
+if TYPE_CHECKING:  # the TLS stack (cryptography: 16 MiB) is imported only with an HTTPS listener
+    from graylane.proxy.tls.certs import CertStore
 
 log = logging.getLogger("graylane.proxy")
 
 TRACKS = ("stable", "canary")
 
+__all__ = ["PoolRegistry", "ProxyTable", "Rejection", "RoutePlan", "RouteState", "SourceEntry", "Targets"]
+
 
 @dataclass(frozen=True, slots=True)
 class RoutePlan:
-    """Everything the hot path needs for one route, compiled when the table is built."""
+    """Everything the hot path needs for one route, compiled when the route is swapped in."""
 
     config: RouteConfig
     label: str  # "namespace/name"
-    targets: Mapping[tuple[str, str], Target]  # (upstream name, track or "rule-<i>") -> Target
-    verifier: JwtVerifier | None  # None when the route has no ``jwt``
+    targets: Targets  # (upstream name, track or "rule-<i>") -> Target
+    verifier: Verifier | None  # None when the route has no ``jwt``
     redirect_https: bool = False  # ``tls.redirectHTTP``: plain HTTP gets a 308 (when a certificate serves)
     mirrors: Mapping[str, tuple[RuleMirror, ...]] = field(default_factory=dict)  # a Gateway rule's, by track
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProxyTable:
-    core: Any  # graylane.routing.decide.RouteTable
-    plans: Mapping[str, RoutePlan]
-    serial: int
+    """The served routes: the core's lookup table and each route's plan, changed one route at a time."""
+
+    core: RouteTable
+    plans: dict[str, RoutePlan] = field(default_factory=dict)
+    serial: int = 0  # counts applied changes (each may swap several routes)
 
 
 @dataclass(slots=True)
@@ -70,86 +81,75 @@ class SourceEntry:
     rejection: Rejection | None = None
 
 
-class PoolRegistry:
-    """One connection pool per upstream ``scheme://host:port``, kept warm across table swaps."""
-
-    def __init__(self, *, connect_timeout: float, deadlines: Deadlines) -> None:
-        self._pools: dict[tuple[str, str, int], UpstreamPool] = {}
-        self._connect_timeout = connect_timeout
-        self._deadlines = deadlines
-
-    def refresh(self, specs: list[UpstreamSpec]) -> dict[tuple[str, str, int], UpstreamPool]:
-        limits: dict[tuple[str, str, int], int] = {}
-        for spec in specs:
-            where = (str(spec.scheme), spec.host, spec.port)
-            limits[where] = max(limits.get(where, 0), spec.max_connections)
-        fresh: dict[tuple[str, str, int], UpstreamPool] = {}
-        for key, limit in limits.items():
-            pool = self._pools.get(key)
-            if pool is None:
-                pool = UpstreamPool(
-                    scheme=key[0],
-                    host=key[1],
-                    port=key[2],
-                    max_connections=limit,
-                    connect_timeout=self._connect_timeout,
-                    loop=asyncio.get_running_loop(),
-                    deadlines=self._deadlines,
-                )
-            pool.max_connections = limit
-            fresh[key] = pool
-        for key, pool in self._pools.items():
-            if key not in fresh:
-                pool.close()
-        self._pools = fresh
-        return fresh
-
-    def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
-        self._pools = {}
-
-
-@dataclass
 class RouteState:
     """The served table, the documents behind it and the rejected ones."""
 
-    metrics: Metrics
-    pools: PoolRegistry
-    verifiers: Verifiers
-    countries: Any = None
-    underscore_headers: bool = False  # forward client header names with "_" (see headers.TrackHeaders)
-    tls: CertStore | None = None  # with an HTTPS listener: the certificates it serves
-    table: ProxyTable | None = None
-    synced: bool = False
-    draining: bool = False
-    sources: dict[str, SourceEntry] = field(default_factory=dict)
-    _serial: int = 0
+    def __init__(
+        self, *, metrics: Metrics, pools: PoolRegistry, verifiers: Verifiers, countries: Any = None,
+        underscore_headers: bool = False, tls: CertStore | None = None,
+    ) -> None:  # fmt: skip
+        self.metrics = metrics
+        self.pools = pools
+        self.verifiers = verifiers
+        self.countries = countries
+        self.underscore_headers = underscore_headers  # forward client names with "_" (headers.TrackHeaders)
+        self.tls = tls  # with an HTTPS listener: the certificates it serves
+        self.sources: dict[str, SourceEntry] = {}
+        self.draining = False
+        self.table: ProxyTable | None = None  # served once synced: before, the data plane answers 503
+        self._live = ProxyTable(core=RouteTable(countries=countries))
+        self._owners: dict[str, str] = {}  # route key -> the source whose document serves it
+        self._tls_routes: dict[str, RouteConfig] = {}  # the served routes with ``tls``
+        self._tls_changed = True  # the first sync loads the default certificate, with or without routes
+        self._synced = False
+        self.on_synced: Callable[[], None] | None = None  # called once, when the first table is complete
+        self.updates = Updates(self)  # how sources offer documents while the proxy serves
+
+    @property
+    def synced(self) -> bool:
+        """True once the source has offered everything it had at start (file scan, first list)."""
+        return self._synced
+
+    @synced.setter
+    def synced(self, value: bool) -> None:
+        first = value and self.table is None
+        self._synced = value
+        if value:
+            self.table = self._live
+            self._refresh_tls()
+        if first and self.on_synced is not None:
+            self.on_synced()
 
     @property
     def ready(self) -> bool:
-        return self.synced and self.table is not None and not self.draining
+        return self._synced and self.table is not None and not self.draining
 
     def apply(self, changes: Mapping[str, bytes | None]) -> bool:
-        """Offer new raw documents (``None`` removes a source); rebuild once; True if the table changed."""
+        """Offer new raw documents (``None`` removes a source), each swapped in alone; True if any changed."""
         changed = False
         for source, raw in changes.items():
-            if raw is None:
-                changed |= self.sources.pop(source, None) is not None
-            else:
-                changed |= self._offer(source, raw)
+            changed |= self._withdraw(source) if raw is None else self._offer(source, raw)
+        if self._synced:
+            self._refresh_tls()
         if changed:
-            return self.rebuild()
-        return False
+            self._live.serial += 1
+            self.metrics.reloads += 1
+        return changed
+
+    def _refresh_tls(self) -> None:
+        """The routes with ``tls`` changed: the certificate store loads what they name (not per route)."""
+        if self._tls_changed and self.tls is not None:
+            self._tls_changed = False
+            self.tls.refresh(list(self._tls_routes.values()))
 
     def _offer(self, source: str, raw: bytes) -> bool:
         entry = self.sources.setdefault(source, SourceEntry())
-        digest = raw if len(raw) < 64 else _digest(raw)
+        digest = raw if len(raw) < 64 else hashlib.sha256(raw).digest()
         if digest == entry.raw_digest:
             return False
         entry.raw_digest = digest
         try:
-            config = load_route_document(raw)
+            config = load_route_document(raw, keep_document=False)  # the proxy never reads it back
         except ConfigError as exc:
             self._reject(entry, source, exc.reason, exc.errors)
             return False
@@ -157,25 +157,73 @@ class RouteState:
         if old is not None and old.checksum == config.checksum:
             entry.rejection = None
             return False
+        problem = self._conflict(source, old, config)
+        if problem is not None:
+            self._reject(entry, source, *problem)
+            return False
+        try:
+            self._install(config, source, old)
+        except ConfigError as exc:  # the core refused to compile it: the previous version keeps serving
+            self._reject(entry, source, exc.reason, exc.errors)
+            return False
+        entry.config = config
+        entry.rejection = None
+        return True
+
+    def _conflict(
+        self, source: str, old: RouteConfig | None, config: RouteConfig
+    ) -> tuple[str, list[FieldError]] | None:
         if (
             old is not None
             and old.route.uid == config.route.uid
             and config.route.generation < old.route.generation
         ):
             msg = f"generation {config.route.generation} is older than the served {old.route.generation}"
-            self._reject(entry, source, "stale-generation", [FieldError("route.generation", msg)])
+            return "stale-generation", [FieldError("route.generation", msg)]
+        owner = self._owners.get(config.key)
+        if owner is not None and owner != source:
+            return "duplicate-route", [
+                FieldError("route", f"route {config.key} is already defined by {owner}")
+            ]
+        return None
+
+    def _withdraw(self, source: str) -> bool:
+        entry = self.sources.pop(source, None)
+        if entry is None:
             return False
-        duplicate = next(
-            (s for s, e in self.sources.items() if s != source and e.config and e.config.key == config.key),
-            None,
-        )
-        if duplicate is not None:
-            msg = f"route {config.key} is already defined by {duplicate}"
-            self._reject(entry, source, "duplicate-route", [FieldError("route", msg)])
-            return False
-        entry.config = config
-        entry.rejection = None
+        if entry.config is not None:
+            self._uninstall(entry.config.key, source)
         return True
+
+    def _install(self, config: RouteConfig, source: str, old: RouteConfig | None) -> None:
+        """Compile and plan ``config``, then put both in the live table in one step."""
+        live = self._live
+        compiled = live.core.compile(config)
+        if old is not None and old.key != config.key:
+            self._uninstall(old.key, source)
+        plan = self._plan(config)
+        live.core.put(compiled)
+        live.plans[config.key] = plan
+        self._owners[config.key] = source
+        self.metrics.generation[config.key] = config.route.generation
+        if config.tls is not None or config.key in self._tls_routes:
+            self._tls_changed = True
+            if config.tls is not None:
+                self._tls_routes[config.key] = config
+            else:
+                del self._tls_routes[config.key]
+
+    def _uninstall(self, key: str, source: str) -> None:
+        if self._owners.get(key) != source:
+            return
+        del self._owners[key]
+        self._live.core.remove(key)
+        self._live.plans.pop(key, None)
+        self.pools.drop(key)
+        self.verifiers.forget(key)
+        self.metrics.generation.pop(key, None)
+        if self._tls_routes.pop(key, None) is not None:
+            self._tls_changed = True
 
     def _reject(self, entry: SourceEntry, source: str, reason: str, errors: list[FieldError]) -> None:
         entry.rejection = Rejection(source=source, reason=reason, errors=list(errors), at=time.time())
@@ -183,29 +231,27 @@ class RouteState:
         log.warning("rejected route document %s: %s", source, "; ".join(map(str, errors[:5])))
 
     def rebuild(self) -> bool:
-        configs = [e.config for e in self.sources.values() if e.config is not None]
-        try:
-            core = core_decide.RouteTable.build(configs, countries=self.countries)
-        except ConfigError as exc:  # a conflict between documents: nothing swaps in
-            self.metrics.rejected(exc.reason)
-            log.warning("route table rejected: %s", exc)
-            return False
-        pools = self.pools.refresh([spec for c in configs for spec in c.upstreams.values()])
-        verifiers = self.verifiers.refresh(configs)
-        if self.tls is not None:
-            self.tls.refresh(configs)
-        plans = {c.key: _plan(c, pools, verifiers.get(c.key), self.underscore_headers) for c in configs}
-        self._serial += 1
-        self.table = ProxyTable(core=core, plans=plans, serial=self._serial)
-        self.metrics.reloads += 1
-        self.metrics.generation = {c.key: c.route.generation for c in configs}
-        return True
+        """Plan again the routes whose JWT verification reads a secret (after a secret changed)."""
+        changed = False
+        for key, plan in list(self._live.plans.items()):
+            jwt = plan.config.jwt
+            if jwt is not None and jwt.secret_ref is not None:
+                self._live.plans[key] = self._plan(plan.config)
+                changed = True
+        if changed:
+            self._live.serial += 1
+            self.metrics.reloads += 1
+        return changed
+
+    def _plan(self, config: RouteConfig) -> RoutePlan:
+        pools = self.pools.take(config.key, config.upstreams.values())
+        return _plan(config, pools, self.verifiers.for_route(config), self.underscore_headers)
 
 
 def _plan(
     config: RouteConfig,
     pools: Mapping[tuple[str, str, int], UpstreamPool],
-    verifier: JwtVerifier | None,
+    verifier: Verifier | None,
     underscores: bool,
 ) -> RoutePlan:
     if config.is_http:
@@ -216,15 +262,17 @@ def _plan(
             return _target(config.upstreams[name], pools, headers, response=edit, timeout=timeout)
 
         rule_targets, mirrors = http_targets(config, make, underscores=underscores)
-        return RoutePlan(config=config, label=config.key, targets=rule_targets, verifier=verifier,
-                         mirrors=mirrors)  # fmt: skip
-    targets: dict[tuple[str, str], Target] = {}
-    for track, headers in _header_plans(config, underscores):
-        for name, spec in config.upstreams.items():
-            targets[(name, track)] = _target(spec, pools, headers)
+        extras = tuple((name, track, target) for (name, track), target in rule_targets.items())
+        return RoutePlan(config=config, label=config.key, targets=Targets((), (), (), extras),
+                         verifier=verifier, mirrors=mirrors)  # fmt: skip
+    plans = _header_plans(config, underscores)
+    specs = tuple(config.upstreams.values())
+    rows = tuple(tuple(_target(spec, pools, headers) for spec in specs) for _, headers in plans)
+    extra: tuple[tuple[str, str, Target], ...] = ()
     if config.mirror is not None:  # the canary's copy: its feature flags, X-Graylane-Track: mirror
         headers = _track_headers(config, "canary", underscores, label="mirror")
-        targets[(config.canary, "mirror")] = _target(config.upstreams[config.canary], pools, headers)
+        extra = ((config.canary, "mirror", _target(config.upstreams[config.canary], pools, headers)),)
+    targets = Targets(tuple(config.upstreams), shared_tracks(tuple(track for track, _ in plans)), rows, extra)
     redirect = config.tls is not None and config.tls.redirect_http
     return RoutePlan(
         config=config, label=config.key, targets=targets, verifier=verifier, redirect_https=redirect
@@ -255,9 +303,3 @@ def _track_headers(config: RouteConfig, track: str, underscores: bool, *, label:
     set_headers = dict(mutation.set) if mutation is not None else {}
     preserve = config.preserve_host
     return TrackHeaders.compile(label, set_headers, underscores=underscores, preserve_host=preserve)
-
-
-def _digest(raw: bytes) -> bytes:
-    import hashlib
-
-    return hashlib.sha256(raw).digest()

@@ -26,11 +26,21 @@ class NamedFeed:
         self._known: dict[str, set[str]] = {}
 
     def listed(self, ns: str, items: list[dict[str, Any]]) -> None:
+        """A whole list at once (one page)."""
+        self.listed_all(ns, self.page(ns, items))
+
+    def page(self, ns: str, items: list[dict[str, Any]]) -> set[str]:
+        """One page of a list: every object is put (and flushed); the names it held."""
         names = set()
         for item in items:
             name = str(item["metadata"]["name"])
             names.add(name)
             self.sink.put(ns, name, item)
+        self.sink.flush()
+        return names
+
+    def listed_all(self, ns: str, names: set[str]) -> None:
+        """The list is complete (``names`` from every page): what it no longer holds is dropped."""
         for gone in self._known.get(ns, set()) - names:
             self.sink.drop(ns, gone)
         self._known[ns] = names

@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 
-from graylane.jwt.keyset import MAX_JWKS_BYTES, JwksError, JwkSet
-from graylane.jwt.verifier import JwtVerifier
+if TYPE_CHECKING:  # imported when a route first needs JWT (PyJWT and cryptography are 10 MiB of memory)
+    from graylane.jwt.keyset import JwkSet
 
 log = logging.getLogger("graylane.proxy")
+
+
+class Subscriber(Protocol):
+    """A verifier that wants the key set of a URL (``graylane.jwt.verifier.JwtVerifier``)."""
+
+    def set_jwks(self, jwks: Any) -> None: ...
 
 
 class JwksFetcher:
@@ -30,12 +37,12 @@ class JwksFetcher:
         self.timeout = timeout
         self.sets: dict[str, JwkSet] = {}
         self.fetches: dict[str, int] = {}
-        self._subscribers: dict[str, list[JwtVerifier]] = {}
+        self._subscribers: dict[str, list[Subscriber]] = {}
         self._last: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
 
-    def attach(self, verifier: JwtVerifier, url: str) -> None:
+    def attach(self, verifier: Subscriber, url: str) -> None:
         self._subscribers.setdefault(url, []).append(verifier)
         known = self.sets.get(url)
         if known is not None:
@@ -43,7 +50,7 @@ class JwksFetcher:
         else:
             self.request(url)
 
-    def detach(self, verifier: JwtVerifier, url: str) -> None:
+    def detach(self, verifier: Subscriber, url: str) -> None:
         subs = self._subscribers.get(url, [])
         if verifier in subs:
             subs.remove(verifier)
@@ -71,7 +78,7 @@ class JwksFetcher:
         try:
             self.fetches[url] = self.fetches.get(url, 0) + 1
             keys = await self._get(url)
-        except (aiohttp.ClientError, TimeoutError, JwksError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # JwksError is a ValueError
             log.warning("JWKS fetch from %s failed (keeping the previous keys): %s", url, exc)
             return
         finally:
@@ -82,6 +89,8 @@ class JwksFetcher:
         log.info("JWKS from %s: %d keys", url, len(keys.by_kid) + len(keys.anonymous))
 
     async def _get(self, url: str) -> JwkSet:
+        from graylane.jwt.keyset import MAX_JWKS_BYTES, JwkSet
+
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=self.timeout)

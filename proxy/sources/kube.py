@@ -3,6 +3,12 @@
 list + watch follows other feeds: with an HTTPS listener, the ``kubernetes.io/tls`` Secrets
 (:class:`~graylane.proxy.sources.secrets.TlsSecrets`).
 
+* The list comes in pages of ``PAGE`` (500) objects (``limit``/``continue``); a page of route ConfigMaps is
+  in the table before the next is read, so 10,000 routes never sit in memory as one parsed list. Listed and
+  watched documents go through the state's :class:`~graylane.proxy.routing.updates.Updates` (one waiting
+  document per ConfigMap: bursts coalesce, nothing queues without bound); one watch event is one line of
+  at most ``MAX_EVENT_BYTES`` (a ConfigMap holds 1 MiB of data).
+
 * A watch that ends is resumed from the last resourceVersion seen (bookmarks included); ``410 Gone`` (or an
   ERROR event) means re-list. Connection failures retry with jittered exponential backoff (0.5 s .. 30 s).
 * The last good table keeps serving while the API is unreachable (``graylane_control_plane_connected`` 0).
@@ -37,6 +43,7 @@ LABEL = "graylane.io/route-config=true"
 DATA_KEY = "route.json"
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
 WATCH_SECONDS = 240
+PAGE = 500
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # an event line: a 1 MiB document, escaped, plus the object's metadata
 
@@ -46,21 +53,20 @@ class Gone(Exception):
 
 
 class RouteDocuments:
-    """Route ConfigMaps -> :meth:`RouteState.apply` (a deleted or no longer listed one removes its route)."""
+    """Route ConfigMaps -> the state's coalescing :class:`~graylane.proxy.routing.updates.Updates` (a deleted
+    or no longer listed one removes its route)."""
 
     def __init__(self, state: RouteState) -> None:
         self.state = state
-        self._changes: dict[str, bytes | None] = {}
 
     def put(self, ns: str, name: str, obj: dict[str, Any]) -> None:
-        self._changes[f"{ns}/{name}"] = _document(obj)
+        self.state.updates.offer(f"{ns}/{name}", _document(obj))
 
     def drop(self, ns: str, name: str) -> None:
-        self._changes[f"{ns}/{name}"] = None
+        self.state.updates.offer(f"{ns}/{name}", None)
 
     def flush(self) -> None:
-        changes, self._changes = self._changes, {}
-        self.state.apply(changes)
+        """Nothing to do: the updates task applies what waits."""
 
 
 class KubeSource:
@@ -138,18 +144,50 @@ class KubeSource:
 
     async def _list(self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: NamedFeed) -> str:
         url = self._url(access, ns, feed)
-        async with session.get(url, params=feed.selector, headers=access.headers()) as resp:
-            if resp.status != 200:
-                raise _http_error(resp, f"list {feed.resource}")
-            body = await resp.json()
-        feed.listed(ns, body.get("items") or [])
+        params = {**feed.selector, "limit": str(PAGE)}
+        names: set[str] = set()
+        body = await self._page(session, access, url, params, feed)
+        while True:
+            meta = body["metadata"]
+            token = meta.get("continue")
+            ahead = (  # the next page is read while this one is applied
+                asyncio.ensure_future(self._page(session, access, url, {**params, "continue": token}, feed))
+                if token
+                else None
+            )
+            try:
+                names |= feed.page(ns, body.pop("items", None) or [])
+                await self.state.updates.settle()  # this page is in the table before the next is taken in
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                raise
+            if ahead is None:
+                break
+            body = await ahead
+        feed.listed_all(ns, names)
+        await self.state.updates.settle()
         self._listed.add((ns, feed.resource))
         self._set_connected(ns, feed, True)
         if self._listed >= {(n, f.resource) for n in self.namespaces for f in self.feeds}:
-            if self.state.table is None:
-                self.state.rebuild()
             self.state.synced = True
-        return str(body["metadata"]["resourceVersion"])
+        return str(meta["resourceVersion"])
+
+    async def _page(
+        self,
+        session: aiohttp.ClientSession,
+        access: ApiAccess,
+        url: str,
+        params: dict[str, str],
+        feed: NamedFeed,
+    ) -> dict[str, Any]:
+        async with session.get(url, params=params, headers=access.headers()) as resp:
+            if resp.status == 410:  # the continue token expired: list again from the start
+                raise Gone()
+            if resp.status != 200:
+                raise _http_error(resp, f"list {feed.resource}")
+            body: dict[str, Any] = await resp.json()
+        return body
 
     async def _watch(
         self, session: aiohttp.ClientSession, access: ApiAccess, ns: str, feed: NamedFeed, version: str
@@ -162,7 +200,7 @@ class KubeSource:
             if resp.status != 200:
                 raise _http_error(resp, f"watch {feed.resource}")
             self._set_connected(ns, feed, True)
-            async for line in resp.content:
+            async for line in resp.content:  # lines up to 2 x read_bufsize (the session's)
                 if line.strip():
                     version = _event(ns, feed, json.loads(line), version)
         return version

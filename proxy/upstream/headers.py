@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from ipaddress import IPv4Address, IPv6Address
 
+from graylane.lru import Lru
 from graylane.routing.request import IpKey
 
 HOP_BY_HOP = frozenset(
@@ -51,20 +52,33 @@ RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
 _DROP_LENGTHS = frozenset(len(name) for name in RESPONSE_DROP)
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})  # name no header that is not dropped anyway
 TRACK_HEADER = b"X-Graylane-Track"
+PROXY_OWNED = HOP_BY_HOP | REQUEST_OWNED  # dropped from every client request (the proxy sets its own)
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
 IPAddress = IPv4Address | IPv6Address
+_PLANS: Lru[tuple[object, ...], TrackHeaders] = Lru(4096)
+_DROPS: Lru[frozenset[bytes], frozenset[bytes]] = Lru(1024)
+
+
+def _shared(drop: frozenset[bytes]) -> frozenset[bytes]:
+    """One set for every plan that replaces the same names (a route's stable and canary flags)."""
+    found = _DROPS.get(drop)
+    if found is None:
+        _DROPS.put(drop, drop)
+        found = drop
+    return found
 
 
 @dataclass(frozen=True, slots=True)
 class TrackHeaders:
     """Compiled once per route and track: names to drop from the client request, bytes to append."""
 
-    drop: frozenset[bytes]
+    drop: frozenset[bytes]  # the names the proxy owns: one set shared by every plan
     extra: bytes
     underscores: bool = False  # forward client names with "_" (never those that fold onto ``drop``)
     preserve_host: bool = False  # the upstream gets the client's Host (HTTPRoute), not its own authority
     host: bytes = b""  # a URLRewrite's hostname: the upstream's Host whatever the client sent
+    own: frozenset[bytes] = frozenset()  # the route's own set/removed names (shared between equal sets)
 
     @classmethod
     def compile(
@@ -73,21 +87,37 @@ class TrackHeaders:
         host: str = "",
     ) -> TrackHeaders:  # fmt: skip
         """``set`` replaces client values, ``add`` appends to them, ``remove`` drops them; ``track`` None:
-        no ``X-Graylane-Track`` (a Gateway API rule; a client's copy is dropped all the same)."""
+        no ``X-Graylane-Track`` (a Gateway API rule; a client's copy is dropped all the same).
+
+        Plans are frozen: equal arguments give the same object (10,000 routes share a handful of plans
+        instead of holding a 20-name drop set per track each)."""
+        key = (track, tuple(set_headers.items()), underscores, tuple((add or {}).items()), tuple(remove),
+               preserve_host, host)  # fmt: skip
+        found = _PLANS.get(key)
+        if found is None:
+            found = cls._compile(track, set_headers, underscores, add, remove, preserve_host, host)
+            _PLANS.put(key, found)
+        return found
+
+    @classmethod
+    def _compile(
+        cls, track: str | None, set_headers: Mapping[str, str], underscores: bool,
+        add: Mapping[str, str] | None, remove: Iterable[str], preserve_host: bool, host: str,
+    ) -> TrackHeaders:  # fmt: skip
         replaced = [*set_headers, *remove]
-        drop = HOP_BY_HOP | REQUEST_OWNED | {name.lower().encode("latin-1") for name in replaced}
+        own = _shared(frozenset(name.lower().encode("latin-1") for name in replaced) - PROXY_OWNED)
         lines = [TRACK_HEADER + b": " + track.encode("ascii") + b"\r\n"] if track is not None else []
         lines += [f"{k}: {v}\r\n".encode() for k, v in set_headers.items()]
         lines += [f"{k}: {v}\r\n".encode() for k, v in (add or {}).items()]
-        return cls(drop=frozenset(drop), extra=b"".join(lines), underscores=underscores,
-                   preserve_host=preserve_host, host=host.encode("ascii"))  # fmt: skip
+        return cls(drop=PROXY_OWNED, extra=b"".join(lines), underscores=underscores,
+                   preserve_host=preserve_host, own=own, host=host.encode("ascii"))  # fmt: skip
 
     def refuses_underscored(self, lower: bytes, named: set[bytes] | frozenset[bytes] = frozenset()) -> bool:
         """Whether a lower-case client header name containing ``_`` is left out."""
         if not self.underscores:
             return True
         folded = lower.replace(b"_", b"-")
-        return folded in self.drop or folded in named
+        return folded in self.drop or folded in self.own or folded in named
 
 
 def connection_tokens(value: bytes) -> set[bytes]:
@@ -122,12 +152,12 @@ def build_request_head(
     ``framing`` is b"" (no body), b"Content-Length: N\\r\\n" or b"Transfer-Encoding: chunked\\r\\n";
     ``client_host`` an absolute-form target's authority, which wins over the client's ``Host``.
     """
-    drop = plan.drop
+    drop, own = plan.drop, plan.own
     parts = [method, b" ", target, b" HTTP/1.1\r\nHost: ", authority, b"\r\n"]
     owned: dict[bytes, list[bytes]] = {}
     for name, value in raw_headers:
         lower = name.lower()
-        if lower in drop:
+        if lower in drop or lower in own:
             owned.setdefault(lower, []).append(value)
             continue
         if b"_" in lower and plan.refuses_underscored(lower):
@@ -139,7 +169,7 @@ def build_request_head(
         del parts[6:]
         for name, value in raw_headers:
             lower = name.lower()
-            if lower in drop or lower in named:
+            if lower in drop or lower in own or lower in named:
                 continue
             if b"_" in lower and plan.refuses_underscored(lower, named):
                 continue

@@ -28,6 +28,23 @@ class Opened(Protocol):
 P = TypeVar("P", bound=Opened)
 
 
+_TLS: list[ssl.SSLContext] = []
+
+
+def _ascii_or_idna(authority: str) -> bytes:
+    """The authority as sent in ``Host``: ASCII as is (almost always; the idna codec is slow Python),
+    otherwise IDNA-encoded."""
+    return authority.encode("ascii") if authority.isascii() else authority.encode("idna")
+
+
+def default_tls() -> ssl.SSLContext:
+    """The client TLS context of every https upstream (system trust store, hostname checked): one per process,
+    made on first use -- a context per pool would cost each of 10,000 upstreams its own copy of the store."""
+    if not _TLS:
+        _TLS.append(ssl.create_default_context())
+    return _TLS[0]
+
+
 class UpstreamPool:
     """Keep-alive connections to one upstream ``scheme://host:port``."""
 
@@ -48,13 +65,13 @@ class UpstreamPool:
         self.loop = loop
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
-        self.ssl: ssl.SSLContext | None = ssl.create_default_context() if scheme == "https" else None
+        self.ssl: ssl.SSLContext | None = default_tls() if scheme == "https" else None
         self.idle: list[UpstreamConnection] = []
         self.size = 0
         self.retired = False
         default_port = 443 if scheme == "https" else 80
         bracketed = f"[{host}]" if ":" in host else host
-        self.authority = (bracketed if port == default_port else f"{bracketed}:{port}").encode("idna")
+        self.authority = _ascii_or_idna(bracketed if port == default_port else f"{bracketed}:{port}")
 
     def take_idle(self) -> UpstreamConnection | None:
         """An idle keep-alive connection, if there is one (no await on the hot path)."""

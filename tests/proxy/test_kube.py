@@ -11,6 +11,7 @@ from typing import Any
 
 import jwt
 from aiohttp import web
+from graylane.proxy.sources.kube import PAGE
 from proxytest import LocalProxy, Upstream, dump, free_port, get_json, route_doc, start_local_proxy
 from waiting import eventually_async
 
@@ -128,6 +129,44 @@ async def test_kube_mode_follows_a_1_mib_document(
         assert "graylane_control_plane_connected 1" in text
     finally:
         await p.close()
+
+
+async def test_kube_mode_lists_in_pages_and_drops_what_a_relist_no_longer_holds(
+    kubectl: Any, k8s_namespace: str, kubeconfig: Path, stable: Upstream, canary: Upstream, server_kind: str
+) -> None:
+    """More ConfigMaps than three list pages hold, one of them invalid: every valid one is served from the
+    paged list (the bad one rejected alone), and a deleted one goes."""
+    ns, count = k8s_namespace, 2 * PAGE + 50
+    docs = [route_doc(stable.url, canary.url, name=f"r{i}", hosts=[f"r{i}.test"]) for i in range(count)]
+    items = [configmap(ns, doc, name=f"r{i}") for i, doc in enumerate(docs)]
+    items.append(configmap(ns, "{not json", name="broken"))
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    await asyncio.to_thread(kubectl, "create", "-f", "-", input=body, timeout=300)
+    p = await start_local_proxy(
+        None, kube=True, namespaces=(ns,), kubeconfig=str(kubeconfig), server=server_kind
+    )
+    try:
+        await eventually_async(lambda: is_ready(p), what="ready after listing every page", within=120)
+        routes = await get_json(p.session, p.admin + "/routes")
+        assert len(routes["routes"]) == count
+        assert [r["source"] for r in routes["rejected"]] == [f"{ns}/broken"]
+        for host in ("r0.test", f"r{PAGE}.test", f"r{count - 1}.test"):
+            async with p.session.get(p.url + "/", headers={"Host": host}) as resp:
+                assert resp.status == 200 and (await resp.json())["svc"] == "stable"
+        await asyncio.to_thread(kubectl, "delete", "configmap", "-n", ns, f"r{count - 1}", timeout=60)
+
+        async def gone() -> bool:
+            async with p.session.get(p.url + "/", headers={"Host": f"r{count - 1}.test"}) as resp:
+                return resp.status == 404
+
+        await eventually_async(gone, what="the deleted ConfigMap's route gone")
+    finally:
+        await p.close()
+
+
+async def is_ready(p: LocalProxy) -> bool:
+    async with p.session.get(p.admin + "/readyz") as resp:
+        return resp.status == 200
 
 
 async def _is(p: LocalProxy, expected: tuple[int, str | None]) -> bool:
