@@ -99,7 +99,7 @@ class RouteState:
         self.table: ProxyTable | None = None  # served once synced: before, the data plane answers 503
         self._live = ProxyTable(core=RouteTable(countries=countries))
         self._owners: dict[str, str] = {}  # route key -> the source whose document serves it
-        self._tls_routes: dict[str, RouteConfig] = {}  # the served routes with ``tls``
+        self._tls_routes: dict[str, RouteConfig] = {}  # served routes with ``tls`` or listener certificates
         self._tls_changed = True  # the first sync loads the default certificate, with or without routes
         self._synced = False
         self.on_synced: Callable[[], None] | None = None  # called once, when the first table is complete
@@ -206,9 +206,10 @@ class RouteState:
         live.plans[config.key] = plan
         self._owners[config.key] = source
         self.metrics.generation[config.key] = config.route.generation
-        if config.tls is not None or config.key in self._tls_routes:
+        serves_tls = config.tls is not None or any(entry.tls for entry in config.listeners)
+        if serves_tls or config.key in self._tls_routes:
             self._tls_changed = True
-            if config.tls is not None:
+            if serves_tls:
                 self._tls_routes[config.key] = config
             else:
                 del self._tls_routes[config.key]
