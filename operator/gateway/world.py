@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graylane.operator.gateway.informer import Store
+from graylane.operator.informer import Store
 from graylane.operator.kubeapi import api_path
 
 from graylane.gateway.certs import tls_problem
