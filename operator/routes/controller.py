@@ -34,6 +34,7 @@ from graylane.compile.route import upstream_url
 log = logging.getLogger("graylane.operator")
 Item = tuple[str, str, str]  # ("route" | "upstream", namespace, name)
 WORKERS = 16
+LOW_WORKERS = 2  # at most this many of them on Upstream statuses: the API server's time goes to routes
 RETRY_SECONDS = 1.0
 ACTIVE_SECONDS = 5.0  # how long a peering check holds
 SETTLED = ("Invalid", "UpstreamNotFound")  # fixed by an edit or an Upstream event, not by retrying
@@ -57,12 +58,13 @@ class RouteController:
         self.state, self.clock = state, clock
         self.index = RouteIndex()
         self.queue: WorkQueue[Item] = WorkQueue()
-        self.wake = asyncio.Event()
+        self.waiting: list[asyncio.Future[None]] = []  # idle workers: each add wakes one
         self.deleted: dict[Key, str] = {}  # route key -> UID of a deleted route whose objects are still there
         self.listeners: list[Callable[[Mapping[str, Any]], None]] = []  # the rollout loop's poke
         self.active_until = float("-inf")
         self.listed = asyncio.Event()  # every store listed once
         self.reconciled = 0
+        self.low_busy = 0
         self.idle = False  # said so in the log since the last item came
         spaces = state.config.namespaces or ("",)
         self.routes = {ns: self._store(custom_path("canaryroutes", ns or None), _keep_route,
@@ -95,7 +97,14 @@ class RouteController:
     def add(self, item: Item, *, delay: float = 0.0, low: bool = False) -> None:
         self.queue.add(item, now=self.clock(), delay=delay, low=low)
         self.idle = self.idle and delay > 0
-        self.wake.set()
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self.waiting:
+            waiter = self.waiting.pop()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _route_event(self, key: Key, old: Any, new: Any) -> None:
         if old is not None and new is not None and same(old, new):
@@ -155,12 +164,16 @@ class RouteController:
         await self.state.cache_ready.wait()
         while True:
             now = self.clock()
-            item: Item | None = self.queue.pop(now=now)
+            item: Item | None = self.queue.pop(now=now, low=self.low_busy < LOW_WORKERS)
             if item is not None:
+                self.low_busy += item[0] != "route"
                 return item
-            self.wake.clear()
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiting.append(waiter)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=self.queue.next_due(now=now))
+                await asyncio.wait_for(waiter, timeout=self.queue.next_due(now=now))
+            if waiter in self.waiting:
+                self.waiting.remove(waiter)
 
     async def _worker(self) -> None:
         while True:
@@ -174,6 +187,9 @@ class RouteController:
                 log.exception("Reconciling %s %s/%s crashed, will retry", *item)
                 delay = self.state.config.resync_seconds
             self.queue.done(item, now=self.clock())
+            if item[0] != "route":
+                self.low_busy -= 1
+                self._wake_one()  # a low slot is free again
             self.reconciled += 1
             if delay is not None:
                 self.add(item, delay=delay, low=item[0] != "route")

@@ -2,9 +2,9 @@
 
 A key is waiting at most once, however often it is added: a burst of 1,000 events for one route is one
 reconcile. A key being worked on is never handed out twice; added meanwhile, it comes back once the work is
-:meth:`WorkQueue.done`. Keys added with ``low=True`` wait behind every normal key (Upstream status writes
-go after the routes). A key added with a ``delay`` (a retry) waits until then, unless it is added again
-without one.
+:meth:`WorkQueue.done`. Keys added with ``low=True`` wait behind every normal key (Upstream status writes go
+after the routes), and the caller may hold them back while enough of them are in work. A key added with a
+``delay`` (a retry) waits until then, unless it is added again without one.
 """
 
 from __future__ import annotations
@@ -52,10 +52,11 @@ class WorkQueue(Generic[K]):
             self._later[key] = (due, low)
             heapq.heappush(self._heap, (due, next(self._seq), key))
 
-    def pop(self, *, now: float) -> K | None:
-        """The next key to work on (marked busy until :meth:`done`), or None when none is due."""
+    def pop(self, *, now: float, low: bool = True) -> K | None:
+        """The next key to work on (marked busy until :meth:`done`), or None when none is due; low keys
+        only with ``low`` (the caller bounds how many of them are worked on at once)."""
         self._promote(now)
-        for waiting in (self._ready, self._low):
+        for waiting in (self._ready, self._low) if low else (self._ready,):
             if waiting:
                 key = next(iter(waiting))
                 del waiting[key]

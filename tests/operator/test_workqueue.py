@@ -48,6 +48,9 @@ def test_low_priority_keys_wait_behind_every_normal_one() -> None:
     queue.add("x", now=0.0)  # a normal add of a low key promotes it
     queue.add("y", now=0.0)
     assert drain(queue, now=0.0) == ["x", "y"]
+    queue.add("u", now=0.0, low=True)
+    assert queue.pop(now=0.0, low=False) is None, "held back while the caller's low slots are taken"
+    assert queue.pop(now=0.0) == "u"
 
 
 def test_a_delayed_key_waits_for_its_time_unless_added_again_now() -> None:
