@@ -79,6 +79,7 @@ class ConfigMapStore:
         self.namespace = namespace
         self.by_name: dict[str, Written] = {}
         self._by_uid: dict[str, list[str]] = {}
+        self._touched: set[str] | None = None  # names written while a refresh lists
 
     def replace_all(self, objects: Iterable[Mapping[str, Any]]) -> None:
         self.by_name, self._by_uid = {}, {}
@@ -87,11 +88,15 @@ class ConfigMapStore:
 
     def put(self, written: Written) -> None:
         self.discard(written.name)
+        if self._touched is not None:
+            self._touched.add(written.name)
         self.by_name[written.name] = written
         self._by_uid.setdefault(written.route_uid, []).append(written.name)
 
     def discard(self, name: str) -> None:
         old = self.by_name.pop(name, None)
+        if self._touched is not None:
+            self._touched.add(name)
         if old is None:
             return
         names = self._by_uid.get(old.route_uid, [])
@@ -104,12 +109,23 @@ class ConfigMapStore:
         return [self.by_name[name] for name in self._by_uid.get(route_uid, ())]
 
     async def refresh(self, api: KubeAPI) -> None:
-        """List the ConfigMaps again, page by page (only what ``Written`` keeps of each stays in memory)."""
+        """List the ConfigMaps again, page by page (only what ``Written`` keeps of each stays in memory).
+        What the operator wrote or deleted meanwhile is kept as it knows it (a page may predate it)."""
         fresh = ConfigMapStore(self.namespace)
-        async for page in list_pages(api, configmaps_path(self.namespace) + f"?labelSelector={SELECTOR}"):
-            for obj in page.get("items") or []:
-                if is_ours(obj):
-                    fresh.put(Written.from_object(obj))
+        self._touched = set()
+        try:
+            async for page in list_pages(api, configmaps_path(self.namespace) + f"?labelSelector={SELECTOR}"):
+                for obj in page.get("items") or []:
+                    if is_ours(obj):
+                        fresh.put(Written.from_object(obj))
+            for name in self._touched:
+                known = self.by_name.get(name)
+                if known is not None:
+                    fresh.put(known)
+                else:
+                    fresh.discard(name)
+        finally:
+            self._touched = None
         self.by_name, self._by_uid = fresh.by_name, fresh._by_uid
 
 

@@ -76,13 +76,23 @@ class RolloutLoop:
     stepped_generation: dict[str, int] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_sample: float = float("-inf")
+    keys: set[Key] = field(default_factory=set)
+    """The routes with ``spec.rollout`` (a tick looks at these, not at every route)."""
 
-    def poke(self, route: Mapping[str, Any]) -> None:
-        """A route changed: if its spec did (a new generation), step it now."""
+    def track(self, key: Key, route: Mapping[str, Any] | None) -> None:
+        if route is not None and rollout_of(route) is not None:
+            self.keys.add(key)
+        else:
+            self.keys.discard(key)
+
+    def poke(self, key: Key, route: Mapping[str, Any] | None) -> None:
+        """A route changed (None: deleted): if its spec did (a new generation), step it now."""
+        self.track(key, route)
+        if route is None or key not in self.keys:
+            return
         meta = route.get("metadata") or {}
-        uid = str(meta.get("uid"))
-        if rollout_of(route) is not None and meta.get("generation") != self.stepped_generation.get(uid):
-            self.due[uid] = float("-inf")
+        if meta.get("generation") != self.stepped_generation.get(str(meta.get("uid"))):
+            self.due[str(meta.get("uid"))] = float("-inf")
             self.wake.set()
 
     async def run(self, *, logger: Logger) -> None:
@@ -103,7 +113,10 @@ class RolloutLoop:
     def rollout_routes(self) -> dict[str, tuple[Key, Mapping[str, Any], rollout.RolloutSpec]]:
         """Routes with a valid ``spec.rollout`` that have been compiled, by UID (forgets the others)."""
         found = {}
-        for key, route in self.routes.all_routes():
+        for key in list(self.keys):
+            route = self.routes.route(key)
+            if route is None:
+                continue
             spec, uid = rollout_of(route), str(route["metadata"]["uid"])
             if (
                 isinstance(spec, rollout.RolloutSpec)
@@ -235,6 +248,8 @@ async def start_rollouts(memo: Any, logger: Logger, **_: Any) -> None:
     state: OperatorState = memo["state"]
     routes: RouteController = memo["routes"]
     loop = RolloutLoop(state, memo["rollout_settings"], routes, book=memo["rollout_book"])
+    for key, route in routes.all_routes():  # listed before we listen, if any
+        loop.track(key, route)
     routes.listeners.append(loop.poke)  # a route's spec changed: step it now
     memo["rollout"] = loop
     memo["rollout_task"] = asyncio.create_task(loop.run(logger=logger))

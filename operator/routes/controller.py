@@ -34,7 +34,7 @@ from graylane.compile.route import upstream_url
 log = logging.getLogger("graylane.operator")
 Item = tuple[str, str, str]  # ("route" | "upstream", namespace, name)
 WORKERS = 16
-LOW_WORKERS = 2  # at most this many of them on Upstream statuses: the API server's time goes to routes
+LOW_WORKERS = 8  # at most this many of them on Upstream statuses: half the API calls stay for routes
 RETRY_SECONDS = 1.0
 ACTIVE_SECONDS = 5.0  # how long a peering check holds
 SETTLED = ("Invalid", "UpstreamNotFound")  # fixed by an edit or an Upstream event, not by retrying
@@ -60,7 +60,7 @@ class RouteController:
         self.queue: WorkQueue[Item] = WorkQueue()
         self.waiting: list[asyncio.Future[None]] = []  # idle workers: each add wakes one
         self.deleted: dict[Key, str] = {}  # route key -> UID of a deleted route whose objects are still there
-        self.listeners: list[Callable[[Mapping[str, Any]], None]] = []  # the rollout loop's poke
+        self.listeners: list[Callable[[Key, Mapping[str, Any] | None], None]] = []  # the rollout loop's
         self.active_until = float("-inf")
         self.listed = asyncio.Event()  # every store listed once
         self.reconciled = 0
@@ -113,9 +113,8 @@ class RouteController:
             self.add(("route", *affected))
         if new is None:
             self.deleted[key] = str(old["metadata"].get("uid"))
-            return
         for listener in self.listeners:
-            listener(new)
+            listener(key, new)
 
     def _upstream_event(self, key: Key, old: Any, new: Any) -> None:
         if old is not None and new is not None and same(old, new):

@@ -9,6 +9,7 @@ the objects themselves stay in the informer's stores.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,18 +20,31 @@ Key = tuple[str, str]
 Obj = Mapping[str, Any]
 KEEP_META = ("name", "namespace", "uid", "generation", "creationTimestamp", "labels", "resourceVersion")
 API_VERSION = "graylane.io/v1alpha1"
+SHORT = 64  # strings up to this length are interned
 
 
 def compact(obj: Obj, kind: str) -> dict[str, Any]:
-    """The parts of a CanaryRoute or Upstream the operator reads (a detached, smaller copy)."""
+    """The parts of a CanaryRoute or Upstream the operator reads: a detached copy whose keys and short
+    strings are interned (every object's own copies of "metadata", "canary", the namespace, ... were a third
+    of the memory at 10,000 routes)."""
     meta = obj.get("metadata") or {}
     return {
         "apiVersion": API_VERSION,
         "kind": kind,
-        "metadata": {k: meta[k] for k in KEEP_META if k in meta},
-        "spec": dict(obj.get("spec") or {}),
-        "status": dict(obj.get("status") or {}),
+        "metadata": {k: _shared(meta[k]) for k in KEEP_META if k in meta},
+        "spec": _shared(dict(obj.get("spec") or {})),
+        "status": _shared(dict(obj.get("status") or {})),
     }
+
+
+def _shared(value: Any) -> Any:
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= SHORT else value
+    if isinstance(value, dict):
+        return {sys.intern(str(k)): _shared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shared(v) for v in value]
+    return value
 
 
 def same(old: Obj, new: Obj) -> bool:
