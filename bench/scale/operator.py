@@ -124,6 +124,34 @@ def served(admin: str) -> dict[str, str]:
         return {}
 
 
+async def watch_writes(api: Api, routes_ns: str, config_ns: str, affected: set[str]
+                       ) -> tuple[dict[str, str], list[str], list[asyncio.Task[None]]]:  # fmt: skip
+    """From now on: the checksum each affected route's ConfigMap is written with, and every write of any
+    other route's ConfigMap or object (status included)."""
+    written: dict[str, str] = {}
+    others: list[str] = []
+    cms, routes = f"/api/v1/namespaces/{config_ns}/configmaps", f"{GROUP}/namespaces/{routes_ns}/canaryroutes"
+    _, cm_version = await api.list(cms, selector="graylane.io/route-config=true")
+    _, route_version = await api.list(routes)
+
+    async def watch_configmaps() -> None:
+        async for _, _, event in api.watch(cms, cm_version, selector="graylane.io/route-config=true"):
+            annotations = event["object"]["metadata"]["annotations"]
+            route = annotations["graylane.io/route"]
+            if route in affected:
+                written[route] = annotations["graylane.io/checksum"]
+            else:
+                others.append(f"configmap {route}")
+
+    async def watch_routes() -> None:
+        async for _, _, event in api.watch(routes, route_version):
+            meta = event["object"]["metadata"]
+            if f"{meta['namespace']}/{meta['name']}" not in affected:
+                others.append(f"route {meta['name']}")
+
+    return written, others, [asyncio.create_task(watch_configmaps()), asyncio.create_task(watch_routes())]
+
+
 async def shared_upstream(api: Api, kubeconfig: Path, logs: Path, routes_ns: str, config_ns: str,
                           out: dict[str, Any], *, proxy: bool) -> None:  # fmt: skip
     affected = {f"{routes_ns}/svc-{i}" for i in range(generate.SHARED_ROUTES)}
@@ -135,28 +163,7 @@ async def shared_upstream(api: Api, kubeconfig: Path, logs: Path, routes_ns: str
         if proxy:
             stack.enter_context(kubebench.process(proxy_cmd, kubeconfig, logs / "proxy.log"))
             await wait_for(lambda: len(served(admin)) > 0, deadline=1800, interval=1)
-        written: dict[str, str] = {}
-        others: list[str] = []
-        cms = f"/api/v1/namespaces/{config_ns}/configmaps"
-        _, cm_version = await api.list(cms, selector="graylane.io/route-config=true")
-        _, route_version = await api.list(f"{GROUP}/namespaces/{routes_ns}/canaryroutes")
-
-        async def watch_configmaps() -> None:
-            async for _, _, event in api.watch(cms, cm_version, selector="graylane.io/route-config=true"):
-                annotations = event["object"]["metadata"]["annotations"]
-                route = annotations["graylane.io/route"]
-                if route in affected:
-                    written[route] = annotations["graylane.io/checksum"]
-                else:
-                    others.append(f"configmap {route}")
-
-        async def watch_routes() -> None:
-            async for _, _, event in api.watch(f"{GROUP}/namespaces/{routes_ns}/canaryroutes", route_version):
-                meta = event["object"]["metadata"]
-                if f"{meta['namespace']}/{meta['name']}" not in affected:
-                    others.append(f"route {meta['name']}")
-
-        watchers = [asyncio.create_task(watch_configmaps()), asyncio.create_task(watch_routes())]
+        written, others, watchers = await watch_writes(api, routes_ns, config_ns, affected)
         await asyncio.sleep(1)
         started = time.monotonic()
         status, body = await api.patch(f"{GROUP}/namespaces/{routes_ns}/upstreams/{generate.SHARED}",
@@ -165,13 +172,9 @@ async def shared_upstream(api: Api, kubeconfig: Path, logs: Path, routes_ns: str
             raise RuntimeError(f"patch Upstream: {status} {body}")
         await wait_for(lambda: len(written) >= len(affected), deadline=900, interval=0.05)
         out["shared_written_s"] = round(time.monotonic() - started, 2)
-
-        def all_served() -> bool:
-            now = served(admin)
-            return all(now.get(key) == checksum for key, checksum in written.items())
-
         if proxy:
-            await wait_for(all_served, deadline=1800, interval=0.2)
+            await wait_for(lambda: all(served(admin).get(k) == c for k, c in written.items()), deadline=1800,
+                           interval=0.2)  # fmt: skip
             out["shared_served_s"] = round(time.monotonic() - started, 2)
         await asyncio.sleep(10)
         for task in watchers:
