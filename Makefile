@@ -132,13 +132,18 @@ bench-propagation: tools controlplane gateway-api ## kubectl patch of a CanaryRo
 bench-rollback: tools controlplane ## Canary at 20% under load starts failing at t0: time until it gets no traffic (bar <= 10 s)
 	$(PY) bench/rollback_bench.py
 
+.PHONY: bench-scale-operator
+bench-scale-operator: tools controlplane ## 10,000 CanaryRoutes x 2 Upstreams at once (BENCH_ARGS="--routes N"): all Ready, peak RSS, API writes; restart writes; a 500-route shared Upstream change (bars 120 s, 300 MiB, 0 writes)
+	$(PY) bench/scale/operator.py $(BENCH_ARGS)
+
 .PHONY: bench-operator
 bench-operator: tools controlplane ## 1,000 CanaryRoutes x 2 Upstreams at once: time until all Ready, operator peak RSS (bars 120 s, 250 MiB)
 	$(PY) bench/operator_bench.py
 
 .PHONY: bench-scale
-bench-scale: tools controlplane ## 10,000 routes: render, proxy start/RSS/one change (file and kube mode), decide, operator, 20-proxy fan-out; before/after
+bench-scale: tools controlplane ## 10,000 routes: render, proxy start/RSS/one change (file and kube mode), decide, 20-proxy fan-out (BENCH_ARGS), then bench-scale-operator's rows (OPERATOR_ARGS); before/after
 	$(PY) bench/scale/run.py $(BENCH_ARGS)
+	$(PY) bench/scale/operator.py $(OPERATOR_ARGS)
 
 .PHONY: clean
 clean: cluster-down ## Remove .graylane/ and build leftovers (keeps the cache)

@@ -78,9 +78,9 @@ def priority_from(args: argparse.Namespace) -> int:
 
 def build_registry(config: OperatorConfig | None = None) -> kopf.OperatorRegistry:
     """Every handler, registered here and nowhere on import: the operator's own first (its startup sets up
-    the API client), then the rollout loop's. The Secret watch only when ``config`` mirrors certificates."""
+    the API client and the route controller), then the rollout loop's."""
     registry = kopf.OperatorRegistry()
-    handlers.register(registry, watch_tls_secrets=config is not None and config.mirror_tls_secrets)
+    handlers.register(registry)
     rollout_loop.register(registry)
     gateway_controller.register(registry)
     return registry

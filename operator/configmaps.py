@@ -2,7 +2,7 @@
 
 The writer creates or patches a route's ConfigMap only when the document's checksum changed, and it only
 touches ConfigMaps it created (labelled ``graylane.io/route-config=true`` and managed by the operator).
-The cache is filled from one LIST at startup and refreshed by every orphan sweep.
+The cache is filled from a paginated LIST at startup and refreshed by every orphan sweep.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graylane.operator.informer import list_pages
 from graylane.operator.kubeapi import Conflict, KubeAPI, NotFound, configmaps_path
 
 from graylane.compile import names
@@ -68,21 +69,64 @@ def is_ours(obj: Mapping[str, Any]) -> bool:
 
 
 class ConfigMapStore:
-    """The operator's view of its own ConfigMaps in one namespace, keyed by name."""
+    """The operator's view of its own ConfigMaps in one namespace, by name and by route UID.
+
+    Read ``by_name``; change it only through :meth:`put`, :meth:`discard` and :meth:`replace_all`, which
+    keep the UID index (``for_route``, asked by every reconcile) in step.
+    """
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
         self.by_name: dict[str, Written] = {}
+        self._by_uid: dict[str, list[str]] = {}
+        self._touched: set[str] | None = None  # names written while a refresh lists
 
     def replace_all(self, objects: Iterable[Mapping[str, Any]]) -> None:
-        self.by_name = {w.name: w for w in (Written.from_object(o) for o in objects if is_ours(o))}
+        self.by_name, self._by_uid = {}, {}
+        for written in (Written.from_object(o) for o in objects if is_ours(o)):
+            self.put(written)
+
+    def put(self, written: Written) -> None:
+        self.discard(written.name)
+        if self._touched is not None:
+            self._touched.add(written.name)
+        self.by_name[written.name] = written
+        self._by_uid.setdefault(written.route_uid, []).append(written.name)
+
+    def discard(self, name: str) -> None:
+        old = self.by_name.pop(name, None)
+        if self._touched is not None:
+            self._touched.add(name)
+        if old is None:
+            return
+        names = self._by_uid.get(old.route_uid, [])
+        if name in names:
+            names.remove(name)
+        if not names:
+            self._by_uid.pop(old.route_uid, None)
 
     def for_route(self, route_uid: str) -> list[Written]:
-        return [w for w in self.by_name.values() if w.route_uid == route_uid]
+        return [self.by_name[name] for name in self._by_uid.get(route_uid, ())]
 
     async def refresh(self, api: KubeAPI) -> None:
-        listing = await api.get(configmaps_path(self.namespace) + f"?labelSelector={SELECTOR}")
-        self.replace_all(listing.get("items") or [])
+        """List the ConfigMaps again, page by page (only what ``Written`` keeps of each stays in memory).
+        What the operator wrote or deleted meanwhile is kept as it knows it (a page may predate it)."""
+        fresh = ConfigMapStore(self.namespace)
+        self._touched = set()
+        try:
+            async for page in list_pages(api, configmaps_path(self.namespace) + f"?labelSelector={SELECTOR}"):
+                for obj in page.get("items") or []:
+                    if is_ours(obj):
+                        fresh.put(Written.from_object(obj))
+            for name in self._touched:
+                known = self.by_name.get(name)
+                if known is not None:
+                    fresh.put(known)
+                else:
+                    fresh.discard(name)
+        finally:
+            self._touched = None
+        self.by_name, self._by_uid = fresh.by_name, fresh._by_uid
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +188,7 @@ async def apply_configmap(
             result = await _create(api, store, name, route, body)
     else:
         result = await _create(api, store, name, route, body)
-    store.by_name[name] = Written.from_object(result)
+    store.put(Written.from_object(result))
     return Applied(name=name, changed=True, previous_weight=previous_weight)
 
 
@@ -157,7 +201,7 @@ async def _create(
         existing = await api.get(configmaps_path(store.namespace, name))
         found = Written.from_object(existing)
         if not is_ours(existing) or not _free_for(found, route):
-            store.by_name[name] = found if is_ours(existing) else _foreign(name)
+            store.put(found if is_ours(existing) else _foreign(name))
             raise NameTaken(f"ConfigMap {store.namespace}/{name} exists and is not this route's") from None
         return await api.merge_patch(configmaps_path(store.namespace, name), patch=body)
 
@@ -180,6 +224,6 @@ async def delete_route_configmaps(api: KubeAPI, store: ConfigMapStore, *, route_
         # Conflict: re-created meanwhile under the same name by someone else, not ours to delete.
         with contextlib.suppress(Conflict):
             await api.delete(configmaps_path(store.namespace, written.name), uid=written.object_uid)
-        store.by_name.pop(written.name, None)
+        store.discard(written.name)
         deleted.append(written.name)
     return deleted

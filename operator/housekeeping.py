@@ -9,39 +9,34 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from graylane.operator.informer import list_pages
 from graylane.operator.kubeapi import APIError, Conflict, KubeAPI, configmaps_path, custom_path, secrets_path
 from graylane.operator.state import OperatorState
 
 from graylane.compile import names
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-Reconcile = Callable[..., Awaitable[None]]
-FIRST_DELAY = 2.0
 
 
-async def run(state: OperatorState, *, reconcile: Reconcile, logger: Logger) -> None:
-    """Forever: when this replica is the active one, sweep orphans and resync; retry failed routes."""
+async def run(state: OperatorState, *, resync: Callable[[], int], logger: Logger) -> None:
+    """Forever: when this replica is the active one, sweep orphans; after the first sweep, also queue every
+    route again each ``sweep_seconds`` (``resync``; the first listing queued them all already)."""
     loop = asyncio.get_running_loop()
     last_sweep: float | None = None
+    first = True
     await load_cache(state, logger=logger)
-    await asyncio.sleep(FIRST_DELAY)  # let Kopf list the routes into its indices first
     while True:
         try:
             if not await is_active(state):
-                last_sweep = None  # sweep and resync everything as soon as we take over
+                last_sweep = None  # sweep as soon as we take over
             elif last_sweep is None or loop.time() - last_sweep >= state.config.sweep_seconds:
                 await sweep(state, logger=logger)
-                keys = list(state.indices["routes_by_key"])
-                for key in keys:
-                    await reconcile(state, key, logger=logger)
-                logger.info(f"Resynced {len(keys)} routes")
-                last_sweep = loop.time()
-            else:
-                for key in sorted(state.retry):
-                    await reconcile(state, key, logger=logger)
+                if not first:
+                    logger.info(f"Resynced {resync()} routes")
+                first, last_sweep = False, loop.time()
         except (APIError, OSError, TimeoutError) as exc:
             logger.warning(f"Housekeeping failed, will retry: {exc!r}")
         except Exception:  # a background task must never die silently
@@ -107,7 +102,7 @@ async def sweep(state: OperatorState, *, logger: Logger) -> list[str]:
             )
         except Conflict:
             continue  # changed since we listed it: look again next time
-        state.configmaps.by_name.pop(written.name, None)
+        state.configmaps.discard(written.name)
         deleted.append(written.name)
     if deleted:
         logger.info(f"Swept orphaned route ConfigMaps: {deleted}")
@@ -151,8 +146,8 @@ async def _live_route_uids(api: KubeAPI, namespaces: tuple[str, ...]) -> set[str
     urls = [custom_path("canaryroutes", ns) for ns in namespaces] or [custom_path("canaryroutes")]
     uids: set[str] = set()
     for url in urls:
-        listing = await api.get(url)
-        uids |= {item["metadata"]["uid"] for item in listing.get("items") or []}
+        async for page in list_pages(api, url):
+            uids |= {item["metadata"]["uid"] for item in page.get("items") or []}
     return uids
 
 

@@ -52,8 +52,10 @@ class KubeAPI:
     def __init__(self, *, settings: kopf.OperatorSettings, logger: logging.Logger) -> None:
         self._settings = settings
         self._logger = logger
+        self.writes = 0  # creates, patches and deletes sent so far (the route controller logs it when idle)
 
     async def _call(self, method: str, url: str, *, payload: Any = None, merge: bool = False) -> Any:
+        self.writes += method != "get"
         response = await kopf_api.request(
             method,
             url,

@@ -191,9 +191,10 @@ async def _write_status(state: OperatorState, route: Route, verdict: st.Verdict)
         return
     url = custom_path("canaryroutes", meta["namespace"], meta["name"]) + "/status"
     try:
-        await state.require_api().merge_patch(url, patch={"status": patch})
+        written = await state.require_api().merge_patch(url, patch={"status": patch})
     except NotFound:
         return  # deleted meanwhile; the deletion handler cleans up
+    state.observe(route, written)
 
 
 async def _weight_event(

@@ -65,9 +65,9 @@ class OperatorState:
     """Extra status fields for a route (the rollout loop's; may override ``phase``), written with ours."""
     now: Callable[[], datetime.datetime] = utc_now
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    claims: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
-    retry: set[tuple[str, str]] = field(default_factory=set)
-    indices: dict[str, Any] = field(default_factory=dict)
+    observe: Callable[[Mapping[str, Any], Any], None] = lambda before, written: None
+    """Told ``(object read, API answer)`` after each status write: the route controller keeps the answer, so
+    the watch echo of its own write is known (set by the controller)."""
     cache_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def lock_for(self, uid: str) -> asyncio.Lock:

@@ -1,16 +1,13 @@
 """``make bench-scale``: Graylane at 10,000 routes -- every row of issue 18, before (the issue's figures,
 measured on main) and after (measured now, in this run).
 
-Parts (``--parts``, default all, in this order):
+Parts (``--parts``, default all, in this order); the operator's rows are ``operator.py``
+(``make bench-scale`` runs it after this):
 
 * ``offline``: generate the manifests (``generate.py``), ``graylane render`` them, the file-mode proxy
   (start, RSS, one change, a 1 MiB document, a burst, an invalid document among them), ``decide`` at 10 and N.
 * ``kube``: N route ConfigMaps on the local test control plane; a kube-mode proxy (start, RSS, one change,
   a burst of 1,000 PATCHes).
-* ``operator``: N CanaryRoutes x 2 Upstreams created at once (all Ready, peak RSS), a restart (writes
-  nothing), the Upstream shared by 500 routes changed. The hook for the operator's own scale work:
-  :func:`operator_rows.operator_rows` (``bench/scale/operator_rows.py``) fills the ``operator_*`` figures
-  that ``report.py`` prints; it is called last, with the API client, the kubeconfig and the objects.
 * ``fanout``: ``--proxies`` kube-mode proxies following the N ConfigMaps (heavy: run it once, last).
 
 The figures land in ``.graylane/bench-scale.json`` and in a table; the machine's load average is printed
@@ -37,7 +34,7 @@ import offline
 import report
 from common import ROOT, Results, load_average
 
-PARTS = ("offline", "kube", "operator", "fanout")
+PARTS = ("offline", "kube", "fanout")
 
 
 def main() -> int:
@@ -97,7 +94,6 @@ def run(args: argparse.Namespace, parts: list[str], work: Path, results: Results
 async def on_cluster(args: argparse.Namespace, parts: list[str], docs: Path, objects: list[dict[str, Any]],
                      logs: Path, results: Results) -> None:  # fmt: skip
     import kube
-    import operator_rows
     from api import Api
 
     with kubebench.control_plane(args.kubeconfig) as (plane, kubectl):
@@ -118,11 +114,6 @@ async def on_cluster(args: argparse.Namespace, parts: list[str], docs: Path, obj
                 print(f"== fan-out: {args.proxies} proxies", flush=True)
                 await kube.fan_out(api, cms, config_ns, kubeconfig, logs, apiserver, results,
                                    proxies=args.proxies, patches=20)  # fmt: skip
-            if "operator" in parts:
-                print("== operator", flush=True)
-                routes_ns = kubebench.namespace(kubectl, "scale")
-                op_ns = kubebench.namespace(kubectl, "scale-operator")
-                await operator_rows.operator_rows(api, kubeconfig, objects, routes_ns, op_ns, logs, results)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from graylane.operator.gateway.informer import Key
+from graylane.operator.informer import Key
 from graylane.operator.kubeapi import Conflict, KubeAPI, NotFound, api_path
 
 from graylane.gateway.provision import CHECKSUM_ANNOTATION

@@ -16,8 +16,8 @@ from typing import Any
 import kopf
 from graylane.operator import housekeeping
 from graylane.operator.gateway.apply import apply_owned, patch_status
-from graylane.operator.gateway.informer import follow
 from graylane.operator.gateway.world import GW_API, Stores
+from graylane.operator.informer import follow
 from graylane.operator.kubeapi import APIError, KubeAPI, NotFound, api_path
 from graylane.operator.state import OperatorState
 

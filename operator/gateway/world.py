@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graylane.operator.gateway.informer import Store
+from graylane.operator.informer import Store
 from graylane.operator.kubeapi import api_path
 
 from graylane.gateway import certs

@@ -16,16 +16,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import kopf
-from graylane.operator import events, handlers, housekeeping
+from graylane.operator import events, housekeeping
 from graylane.operator.kubeapi import APIError
 from graylane.operator.rollout import scrape
 from graylane.operator.rollout.book import METRICS_AVAILABLE, PROPAGATED, RolloutBook, condition, rollout_of
+from graylane.operator.routes.controller import RouteController
 from graylane.operator.state import OperatorState
 from graylane.operator.status import TLS_REASONS
 
@@ -34,7 +35,6 @@ from graylane.rollout import machine as rollout
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 Key = tuple[str, str]
-FIRST_DELAY = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ def settings_from(args: argparse.Namespace) -> RolloutSettings:
 class RolloutLoop:
     state: OperatorState
     settings: RolloutSettings
-    reconcile: Callable[..., Awaitable[None]] = handlers.reconcile_key
+    routes: RouteController
     clock: Callable[[], float] = time.monotonic
     book: RolloutBook = field(default_factory=RolloutBook)
     window: analysis.MetricWindow = field(default_factory=lambda: analysis.MetricWindow(120.0))
@@ -76,18 +76,28 @@ class RolloutLoop:
     stepped_generation: dict[str, int] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_sample: float = float("-inf")
+    keys: set[Key] = field(default_factory=set)
+    """The routes with ``spec.rollout`` (a tick looks at these, not at every route)."""
 
-    def poke(self, route: Mapping[str, Any]) -> None:
-        """A route changed: if its spec did (a new generation), step it now."""
+    def track(self, key: Key, route: Mapping[str, Any] | None) -> None:
+        if route is not None and rollout_of(route) is not None:
+            self.keys.add(key)
+        else:
+            self.keys.discard(key)
+
+    def poke(self, key: Key, route: Mapping[str, Any] | None) -> None:
+        """A route changed (None: deleted): if its spec did (a new generation), step it now."""
+        self.track(key, route)
+        if route is None or key not in self.keys:
+            return
         meta = route.get("metadata") or {}
-        uid = str(meta.get("uid"))
-        if rollout_of(route) is not None and meta.get("generation") != self.stepped_generation.get(uid):
-            self.due[uid] = float("-inf")
+        if meta.get("generation") != self.stepped_generation.get(str(meta.get("uid"))):
+            self.due[str(meta.get("uid"))] = float("-inf")
             self.wake.set()
 
     async def run(self, *, logger: Logger) -> None:
+        await self.routes.listed.wait()  # the routes and Upstreams are listed first
         await self.state.cache_ready.wait()
-        await asyncio.sleep(FIRST_DELAY)  # let Kopf list the routes into its indices first
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
             while True:
                 try:
@@ -103,8 +113,10 @@ class RolloutLoop:
     def rollout_routes(self) -> dict[str, tuple[Key, Mapping[str, Any], rollout.RolloutSpec]]:
         """Routes with a valid ``spec.rollout`` that have been compiled, by UID (forgets the others)."""
         found = {}
-        for key, routes in list(self.state.indices["routes_by_key"].items()):
-            route = list(routes)[-1]
+        for key in list(self.keys):
+            route = self.routes.route(key)
+            if route is None:
+                continue
             spec, uid = rollout_of(route), str(route["metadata"]["uid"])
             if (
                 isinstance(spec, rollout.RolloutSpec)
@@ -136,7 +148,7 @@ class RolloutLoop:
         for uid, (key, route, spec) in sorted(due.items(), key=lambda item: item[1][0]):
             events = self.step_route(route, spec, round_, now=now)
             self.due[uid] = now + spec.interval_seconds
-            await self.reconcile(self.state, key, logger=logger)
+            await self.routes.reconcile_key(key)
             for event in events:
                 await post_event(self.state, route, *rollout.split_event(event), logger=logger)
 
@@ -162,8 +174,8 @@ class RolloutLoop:
         meta, route_spec = route["metadata"], route.get("spec") or {}
         key, uid = f"{meta['namespace']}/{meta['name']}", str(meta["uid"])
         generation = int(meta.get("generation") or 0)
-        upstreams = self.state.indices["upstreams_by_namespace"].get(meta["namespace"], [])
-        canary = next((u for u in upstreams if u["metadata"]["name"] == route_spec.get("canary")), None)
+        name = route_spec.get("canary")
+        canary = self.routes.index.upstream(meta["namespace"], name) if isinstance(name, str) else None
         manual = route_spec.get("weight")
         wall = self.state.now()
         new, events = rollout.step(
@@ -234,7 +246,11 @@ async def start_rollouts(memo: Any, logger: Logger, **_: Any) -> None:
     """Runs after the operator's own startup (registered after it); reconcile already asks the same book
     (``OperatorState.weight_of`` / ``status_extra``, wired by ``cli.build``)."""
     state: OperatorState = memo["state"]
-    loop = RolloutLoop(state, memo["rollout_settings"], book=memo["rollout_book"])
+    routes: RouteController = memo["routes"]
+    loop = RolloutLoop(state, memo["rollout_settings"], routes, book=memo["rollout_book"])
+    for key, route in routes.all_routes():  # listed before we listen, if any
+        loop.track(key, route)
+    routes.listeners.append(loop.poke)  # a route's spec changed: step it now
     memo["rollout"] = loop
     memo["rollout_task"] = asyncio.create_task(loop.run(logger=logger))
 
@@ -245,15 +261,8 @@ async def stop_rollouts(memo: Any, **_: Any) -> None:
         task.cancel()
 
 
-async def rollout_route_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    loop: RolloutLoop | None = memo.get("rollout")
-    if loop is not None and event.get("type") != "DELETED":
-        loop.poke(body)
-
-
 def register(registry: kopf.OperatorRegistry) -> None:
     """Add the rollout loop's handlers to ``registry``, after :func:`handlers.register` (its startup
-    handler needs the API client that the operator's own startup sets up)."""
+    handler needs the API client and the route controller that the operator's own startup sets up)."""
     kopf.on.startup(registry=registry)(start_rollouts)
     kopf.on.cleanup(registry=registry)(stop_rollouts)
-    kopf.on.event(handlers.GROUP, handlers.VERSION, "canaryroutes", registry=registry)(rollout_route_event)

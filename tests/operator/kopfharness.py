@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,6 +66,16 @@ class OperatorProcess:
 
     def kill(self) -> int:
         return self.stop(signal.SIGKILL)
+
+
+IDLE = re.compile(r"Idle after (\d+) reconciles \((\d+) API writes since start\)")
+
+
+def idle_figures(proc: OperatorProcess) -> tuple[int, int] | None:
+    """(reconciles, API writes) of the operator's last "Idle after" line: the route controller says it
+    each time its queue runs empty."""
+    found = IDLE.findall(proc.log())
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
 
 
 def route_configmaps(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, Any]]:
