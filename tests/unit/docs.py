@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from graylane.config.document import seal
+import pytest
+
+from graylane.config.document import ConfigError, load_route_document, seal
 
 
 def base_document(**overrides: Any) -> dict[str, Any]:
@@ -98,3 +100,15 @@ def prefix(value: str, **conditions: Any) -> dict[str, Any]:
 
 def exact(value: str, **conditions: Any) -> dict[str, Any]:
     return {"path": {"type": "Exact", "value": value}, **conditions}
+
+
+def load(doc: dict[str, Any]) -> Any:
+    """The document sealed and loaded as a proxy loads it."""
+    return load_route_document(seal(doc))
+
+
+def errors_of(doc: dict[str, Any]) -> list[str]:
+    """The field paths the loader refuses ``doc`` with."""
+    with pytest.raises(ConfigError) as caught:
+        load(doc)
+    return [e.path for e in caught.value.errors]

@@ -12,19 +12,9 @@ from typing import Any
 
 import pytest
 
-from graylane.config.document import ConfigError, load_route_document, seal
+from graylane.config.document import ConfigError
 from graylane.config.model import Backend, HeaderFilter, ListenerCert, PathMatch, Redirect
-from tests.unit.docs import base_document, exact, http_document, http_rule, prefix
-
-
-def load(doc: dict[str, Any]) -> Any:
-    return load_route_document(seal(doc))
-
-
-def errors_of(doc: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load(doc)
-    return [e.path for e in caught.value.errors]
+from tests.unit.docs import base_document, errors_of, exact, http_document, http_rule, load, prefix
 
 
 def test_a_gateway_document_loads_into_the_model() -> None:

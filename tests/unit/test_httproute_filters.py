@@ -11,25 +11,15 @@ from typing import Any
 
 import pytest
 
-from graylane.config.document import ConfigError, load_route_document, seal
+from graylane.config.document import load_route_document, seal
 from graylane.config.model import HeaderFilter, MirrorTo, PathMatch, Rewrite, RuleTimeouts
 from graylane.gateway.filters import filter_problem, parse_duration, rule_filters
 from graylane.gateway.objects import Filter
 from graylane.gateway.refs import Resolved
 from graylane.gateway.routes import parse_http_route
 from graylane.routing.filters import replace_path
-from tests.unit.docs import http_document, http_rule
+from tests.unit.docs import errors_of, http_document, http_rule, load
 from tests.unit.gwworld import NS, backend, gateway, http_route, planned
-
-
-def load(doc: dict[str, Any]) -> Any:
-    return load_route_document(seal(doc))
-
-
-def errors_of(doc: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load(doc)
-    return [e.path for e in caught.value.errors]
 
 
 def test_the_extended_filters_load_into_the_model() -> None:
