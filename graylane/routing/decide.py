@@ -2,8 +2,9 @@
 
 Precedence: ``versionRouting`` (its header names a candidate's ``metadata[metadataKey]``) -> ``rules`` in
 order (first match wins) -> the sticky weighted split (first present sticky key; without one, the caller's
-``sample`` in [0, 1)) -> stable. Weight 0 skips the split: reason ``stable``. Decisions are precomputed per
-route, so :func:`decide` allocates nothing.
+``sample`` in [0, 1)) -> stable. Weight 0 skips the split: reason ``stable``. Decisions are precomputed (one
+per track and reason for every route, see :mod:`graylane.routing.entries`), so :func:`decide` allocates
+nothing; a CanaryRoute decision's upstream is the route's for its track (``CompiledRoute.upstream_of``).
 
 The proxy either calls :func:`decide` with the table, or finds the entry first (``table.match``, e.g. to
 bind the route's JWT verifier into the view's ``claims`` callable) and then calls :func:`decide_entry`. A
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graylane.routing.entries import RANDOM, STABLE, STICKY
 from graylane.routing.mirror import explain_mirror
 from graylane.routing.request import RequestView
 from graylane.routing.sticky import BUCKETS, bucket_with_prefix, first_key
@@ -60,12 +62,12 @@ def decide_route(route: CompiledRoute, view: RequestView, sample: float) -> Deci
             return rule.decision
     threshold = route.threshold
     if threshold == 0:
-        return route.stable_decision
+        return STABLE
     for _, extract in route.sticky_keys:
         key = extract(view)
         if key:
-            return route.sticky_decisions[bucket_with_prefix(route.salt_prefix, key) < threshold]
-    return route.random_decisions[sample * BUCKETS < threshold]
+            return STICKY[bucket_with_prefix(route.salt_prefix, key) < threshold]
+    return RANDOM[sample * BUCKETS < threshold]
 
 
 def explain(
@@ -80,14 +82,15 @@ def explain(
     route = entry.route
     decision = decide_route(route, view, sample)
     config = route.config
+    upstream = route.upstream_of(decision)
     out: dict[str, Any] = {
         "route": route.key,
         "generation": config.route.generation,
         "checksum": config.checksum,
         "pathPrefix": route.prefix,
         "track": decision.track,
-        "upstream": decision.upstream,
-        "upstreamURL": config.upstreams[decision.upstream].url,
+        "upstream": upstream,
+        "upstreamURL": config.upstreams[upstream].url,
         "reason": decision.reason,
         "weight": config.weight,
         "versionRouting": _explain_version(route, view),

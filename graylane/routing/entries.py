@@ -1,8 +1,11 @@
 """What a route table is made of: compiled routes, their decisions and *entries* (:mod:`.table`).
 
-A CanaryRoute's decisions are precomputed per route (:func:`compile_route`); an entry is one way into a
-route -- a path test, further conditions, and for a Gateway API rule its :class:`HttpAction` (a weighted
-pick among precomputed decisions, or one fixed decision: a redirect or a 500).
+A CanaryRoute's decisions are precomputed and shared: one :class:`Decision` per (track, reason) for every
+route (the route is known from the entry that matched, its upstream from the track), so a route holds
+decision objects only for its ``versionRouting`` candidates; the compiled rules of equal ``rules`` blocks
+are shared too. An entry is one way into a route -- a path test, further conditions, and for a Gateway API
+rule its :class:`HttpAction` (a weighted pick among precomputed decisions, or one fixed decision: a redirect
+or a 500).
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from graylane.config.model import Match, PathMatch, Redirect, RouteConfig, Track
+from graylane.config.model import Match, PathMatch, Redirect, RouteConfig, Rule, Track
 from graylane.lru import Lru
 from graylane.routing import matchers, sticky
 from graylane.routing.mirror import MirrorPlan
@@ -20,6 +24,8 @@ from graylane.routing.request import CountrySource, RequestView
 
 _PREDICATES: Lru[tuple[Match, object], tuple[matchers.Predicate, ...]] = Lru(4096)
 _STICKY: Lru[tuple[str, ...], tuple[tuple[str, sticky.KeyExtractor], ...]] = Lru(1024)
+_RULES: Lru[tuple[tuple[Rule, ...], object], tuple[CompiledRule, ...]] = Lru(4096)
+_DECISIONS: Lru[tuple[str, str], Decision] = Lru(4096)
 
 Reason = (
     str  # "version-header" | "rule:<name>" | "sticky" | "random" | "fallback" | "stable" | "backend" | ...
@@ -28,12 +34,14 @@ Reason = (
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Decision:
-    """Where one request goes. Decisions are precomputed per route; compare them by value of the fields.
+    """Where one request goes. Decisions are precomputed; compare them by value of the fields.
 
-    ``track`` is ``stable``/``canary`` for a CanaryRoute, ``rule-<i>`` for a Gateway API rule. A non-zero
-    ``status`` means the proxy answers itself: 500 (no valid backend) or ``redirect``'s code."""
+    ``track`` is ``stable``/``canary`` for a CanaryRoute, ``rule-<i>`` for a Gateway API rule. ``upstream``
+    is the upstream the decision names itself (a Gateway API backend, a ``versionRouting`` candidate); ""
+    for a CanaryRoute's track decisions, shared by every route: their upstream is the route's ``stable`` or
+    ``canary`` (:meth:`CompiledRoute.upstream_of`). A non-zero ``status`` means the proxy answers itself:
+    500 (no valid backend) or ``redirect``'s code."""
 
-    route: CompiledRoute
     track: str
     upstream: str
     reason: Reason
@@ -51,6 +59,9 @@ class CompiledRule:
     decision: Decision
 
 
+NO_VERSIONS: Mapping[str, Decision] = MappingProxyType({})  # a route without versionRouting
+
+
 @dataclass(eq=False, slots=True)
 class CompiledRoute:
     """One route ready for the hot path. Built by :meth:`RouteTable.build`; treat as read-only."""
@@ -60,24 +71,38 @@ class CompiledRoute:
     prefix: str  # normalised: "/" or without trailing slash
     rules: tuple[CompiledRule, ...] = ()
     version_header: str | None = None  # lower-case
-    version_map: Mapping[str, Decision] = field(default_factory=dict)
+    version_map: Mapping[str, Decision] = field(default_factory=lambda: NO_VERSIONS)
     sticky_keys: tuple[tuple[str, sticky.KeyExtractor], ...] = ()
     threshold: int = 0  # canary buckets: round(weight * 100)
     salt_prefix: bytes = b""
     mirror: MirrorPlan | None = None  # shadow traffic (``mirror.py``); None: nothing is mirrored
-    # Set by compile_route right after construction (a Decision refers to its route):
-    stable_decision: Decision = field(init=False)
-    sticky_decisions: tuple[Decision, Decision] = field(init=False)  # (stable, canary)
-    random_decisions: tuple[Decision, Decision] = field(init=False)
 
     def matches_path(self, path: str) -> bool:
         prefix = self.prefix
         return prefix == "/" or path == prefix or path.startswith(prefix + "/")
 
-    def decision_for(self, track: Track, reason: Reason) -> Decision:
-        """A decision for ``track`` with any reason (e.g. "fallback" when the proxy retries on stable)."""
-        upstream = self.config.canary if track == "canary" else self.config.stable
-        return Decision(route=self, track=track, upstream=upstream, reason=reason)
+    def upstream_of(self, decision: Decision) -> str:
+        """The upstream ``decision`` sends to on this route: the one it names, else the track's."""
+        upstream = decision.upstream
+        if upstream:
+            return upstream
+        return self.config.canary if decision.track == "canary" else self.config.stable
+
+
+def track_decision(track: Track, reason: Reason) -> Decision:
+    """The decision for ``track`` with ``reason`` (e.g. "fallback" when the proxy retries on stable), one
+    object for every route."""
+    key = (track, reason)
+    found = _DECISIONS.get(key)
+    if found is None:
+        found = Decision(track=track, upstream="", reason=reason)
+        _DECISIONS.put(key, found)
+    return found
+
+
+STABLE = Decision(track="stable", upstream="", reason="stable")  # weight 0: no split
+STICKY = (Decision("stable", "", "sticky"), Decision("canary", "", "sticky"))  # by ``bucket < threshold``
+RANDOM = (Decision("stable", "", "random"), Decision("canary", "", "random"))
 
 
 class HttpAction:
@@ -154,22 +179,11 @@ def rank(
 def compile_route(config: RouteConfig, *, countries: CountrySource | None = None) -> CompiledRoute:
     prefix = config.path_prefix.rstrip("/") or "/"
     route = CompiledRoute(config=config, key=config.route.key, prefix=prefix)
-    route.stable_decision = route.decision_for("stable", "stable")
-    route.sticky_decisions = (route.decision_for("stable", "sticky"), route.decision_for("canary", "sticky"))
-    route.random_decisions = (route.decision_for("stable", "random"), route.decision_for("canary", "random"))
-    route.rules = tuple(
-        CompiledRule(
-            name=rule.name,
-            to=rule.to,
-            predicates=shared_match(rule.match, countries),
-            decision=route.decision_for(rule.to, f"rule:{rule.name}"),
-        )
-        for rule in config.rules
-    )
+    route.rules = shared_rules(config.rules, countries)
     vr = config.version_routing
     if vr is not None:
         route.version_header = vr.header.lower()
-        route.version_map = _version_map(route, config, vr.metadata_key, vr.candidates)
+        route.version_map = _version_map(config, vr.metadata_key, vr.candidates)
     if config.sticky is not None:
         keys = config.sticky.keys
         found = _STICKY.get(keys)
@@ -184,6 +198,26 @@ def compile_route(config: RouteConfig, *, countries: CountrySource | None = None
     return route
 
 
+def shared_rules(rules: tuple[Rule, ...], countries: CountrySource | None) -> tuple[CompiledRule, ...]:
+    """``rules`` compiled, one copy for every route with an equal block (its decisions name no route)."""
+    if not rules:
+        return ()
+    key = (rules, countries)
+    found = _RULES.get(key)
+    if found is None:
+        found = tuple(
+            CompiledRule(
+                name=rule.name,
+                to=rule.to,
+                predicates=shared_match(rule.match, countries),
+                decision=track_decision(rule.to, f"rule:{rule.name}"),
+            )
+            for rule in rules
+        )
+        _RULES.put(key, found)
+    return found
+
+
 def shared_match(match: Match, countries: CountrySource | None) -> tuple[matchers.Predicate, ...]:
     """``match`` compiled, one copy for every route with an equal block (the same QA rule everywhere)."""
     key = (match, countries)
@@ -194,13 +228,11 @@ def shared_match(match: Match, countries: CountrySource | None) -> tuple[matcher
     return found
 
 
-def _version_map(
-    route: CompiledRoute, config: RouteConfig, key: str, candidates: Iterable[str]
-) -> dict[str, Decision]:
+def _version_map(config: RouteConfig, key: str, candidates: Iterable[str]) -> dict[str, Decision]:
     out: dict[str, Decision] = {}
     for name in candidates:
         tag = config.upstreams[name].metadata.get(key)
         if tag is not None:
             track: Track = "stable" if name == config.stable else "canary"
-            out[tag] = Decision(route=route, track=track, upstream=name, reason="version-header")
+            out[tag] = Decision(track=track, upstream=name, reason="version-header")
     return out

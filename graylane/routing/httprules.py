@@ -33,7 +33,7 @@ def http_entries(route: CompiledRoute, *, countries: CountrySource | None) -> tu
                     kind=path.kind,
                     path=path.value,
                     predicates=matchers.compile_match(conditions, countries=countries),
-                    action=_action(route, rule, track, path),
+                    action=_action(rule, track, path),
                     rank=order,
                     regex=regex,
                 )
@@ -41,27 +41,25 @@ def http_entries(route: CompiledRoute, *, countries: CountrySource | None) -> tu
     return tuple(out)
 
 
-def _action(route: CompiledRoute, rule: HttpRule, track: str, path: PathMatch) -> HttpAction:
+def _action(rule: HttpRule, track: str, path: PathMatch) -> HttpAction:
     redirect = rule.redirect
     matched = path.value if path.kind == "PathPrefix" else ""
     if redirect is not None:
-        answer = Decision(route, track, "", "redirect", status=redirect.status_code, redirect=redirect,
+        answer = Decision(track, "", "redirect", status=redirect.status_code, redirect=redirect,
                           matched=matched)  # fmt: skip
         return HttpAction((), answer)
     rewrite = rule.rewrite.path if rule.rewrite is not None else None
     picks = tuple(
         (
-            Decision(
-                route, backend_track(track, j, b), b.upstream, "backend", matched=matched, rewrite=rewrite
-            )
+            Decision(backend_track(track, j, b), b.upstream, "backend", matched=matched, rewrite=rewrite)
             if b.upstream is not None
-            else Decision(route, track, "", "invalid-backend", status=500),
+            else Decision(track, "", "invalid-backend", status=500),
             b.weight,
         )
         for j, b in enumerate(rule.backends)
     )
     if not any(weight > 0 for _, weight in picks):
-        return HttpAction((), Decision(route, track, "", "no-backend", status=500))
+        return HttpAction((), Decision(track, "", "no-backend", status=500))
     return HttpAction(picks, None)
 
 

@@ -175,7 +175,7 @@ class ProxyHandler:
         if decision.status:  # the route answers itself: a redirect, or 500 for no (valid) backend
             answer = own_answer(decision, request, host=host, scheme=fwd.scheme, where=where,
                                 port=self.listener_port or 80)  # fmt: skip
-            return self._answer(answer, decision.route.key, decision.track, start)
+            return self._answer(answer, entry.key, decision.track, start)
         shadow: Shadow | MirrorGroup | None = None
         route = entry.route
         if route.mirror is not None and decision.track == "stable":
@@ -184,7 +184,7 @@ class ProxyHandler:
             shadow = self._mirrors.consider_rule(plan, decision.track, view, request, self._random())
         if decision.rewrite is not None:
             where = rewritten(decision, request, where, path)
-        return Routed(plan, decision.track, decision.upstream, fwd, start, where, shadow)
+        return Routed(plan, decision.track, route.upstream_of(decision), fwd, start, where, shadow)
 
     async def proceed(
         self,

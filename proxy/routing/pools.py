@@ -1,8 +1,10 @@
 """One connection pool per upstream ``scheme://host:port``, shared by every route that sends there.
 
-Routes take pools when they are swapped in and drop them when they leave; a pool lives while one route uses
-it (its bound is the largest ``maxConnections`` among them), stays warm across swaps of the routes that use
-it, and is retired when the last one goes (idle connections close now, busy ones when their response ends).
+A route takes its pools on its first request (``RouteState.make_targets``: 10,000 routes that were never
+sent anything hold none) and drops them when it leaves; a new version of a route that had taken pools takes
+them at once, so they stay warm across swaps. A pool lives while one route uses it (its bound is the largest
+``maxConnections`` among them) and is retired when the last one goes (idle connections close now, busy ones
+when their response ends).
 """
 
 from __future__ import annotations
@@ -43,6 +45,23 @@ class PoolRegistry:
         self._leave(route, [key for key in before if key not in limits])
         return out
 
+    def holds(self, route: str) -> bool:
+        """Whether ``route`` took pools (it was sent requests)."""
+        return route in self._held
+
+    def borrow(self, specs: Iterable[UpstreamSpec]) -> dict[PoolKey, UpstreamPool]:
+        """Pools for a request of a route version no longer served: the pool of another route when there
+        is one, else a pool retired at once (its connection closes after the request); none is counted."""
+        out: dict[PoolKey, UpstreamPool] = {}
+        for spec in specs:
+            key = (str(spec.scheme), spec.host, spec.port)
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = out.get(key) or self._new(key, spec.max_connections)
+                pool.close()
+            out[key] = pool
+        return out
+
     def drop(self, route: str) -> None:
         """``route`` left the table: pools nobody else uses are retired."""
         self._leave(route, self._held.pop(route, ()))
@@ -50,13 +69,15 @@ class PoolRegistry:
     def _pool(self, key: PoolKey, limit: int) -> UpstreamPool:
         pool = self._pools.get(key)
         if pool is None:
-            loop = asyncio.get_running_loop()
-            pool = self._pools[key] = UpstreamPool(
-                scheme=key[0], host=key[1], port=key[2], max_connections=limit,
-                connect_timeout=self._connect_timeout, loop=loop, deadlines=self._deadlines,
-            )  # fmt: skip
+            pool = self._pools[key] = self._new(key, limit)
         pool.max_connections = limit
         return pool
+
+    def _new(self, key: PoolKey, limit: int) -> UpstreamPool:
+        return UpstreamPool(
+            scheme=key[0], host=key[1], port=key[2], max_connections=limit,
+            connect_timeout=self._connect_timeout, loop=asyncio.get_running_loop(), deadlines=self._deadlines,
+        )  # fmt: skip
 
     def _join(self, key: PoolKey, route: str, limit: int) -> int:
         """Count ``route`` among the pool's users; the pool's bound now."""

@@ -18,20 +18,21 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from graylane.proxy.metrics import Metrics
 from graylane.proxy.routing.jwtclaims import Verifier, Verifiers
-from graylane.proxy.routing.pools import PoolRegistry
+from graylane.proxy.routing.pools import PoolKey, PoolRegistry
 from graylane.proxy.routing.rules import RuleMirror, http_targets
-from graylane.proxy.routing.targets import Targets, shared_tracks
+from graylane.proxy.routing.targets import Targets, canary_targets, make_target
 from graylane.proxy.routing.updates import Updates
 from graylane.proxy.upstream.edits import ResponseEdit
 from graylane.proxy.upstream.forward import Target
 from graylane.proxy.upstream.headers import TrackHeaders
 from graylane.proxy.upstream.pool import UpstreamPool
 
-from graylane.config.document import ConfigError, FieldError, RouteConfig, UpstreamSpec, load_route_document
+from graylane.config.document import ConfigError, FieldError, RouteConfig, load_route_document
 from graylane.routing.table import RouteTable
 
 if TYPE_CHECKING:  # the TLS stack (cryptography: 16 MiB) is imported only with an HTTPS listener
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # the TLS stack (cryptography: 16 MiB) is imported only with 
 
 log = logging.getLogger("graylane.proxy")
 
-TRACKS = ("stable", "canary")
+NO_MIRRORS: Mapping[str, tuple[RuleMirror, ...]] = MappingProxyType({})  # one for every CanaryRoute
 
 __all__ = ["PoolRegistry", "ProxyTable", "Rejection", "RoutePlan", "RouteState", "SourceEntry", "Targets"]
 
@@ -53,7 +54,8 @@ class RoutePlan:
     targets: Targets  # (upstream name, track or "rule-<i>") -> Target
     verifier: Verifier | None  # None when the route has no ``jwt``
     redirect_https: bool = False  # ``tls.redirectHTTP``: plain HTTP gets a 308 (when a certificate serves)
-    mirrors: Mapping[str, tuple[RuleMirror, ...]] = field(default_factory=dict)  # a Gateway rule's, by track
+    mirrors: Mapping[str, tuple[RuleMirror, ...]] = field(default_factory=lambda: NO_MIRRORS)  # a Gateway
+    # rule's, by track
 
 
 @dataclass(slots=True)
@@ -245,62 +247,41 @@ class RouteState:
         return changed
 
     def _plan(self, config: RouteConfig) -> RoutePlan:
-        pools = self.pools.take(config.key, config.upstreams.values())
-        return _plan(config, pools, self.verifiers.for_route(config), self.underscore_headers)
+        """``config``'s plan. A CanaryRoute's targets and pools are made on its first request, or now when
+        its previous version made them (its pools stay warm)."""
+        verifier = self.verifiers.for_route(config)
+        if config.is_http:
+            pools = self.pools.take(config.key, config.upstreams.values())
+            return _http_plan(config, pools, verifier, self.underscore_headers)
+        if self.pools.holds(config.key):
+            pools = self.pools.take(config.key, config.upstreams.values())
+            targets = Targets(*canary_targets(config, pools, self.underscore_headers))
+        else:
+            targets = Targets.later(self, config)
+        redirect = config.tls is not None and config.tls.redirect_http
+        return RoutePlan(config=config, label=config.key, targets=targets, verifier=verifier,
+                         redirect_https=redirect)  # fmt: skip
+
+    def make_targets(self, targets: Targets, config: RouteConfig) -> None:
+        """A CanaryRoute's first request: its targets and pools. A plan no longer served (the route changed
+        or left while the request waited) borrows pools without counting them for the route."""
+        plan = self._live.plans.get(config.key)
+        if plan is not None and plan.targets is targets:
+            pools = self.pools.take(config.key, config.upstreams.values())
+        else:
+            pools = self.pools.borrow(config.upstreams.values())
+        targets.fill(*canary_targets(config, pools, self.underscore_headers))
 
 
-def _plan(
-    config: RouteConfig,
-    pools: Mapping[tuple[str, str, int], UpstreamPool],
-    verifier: Verifier | None,
-    underscores: bool,
+def _http_plan(
+    config: RouteConfig, pools: Mapping[PoolKey, UpstreamPool], verifier: Verifier | None, underscores: bool
 ) -> RoutePlan:
-    if config.is_http:
+    """A Gateway API document's plan: its rules' targets (made now: their mirrors need them)."""
 
-        def make(
-            name: str, headers: TrackHeaders, edit: ResponseEdit | None, timeout: float | None
-        ) -> Target:
-            return _target(config.upstreams[name], pools, headers, response=edit, timeout=timeout)
+    def make(name: str, headers: TrackHeaders, edit: ResponseEdit | None, timeout: float | None) -> Target:
+        return make_target(config.upstreams[name], pools, headers, response=edit, timeout=timeout)
 
-        rule_targets, mirrors = http_targets(config, make, underscores=underscores)
-        extras = tuple((name, track, target) for (name, track), target in rule_targets.items())
-        return RoutePlan(config=config, label=config.key, targets=Targets((), (), (), extras),
-                         verifier=verifier, mirrors=mirrors)  # fmt: skip
-    plans = _header_plans(config, underscores)
-    specs = tuple(config.upstreams.values())
-    rows = tuple(tuple(_target(spec, pools, headers) for spec in specs) for _, headers in plans)
-    extra: tuple[tuple[str, str, Target], ...] = ()
-    if config.mirror is not None:  # the canary's copy: its feature flags, X-Graylane-Track: mirror
-        headers = _track_headers(config, "canary", underscores, label="mirror")
-        extra = ((config.canary, "mirror", _target(config.upstreams[config.canary], pools, headers)),)
-    targets = Targets(tuple(config.upstreams), shared_tracks(tuple(track for track, _ in plans)), rows, extra)
-    redirect = config.tls is not None and config.tls.redirect_http
-    return RoutePlan(
-        config=config, label=config.key, targets=targets, verifier=verifier, redirect_https=redirect
-    )
-
-
-def _target(
-    spec: UpstreamSpec, pools: Mapping[tuple[str, str, int], UpstreamPool], headers: TrackHeaders,
-    *, response: ResponseEdit | None = None, timeout: float | None = None,
-) -> Target:  # fmt: skip
-    return Target(
-        pool=pools[(spec.scheme, spec.host, spec.port)],
-        plan=headers,
-        base_path=spec.base_path.encode("utf-8"),
-        timeout=spec.timeout_seconds if timeout is None else timeout,
-        response=response,
-    )
-
-
-def _header_plans(config: RouteConfig, underscores: bool) -> list[tuple[str, TrackHeaders]]:
-    """A CanaryRoute's plan per track (a Gateway API document's are ``rules.http_targets``)."""
-    return [(track, _track_headers(config, track, underscores, label=track)) for track in TRACKS]
-
-
-def _track_headers(config: RouteConfig, track: str, underscores: bool, *, label: str) -> TrackHeaders:
-    """``track``'s ``requestHeaders`` (its feature flags), sent with ``X-Graylane-Track: <label>``."""
-    mutation = config.request_headers.get(track)  # type: ignore[call-overload]
-    set_headers = dict(mutation.set) if mutation is not None else {}
-    preserve = config.preserve_host
-    return TrackHeaders.compile(label, set_headers, underscores=underscores, preserve_host=preserve)
+    rule_targets, mirrors = http_targets(config, make, underscores=underscores)
+    extras = tuple((name, track, target) for (name, track), target in rule_targets.items())
+    return RoutePlan(config=config, label=config.key, targets=Targets((), (), (), extras),
+                     verifier=verifier, mirrors=mirrors)  # fmt: skip

@@ -8,6 +8,7 @@ import pytest
 
 from graylane.config.document import RouteConfig, load_route_document, seal
 from graylane.routing.decide import RouteTable, decide, decide_route, explain
+from graylane.routing.entries import track_decision
 from tests.unit.docs import base_document
 from tests.unit.views import view
 
@@ -60,10 +61,12 @@ def table_with(**overrides: Any) -> RouteTable:
 )  # fmt: skip
 def test_precedence(kwargs: dict[str, Any], track: str, upstream: str, reason: str) -> None:
     table = RouteTable.build([versioned(rules=RULES, jwt=JWT)])
-    d = decide(table, view(**kwargs), 0.99)
+    v = view(**kwargs)
+    entry = table.match(v.host, v.path, v)
+    assert entry is not None and entry.key == "shop/checkout"
+    d = decide(table, v, 0.99)
     assert d is not None
-    assert (d.track, d.upstream, d.reason) == (track, upstream, reason)
-    assert d.route.key == "shop/checkout"
+    assert (d.track, entry.route.upstream_of(d), d.reason) == (track, upstream, reason)
 
 
 def test_sticky_split_is_deterministic_per_key_and_uses_threshold() -> None:
@@ -115,8 +118,33 @@ def test_decisions_are_precomputed() -> None:
 
 def test_fallback_decision() -> None:
     route = table_with().routes[0]
-    d = route.decision_for("stable", "fallback")
-    assert (d.track, d.upstream, d.reason) == ("stable", "checkout-v1", "fallback")
+    d = track_decision("stable", "fallback")
+    assert (d.track, route.upstream_of(d), d.reason) == ("stable", "checkout-v1", "fallback")
+    assert track_decision("stable", "fallback") is d
+
+
+def test_decisions_are_shared_by_routes() -> None:
+    """One decision object per (track, reason) for every route; each route's upstream comes from its track;
+    equal ``rules`` blocks share their compiled rules."""
+    doc = base_document(route={"namespace": "shop", "name": "b", "uid": "b", "generation": 1},
+                        hosts=["b.example.com"], rules=RULES[:1])  # fmt: skip
+    doc["upstreams"] = {
+        "other-v1": {"url": "http://127.0.0.1:9101"},
+        "other-v2": {"url": "http://127.0.0.1:9102"},
+    }
+    doc["stable"], doc["canary"] = "other-v1", "other-v2"
+    table = RouteTable.build(
+        [named("a", hosts=["a.example.com"], rules=RULES[:1]), load_route_document(seal(doc))]
+    )
+    route_a, route_b = table.find("shop/a"), table.find("shop/b")
+    assert route_a is not None and route_b is not None
+    assert route_a.rules is route_b.rules
+    for headers, upstreams in (({"X-Canary": "true"}, ("checkout-v2", "other-v2")), ({}, None)):
+        da = decide(table, view(host="a.example.com", headers=headers), 0.0)
+        db = decide(table, view(host="b.example.com", headers=headers), 0.0)
+        assert da is db and da is not None
+        if upstreams is not None:
+            assert (route_a.upstream_of(da), route_b.upstream_of(db)) == upstreams
 
 
 # --- route table lookup ---------------------------------------------------------------------------

@@ -28,8 +28,12 @@ def to(backend: str, *matches: dict[str, Any]) -> dict[str, Any]:
 
 
 def served(table: RouteTable, path: str, *, host: str = "gw.test", port: int | None = 80, **kw: Any) -> Any:
-    decision = decide(table, view(host=host, path=path, **kw), 0.5, port=port)
-    return None if decision is None else (decision.upstream or decision.status)
+    v = view(host=host, path=path, **kw)
+    entry = table.match(host, path, v, port=port)
+    decision = decide(table, v, 0.5, port=port)
+    if decision is None or entry is None:
+        return None
+    return decision.status or entry.route.upstream_of(decision)
 
 
 PATH_ORDER = RouteTable.build([route(
