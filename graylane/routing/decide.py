@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from graylane.routing.entries import RANDOM, STABLE, STICKY
 from graylane.routing.mirror import explain_mirror
 from graylane.routing.request import RequestView
 from graylane.routing.sticky import BUCKETS, bucket_with_prefix, first_key
@@ -62,12 +61,12 @@ def decide_route(route: CompiledRoute, view: RequestView, sample: float) -> Deci
             return rule.decision
     threshold = route.threshold
     if threshold == 0:
-        return STABLE
+        return route.stable_decision
     for _, extract in route.sticky_keys:
         key = extract(view)
         if key:
-            return STICKY[bucket_with_prefix(route.salt_prefix, key) < threshold]
-    return RANDOM[sample * BUCKETS < threshold]
+            return route.sticky_decisions[bucket_with_prefix(route.salt_prefix, key) < threshold]
+    return route.random_decisions[sample * BUCKETS < threshold]
 
 
 def explain(

@@ -60,6 +60,9 @@ class CompiledRule:
 
 
 NO_VERSIONS: Mapping[str, Decision] = MappingProxyType({})  # a route without versionRouting
+STABLE = Decision(track="stable", upstream="", reason="stable")  # weight 0: no split
+STICKY = (Decision("stable", "", "sticky"), Decision("canary", "", "sticky"))  # by ``bucket < threshold``
+RANDOM = (Decision("stable", "", "random"), Decision("canary", "", "random"))
 
 
 @dataclass(eq=False, slots=True)
@@ -76,6 +79,10 @@ class CompiledRoute:
     threshold: int = 0  # canary buckets: round(weight * 100)
     salt_prefix: bytes = b""
     mirror: MirrorPlan | None = None  # shadow traffic (``mirror.py``); None: nothing is mirrored
+    # the shared decisions, held by the route so that decide reads attributes, not module globals
+    stable_decision: Decision = STABLE
+    sticky_decisions: tuple[Decision, Decision] = STICKY  # (stable, canary)
+    random_decisions: tuple[Decision, Decision] = RANDOM
 
     def matches_path(self, path: str) -> bool:
         prefix = self.prefix
@@ -99,10 +106,6 @@ def track_decision(track: Track, reason: Reason) -> Decision:
         _DECISIONS.put(key, found)
     return found
 
-
-STABLE = Decision(track="stable", upstream="", reason="stable")  # weight 0: no split
-STICKY = (Decision("stable", "", "sticky"), Decision("canary", "", "sticky"))  # by ``bucket < threshold``
-RANDOM = (Decision("stable", "", "random"), Decision("canary", "", "random"))
 
 
 class HttpAction:
