@@ -107,7 +107,6 @@ def track_decision(track: Track, reason: Reason) -> Decision:
     return found
 
 
-
 class HttpAction:
     """What a Gateway API entry does: a weighted pick among its decisions, or one fixed decision."""
 
