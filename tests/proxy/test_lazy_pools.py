@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from graylane.proxy.app import STATE
-from graylane.proxy.routing.state import RouteState
+from graylane.proxy.routing.state import ProxyTable, RouteState
 from proxytest import LocalProxy, Upstream, dump, route_doc, start_local_proxy, write_atomic
 from waiting import eventually_async
 
@@ -46,10 +46,14 @@ def state_of(p: LocalProxy) -> RouteState:
     return p.app[STATE]
 
 
+def served(p: LocalProxy) -> tuple[RouteState, ProxyTable]:
+    state = state_of(p)
+    assert state.table is not None
+    return state, state.table
+
+
 def made(p: LocalProxy) -> set[str]:
-    table = state_of(p).table
-    assert table is not None
-    return {key for key, plan in table.plans.items() if plan.targets.made}
+    return {key for key, plan in served(p)[1].plans.items() if plan.targets.made}
 
 
 async def get(p: LocalProxy, host: str, path: str = "/") -> int:
@@ -69,9 +73,7 @@ async def test_no_pool_before_a_routes_first_request(lazy: LocalProxy) -> None:
 
 
 async def test_a_lazily_made_pool_is_bounded_shared_and_reused(lazy: LocalProxy, stable: Upstream) -> None:
-    state = state_of(lazy)
-    table = state.table
-    assert table is not None
+    state, table = served(lazy)
     slow = asyncio.create_task(get(lazy, "r0.test", "/sleep?s=1"))  # r0's first request: maxConnections 1
     await eventually_async(lambda: any(s["path"] == "/sleep?s=1" for s in stable.seen), what="in flight")
     assert await get(lazy, "r0.test") == 503  # the bound of the pool made by the first request
@@ -92,9 +94,7 @@ async def test_a_lazily_made_pool_is_bounded_shared_and_reused(lazy: LocalProxy,
 async def test_a_swapped_route_keeps_its_warm_pools(
     lazy: LocalProxy, stable: Upstream, canary: Upstream
 ) -> None:
-    state = state_of(lazy)
-    table = state.table
-    assert table is not None
+    table = served(lazy)[1]
     assert await get(lazy, "r2.test") == 200
     pools = [target.pool for target in table.plans["shop/r2"].targets.values()]
 
@@ -109,9 +109,7 @@ async def test_a_swapped_route_keeps_its_warm_pools(
 async def test_a_plan_swapped_out_before_its_first_request_borrows_pools(
     lazy: LocalProxy, stable: Upstream, canary: Upstream
 ) -> None:
-    state = state_of(lazy)
-    table = state.table
-    assert table is not None
+    state, table = served(lazy)
     old = table.plans["shop/r4"]
     elsewhere = stable.url.replace("127.0.0.1", "localhost")  # the same upstream under another pool key
     await lazy.put(route_doc(elsewhere, canary.url, name="r4", hosts=["r4.test"], generation=2), "r4.json")
