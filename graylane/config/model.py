@@ -219,6 +219,15 @@ class Redirect:
 
 
 @dataclass(frozen=True, slots=True)
+class Pin:
+    """A TrafficPolicy pin: requests whose ``match`` holds go to ``backends[backend]`` (weights aside)."""
+
+    name: str
+    match: Match
+    backend: int
+
+
+@dataclass(frozen=True, slots=True)
 class HttpRule:
     name: str | None
     matches: tuple[HttpMatch, ...]
@@ -229,6 +238,8 @@ class HttpRule:
     rewrite: Rewrite | None = None
     mirrors: tuple[MirrorTo, ...] = ()
     timeouts: RuleTimeouts | None = None
+    sticky: StickySettings | None = None  # a TrafficPolicy's: the weighted pick becomes a sticky split
+    pins: tuple[Pin, ...] = ()  # a TrafficPolicy's, in order, before the split
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from graylane.gateway import conditions as c
 from graylane.gateway import features
 from graylane.gateway.objects import GROUP, GatewayClass, HTTPRoute
 from graylane.gateway.plan import GatewayPlan, ParentStatus
+from graylane.gateway.policy import TrafficPolicy
+from graylane.gateway.policyplan import Ancestor
 
 
 def class_status(
@@ -78,3 +80,27 @@ def _ref_key(ref: Any) -> tuple[Any, ...]:
     ref = ref if isinstance(ref, Mapping) else {}
     return (ref.get("group", GROUP), ref.get("kind", "Gateway"), ref.get("namespace"), ref.get("name"),
             ref.get("sectionName"), ref.get("port"))  # fmt: skip
+
+
+def policy_status(
+    policy: TrafficPolicy, ancestors: Iterable[Ancestor], *, controller: str, now: str
+) -> dict[str, Any]:
+    """``status.ancestors`` (GEP-713): other controllers' entries as they are, then ours."""
+    others = [a for a in policy.status_ancestors if a.get("controllerName") != controller]
+    mine = {_policy_ref_key(a.get("ancestorRef")): a for a in policy.status_ancestors
+            if a.get("controllerName") == controller}  # fmt: skip
+    out = list(others)
+    for ancestor in ancestors:
+        old = mine.get(_policy_ref_key(ancestor.ref)) or {}
+        out.append({
+            "ancestorRef": dict(ancestor.ref),
+            "controllerName": controller,
+            "conditions": c.render((ancestor.condition,), generation=policy.meta.generation,
+                                   previous=old.get("conditions"), now=now),
+        })  # fmt: skip
+    return {"ancestors": out}
+
+
+def _policy_ref_key(ref: Any) -> tuple[Any, ...]:
+    ref = ref if isinstance(ref, Mapping) else {}
+    return tuple(ref.get(k) for k in ("group", "kind", "namespace", "name", "sectionName"))
