@@ -5,11 +5,12 @@ what the route documents get, conflicts decided by age, and the policy following
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cluster.kubectl import Kubectl
-from gatewayrig import conditions_of, gateway, get, http_route, service, when
+from gatewayrig import GatewayProxy, addressed, conditions_of, gateway, get, http_route, service, when
 from kopfharness import OperatorNamespaces
 from waiting import eventually
 
@@ -18,7 +19,12 @@ GROUP = "gateway.networking.k8s.io"
 
 
 def policy(name: str, target: str, section: str | None = None, **spec: Any) -> dict[str, Any]:
-    ref = {"group": GROUP, "kind": "HTTPRoute", "name": target, **({"sectionName": section} if section else {})}
+    ref = {
+        "group": GROUP,
+        "kind": "HTTPRoute",
+        "name": target,
+        **({"sectionName": section} if section else {}),
+    }
     return {"apiVersion": "graylane.io/v1alpha1", "kind": "TrafficPolicy", "metadata": {"name": name},
             "spec": {"targetRefs": [ref], **spec}}  # fmt: skip
 
@@ -44,8 +50,9 @@ def document(kubectl: Kubectl, cfg: str, name: str) -> dict[str, Any] | None:
 
 
 def test_policy_status_document_and_conflicts(
-    kubectl: Kubectl, operator_ns: OperatorNamespaces, start_operator: Any, klass: str
-) -> None:
+    kubectl: Kubectl, operator_ns: OperatorNamespaces, start_operator: Any, klass: str, kubeconfig: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
     ns, cfg = operator_ns.routes, operator_ns.config
     pin = [{"name": "beta", "match": {"headers": [{"name": "X-Beta", "exact": "1"}]}, "backendRef": "web-v2"}]
     kubectl.apply([service("web-v1"), service("web-v2"), gateway("gw", klass), shop_route(),
@@ -60,6 +67,7 @@ def test_policy_status_document_and_conflicts(
                      what="the document with the policy")  # fmt: skip
     assert doc["httpRules"][0]["sticky"] == {"keys": ["cookie:session"]}
     assert doc["httpRules"][0]["pins"] == [{"name": "beta", "match": pin[0]["match"], "backend": 1}]
+    served_by_a_gateway_proxy(kubectl, ns, cfg, kubeconfig, tmp_path)
 
     kubectl.apply(policy("younger", "shop", "main", sticky={"keys": ["sourceIP"]}), "-n", ns)
     younger = eventually(when(kubectl, "trafficpolicy", "younger", ns), what="the younger policy's status")
@@ -79,3 +87,20 @@ def test_policy_status_document_and_conflicts(
     gone = eventually(lambda: ancestors(get(kubectl, "trafficpolicy", "younger", ns)) == [("HTTPRoute", "shop", "False", "TargetNotFound")],
                       what="TargetNotFound once the route is gone")  # fmt: skip
     assert gone
+
+
+def served_by_a_gateway_proxy(kubectl: Kubectl, ns: str, cfg: str, kubeconfig: Path, tmp_path: Path) -> None:
+    """A kube-mode Gateway proxy serves the policy: the pin over the weights, the sticky cookie."""
+    gw = eventually(when(kubectl, "gateway", "gw", ns, addressed), what="Gateway address")
+    selector = f"graylane.io/gateway-route=true,graylane.io/gateway-uid={gw['metadata']['uid']}"
+    proxy = GatewayProxy(cfg, selector, kubeconfig, tmp_path / "gateway-proxy.log")
+    try:
+        served = lambda: {r["route"] for r in (proxy.routes() or {}).get("routes", [])}  # noqa: E731
+        eventually(lambda: f"{ns}/shop" in served(), what="the route served")
+        pinned = proxy.explain("/", sample=0.0, **{"X-Beta": "1"})
+        assert (pinned["upstream"], pinned["reason"]) == (f"web-v2.{ns}.8080", "pin:beta")
+        sticky = proxy.explain("/", sample=0.0, Cookie="session=alice")
+        assert sticky["reason"] == "sticky" and sticky["sticky"]["key"] == "cookie:session"
+        assert proxy.explain("/", sample=0.0)["reason"] == "backend", "no key: the weighted pick"
+    finally:
+        proxy.stop()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxytest import LocalProxy, Upstream, gateway_doc, http_rule, start_local_proxy, start_upstream
+from proxytest import LocalProxy, Upstream, gateway_doc, http_rule, start_local_proxy
 
 
 @pytest.fixture
@@ -25,13 +25,6 @@ async def gw(tmp_path: Path, server_kind: str) -> AsyncIterator[LocalProxy]:
     p = await start_local_proxy(conf, server=server_kind, listener_port=80)
     yield p
     await p.close()
-
-
-@pytest.fixture
-async def third() -> AsyncIterator[Upstream]:
-    up = await start_upstream("third")
-    yield up
-    await up.runner.cleanup()
 
 
 def prefix(value: str, **conditions: Any) -> dict[str, Any]:
