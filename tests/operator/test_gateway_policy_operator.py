@@ -68,6 +68,7 @@ def test_policy_status_document_and_conflicts(
     assert doc["httpRules"][0]["sticky"] == {"keys": ["cookie:session"]}
     assert doc["httpRules"][0]["pins"] == [{"name": "beta", "match": pin[0]["match"], "backend": 1}]
     served_by_a_gateway_proxy(kubectl, ns, cfg, kubeconfig, tmp_path)
+    unchanged_status_is_not_written(kubectl, ns)
 
     kubectl.apply(policy("younger", "shop", "main", sticky={"keys": ["sourceIP"]}), "-n", ns)
     younger = eventually(when(kubectl, "trafficpolicy", "younger", ns), what="the younger policy's status")
@@ -104,3 +105,14 @@ def served_by_a_gateway_proxy(kubectl: Kubectl, ns: str, cfg: str, kubeconfig: P
         assert proxy.explain("/", sample=0.0)["reason"] == "backend", "no key: the weighted pick"
     finally:
         proxy.stop()
+
+
+def unchanged_status_is_not_written(kubectl: Kubectl, ns: str) -> None:
+    """Two passes of the controller (the route's weights patched twice, each status observed) leave the
+    policy's status as it was: no write, the same resourceVersion."""
+    version = get(kubectl, "trafficpolicy", "sticky", ns)["metadata"]["resourceVersion"]
+    for weight in (80, 70):
+        patch = [{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": weight}]
+        kubectl("patch", "httproute", "shop", "-n", ns, "--type=json", "-p", json.dumps(patch))
+        eventually(when(kubectl, "httproute", "shop", ns), what=f"the route's status at weight {weight}")
+    assert get(kubectl, "trafficpolicy", "sticky", ns)["metadata"]["resourceVersion"] == version
