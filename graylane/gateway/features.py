@@ -31,6 +31,8 @@ EXTENDED: tuple[str, ...] = (
     "HTTPRouteRequestTimeout",
     "HTTPRouteBackendTimeout",
     "HTTPRouteBackendRequestHeaderModification",
+    "HTTPRouteNamedRouteRule",
+    "HTTPRouteBackendProtocolWebSocket",
 )
 
 DECLARED: tuple[str, ...] = CORE + EXTENDED
