@@ -36,6 +36,8 @@ from gatewayrig import (
 from kopfharness import OperatorNamespaces
 from waiting import eventually
 
+from graylane.gateway import features
+
 pytestmark = pytest.mark.usefixtures("gateway_api_crds")
 
 
@@ -66,11 +68,8 @@ def test_class_gateway_route_and_what_is_provisioned(
         "Accepted": ("True", "Accepted"),
         "SupportedVersion": ("True", "SupportedVersion"),
     }
-    assert gc["status"]["supportedFeatures"] == [
-        {"name": "Gateway"},
-        {"name": "HTTPRoute"},
-        {"name": "ReferenceGrant"},
-    ]
+    assert gc["status"]["supportedFeatures"] == features.supported_features()
+    assert {"name": "HTTPRouteRequestMirror"} in gc["status"]["supportedFeatures"]
     svc = eventually(lambda: owned(kubectl, "services", cfg), what="the Gateway's Service")[0]
     assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(80, 8080)]
     gw = eventually(when(kubectl, "gateway", "gw", ns, addressed), what="Gateway address")
