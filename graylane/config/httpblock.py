@@ -35,7 +35,7 @@ from graylane.config.model import (
     RouteConfig,
     RouteRef,
 )
-from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref
+from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref, valid_host
 from graylane.config.stickyblock import parse_sticky
 from graylane.config.tlsblock import parse_listener_tls
 from graylane.config.upstreamblock import parse_upstreams
@@ -57,17 +57,32 @@ def parse_listeners(
     out: list[ListenerHosts] = []
     for i, item in enumerate(c.array(top["listeners"], "listeners", min_len=1, max_len=64)):
         path = join("listeners", i)
-        obj = c.obj(item, path, required=("port", "hosts"), optional=("tls",))
+        obj = c.obj(item, path, required=("port", "hosts"), optional=("tls", "hostname"))
         if obj is None:
             continue
         port = c.integer(obj.get("port"), join(path, "port"), lo=1, hi=65535)
         names = parse_hosts(c, obj.get("hosts"), join(path, "hosts"))
         tls = parse_listener_tls(c, obj["tls"], join(path, "tls")) if "tls" in obj else ()
-        if port is not None and any(entry.port == port for entry in out):
-            c.error(join(path, "port"), f"duplicate listener port {port}")
+        hostname = _listener_hostname(c, obj, join(path, "hostname"))
+        if port is not None and any((e.port, e.hostname) == (port, hostname) for e in out):
+            c.error(
+                join(path, "port"),
+                f"duplicate listener port {port}" + (f" hostname {hostname}" * bool(hostname)),
+            )
         elif port is not None:
-            out.append(ListenerHosts(port=port, hosts=names, tls=tls))
+            out.append(ListenerHosts(port=port, hosts=names, tls=tls, hostname=hostname))
     return tuple(out)
+
+
+def _listener_hostname(c: FieldChecker, obj: Mapping[str, Any], path: str) -> str | None:
+    """A listener entry's own ``hostname`` (``*.`` allowed); absent: the port's listener without one."""
+    if "hostname" not in obj:
+        return None
+    host = c.string(obj["hostname"], path, max_len=253)
+    if host is not None and not valid_host(host):
+        c.error(path, "must be a lower-case DNS name (optionally *.), without port or trailing dot")
+        return None
+    return host
 
 
 def parse_http_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:

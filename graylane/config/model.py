@@ -256,6 +256,7 @@ class ListenerHosts:
     port: int  # the Gateway listener port
     hosts: tuple[str, ...]  # [] = any Host
     tls: tuple[ListenerCert, ...] = ()  # HTTPS listeners of this port the route is attached to
+    hostname: str | None = None  # the listener's own hostname: a request goes to its most specific listener
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from graylane.gateway.refs import Resolved
 
 PATH_TYPES = ("Exact", "PathPrefix", "RegularExpression")
 VALUE_TYPES = {"Exact": "exact", "RegularExpression": "regex"}
+Slot = tuple[int, str | None]  # a Gateway listener: its port and hostname (None: it has none)
 
 
 def route_problem(route: HTTPRoute) -> str | None:
@@ -40,14 +41,15 @@ def route_problem(route: HTTPRoute) -> str | None:
 def compile_document(
     route: HTTPRoute,
     *,
-    listeners: Mapping[int, tuple[str, ...]],
+    listeners: Mapping[Slot, tuple[str, ...]],
     backends: Sequence[Sequence[Resolved]],
-    certificates: Mapping[int, Sequence[tuple[str | None, str]]] | None = None,
+    certificates: Mapping[Slot, Sequence[tuple[str | None, str]]] | None = None,
     policies: RoutePolicies | None = None,
 ) -> dict[str, Any]:
-    """The sealed document of ``route`` on one Gateway: ``listeners`` maps each served Gateway port to its
-    hosts, ``backends[i][j]`` is rule i's backendRef j resolved, ``certificates`` maps an HTTPS port to its
-    (listener hostname or None, Secret copy) pairs, ``policies`` is what TrafficPolicies add. Raises
+    """The sealed document of ``route`` on one Gateway: ``listeners`` maps each listener it is attached to
+    (port, hostname or None) to the hosts served there, ``backends[i][j]`` is rule i's backendRef j
+    resolved, ``certificates`` maps an HTTPS listener to its (hostname or None, Secret copy) pairs,
+    ``policies`` is what TrafficPolicies add. Raises
     ``ValueError`` with the route's field paths when the proxy's loader would refuse it."""
     meta = route.meta
     upstreams = {r.key: {"url": r.url} for rule in backends for r in rule if r.key and r.url}
@@ -59,8 +61,8 @@ def compile_document(
         "schemaVersion": 2,
         "route": ref,
         "hosts": [],
-        "listeners": [_listener(port, hosts, (certificates or {}).get(port, ()))
-                      for port, hosts in sorted(listeners.items())],
+        "listeners": [_listener(slot, hosts, (certificates or {}).get(slot, ()))
+                      for slot, hosts in _by_slot(listeners)],
         "preserveHost": True,
         "upstreams": upstreams,
         "httpRules": [_rule(rule, resolved, extra) for rule, resolved, extra
@@ -77,8 +79,15 @@ def compile_document(
     return sealed
 
 
-def _listener(port: int, hosts: Sequence[str], certs: Sequence[tuple[str | None, str]]) -> dict[str, Any]:
+def _by_slot(listeners: Mapping[Slot, tuple[str, ...]]) -> list[tuple[Slot, tuple[str, ...]]]:
+    return sorted(listeners.items(), key=lambda item: (item[0][0], item[0][1] or ""))
+
+
+def _listener(slot: Slot, hosts: Sequence[str], certs: Sequence[tuple[str | None, str]]) -> dict[str, Any]:
+    port, hostname = slot
     out: dict[str, Any] = {"port": port, "hosts": list(hosts)}
+    if hostname is not None:
+        out["hostname"] = hostname
     if certs:
         out["tls"] = [{"secretName": secret, **({"hostname": host} if host else {})}
                       for host, secret in dict.fromkeys(certs)]  # fmt: skip

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from graylane.gateway import conditions as c
 from graylane.gateway import hostnames, naming
 from graylane.gateway.attach import Attachment, attach
-from graylane.gateway.document import compile_document, route_problem
+from graylane.gateway.document import Slot, compile_document, route_problem
 from graylane.gateway.listeners import ListenerVerdict, judge_listeners
 from graylane.gateway.objects import (
     GROUP,
@@ -130,7 +130,7 @@ def _route(
     problem = route_problem(route)
     if problem is None:
         try:  # what the proxy's loader would refuse (a path with "..", a bad header name), with its path
-            compile_document(route, listeners={80: hostnames.ANY}, backends=resolved)
+            compile_document(route, listeners={(80, None): hostnames.ANY}, backends=resolved)
         except ValueError as exc:
             problem = str(exc)
     refs = _refs_condition(resolved)
@@ -248,17 +248,18 @@ def _documents(
     policies: Mapping[Key, RoutePolicies],
 ) -> dict[str, dict[str, object]]:  # fmt: skip
     out: dict[str, dict[str, object]] = {}
-    by_route: dict[str, tuple[HTTPRoute, dict[int, list[tuple[str, ...]]], dict[int, list[Cert]]]] = {}
+    by_route: dict[str, tuple[HTTPRoute, dict[Slot, list[tuple[str, ...]]], dict[Slot, list[Cert]]]] = {}
     for route, found in attached:
-        _, ports, certs = by_route.setdefault(route.meta.uid, (route, {}, {}))
+        _, slots, certs = by_route.setdefault(route.meta.uid, (route, {}, {}))
         for verdict, names in found.listeners:
             if verdict.valid:
-                ports.setdefault(verdict.listener.port, []).append(names)
-                certs.setdefault(verdict.listener.port, []).extend(_certificate(gateway, verdict))
-    for uid, (route, ports, certs) in by_route.items():
-        if not ports:
+                slot = (verdict.listener.port, verdict.listener.hostname)
+                slots.setdefault(slot, []).append(names)
+                certs.setdefault(slot, []).extend(_certificate(gateway, verdict))
+    for uid, (route, slots, certs) in by_route.items():
+        if not slots:
             continue
-        listeners = {port: hostnames.union(served) for port, served in ports.items()}
+        listeners = {slot: hostnames.union(served) for slot, served in slots.items()}
         backends = _resolve(route, world)
         for policy in (policies.get(route.meta.key), None):  # a policy the loader refuses is left out
             try:

@@ -97,7 +97,8 @@ def test_class_gateway_route_and_what_is_provisioned(
     }
     (cm,) = kubectl.json("get", "configmaps", "-n", cfg, "-l", "graylane.io/gateway-route=true")["items"]
     doc = json.loads(cm["data"]["route.json"])
-    assert doc["route"]["kind"] == "HTTPRoute" and doc["listeners"] == [{"port": 80, "hosts": []}]
+    assert doc["route"]["kind"] == "HTTPRoute" and doc["listeners"] == [  # one entry per listener
+        {"port": 80, "hosts": []}, {"port": 80, "hosts": ["named.example.com"], "hostname": "named.example.com"}]  # fmt: skip
     assert doc["upstreams"] == {f"web-v1.{ns}.8080": {"url": f"http://web-v1.{ns}.svc:8080"}}
     kubectl("delete", "gateway", "gw", "-n", ns)
     eventually(

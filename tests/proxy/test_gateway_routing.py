@@ -129,7 +129,7 @@ async def test_admin_pages_show_gateway_documents(gw: LocalProxy, stable: Upstre
     async with gw.session.get(gw.admin + "/routes") as resp:
         (route,) = (await resp.json())["routes"]
     assert route["kind"] == "HTTPRoute" and route["rules"] == 1
-    assert route["listeners"] == [{"port": 80, "hosts": []}] and route["stable"] is None
+    assert route["listeners"] == [{"port": 80, "hostname": None, "hosts": []}] and route["stable"] is None
     async with gw.session.get(gw.admin + "/explain", params={"host": "gw.test", "path": "/x"}) as resp:
         out = await resp.json()
     assert (out["route"], out["upstream"], out["reason"]) == ("infra/web", "v1", "backend")

@@ -106,8 +106,9 @@ def test_a_document_per_route_and_gateway() -> None:
     route = http_route("r", parent("gw"), hostnames=["a.test", "x.w.test", "z.test"], rules=rules)
     docs = planned(gw, route, secrets={(NS, "cert"): None}).gateways[(NS, "gw")].documents
     doc = docs["uid-r"]
-    assert doc["listeners"] == [
-        {"port": 80, "hosts": ["a.test", "x.w.test"]},
+    assert doc["listeners"] == [  # one entry per listener: a request only sees its most specific listener's
+        {"port": 80, "hosts": ["x.w.test"], "hostname": "*.w.test"},
+        {"port": 80, "hosts": ["a.test"], "hostname": "a.test"},
         {
             "port": 443,
             "hosts": ["a.test", "x.w.test", "z.test"],
