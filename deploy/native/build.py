@@ -36,8 +36,9 @@ COMPILED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "graylane",
         "graylane",
         (
-            "routing.decide", "routing.entries", "routing.httprules", "routing.matchers", "routing.mirror",
-            "routing.prefixes", "routing.request", "routing.sticky", "routing.table",
+            "routing.decide", "routing.entries", "routing.hosts", "routing.httprules", "routing.matchers",
+            "routing.mirror", "routing.ports", "routing.prefixes", "routing.request", "routing.sticky",
+            "routing.table",
         ),
     ),
     (

@@ -13,7 +13,15 @@ from typing import Any, cast
 
 from graylane.config.fields import FieldChecker, join
 from graylane.config.filterblock import BACKEND_FILTERS, parse_filters, parse_timeouts
-from graylane.config.matchblock import ANY_NAME, HEADER_NAME, METHOD, compile_regex, parse_string_match
+from graylane.config.jwtblock import parse_jwt
+from graylane.config.matchblock import (
+    ANY_NAME,
+    HEADER_NAME,
+    METHOD,
+    compile_regex,
+    parse_match,
+    parse_string_match,
+)
 from graylane.config.model import (
     MAX_REGEX_LENGTH,
     Backend,
@@ -23,16 +31,19 @@ from graylane.config.model import (
     Match,
     PathKind,
     PathMatch,
+    Pin,
     RouteConfig,
     RouteRef,
 )
-from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref
+from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref, valid_host
+from graylane.config.stickyblock import parse_sticky
 from graylane.config.tlsblock import parse_listener_tls
 from graylane.config.upstreamblock import parse_upstreams
 
 RULE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?")
 PATH_KINDS: tuple[PathKind, ...] = ("Exact", "PathPrefix", "RegularExpression")
 MAX_WEIGHT = 1_000_000
+RULE_OPTIONAL = ("name", "filters", "timeouts", "sticky", "pins")
 
 
 def parse_listeners(
@@ -46,17 +57,32 @@ def parse_listeners(
     out: list[ListenerHosts] = []
     for i, item in enumerate(c.array(top["listeners"], "listeners", min_len=1, max_len=64)):
         path = join("listeners", i)
-        obj = c.obj(item, path, required=("port", "hosts"), optional=("tls",))
+        obj = c.obj(item, path, required=("port", "hosts"), optional=("tls", "hostname"))
         if obj is None:
             continue
         port = c.integer(obj.get("port"), join(path, "port"), lo=1, hi=65535)
         names = parse_hosts(c, obj.get("hosts"), join(path, "hosts"))
         tls = parse_listener_tls(c, obj["tls"], join(path, "tls")) if "tls" in obj else ()
-        if port is not None and any(entry.port == port for entry in out):
-            c.error(join(path, "port"), f"duplicate listener port {port}")
+        hostname = _listener_hostname(c, obj, join(path, "hostname"))
+        if port is not None and any((e.port, e.hostname) == (port, hostname) for e in out):
+            c.error(
+                join(path, "port"),
+                f"duplicate listener port {port}" + (f" hostname {hostname}" * bool(hostname)),
+            )
         elif port is not None:
-            out.append(ListenerHosts(port=port, hosts=names, tls=tls))
+            out.append(ListenerHosts(port=port, hosts=names, tls=tls, hostname=hostname))
     return tuple(out)
+
+
+def _listener_hostname(c: FieldChecker, obj: Mapping[str, Any], path: str) -> str | None:
+    """A listener entry's own ``hostname`` (``*.`` allowed); absent: the port's listener without one."""
+    if "hostname" not in obj:
+        return None
+    host = c.string(obj["hostname"], path, max_len=253)
+    if host is not None and not valid_host(host):
+        c.error(path, "must be a lower-case DNS name (optionally *.), without port or trailing dot")
+        return None
+    return host
 
 
 def parse_http_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
@@ -67,12 +93,13 @@ def parse_http_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | Non
     upstreams = parse_upstreams(c, top.get("upstreams"), least=0)
     preserve = c.boolean(top.get("preserveHost", False), "preserveHost")
     salt = c.string(top.get("salt"), "salt", max_len=256)
+    jwt = parse_jwt(c, top["jwt"]) if top.get("jwt") is not None else None
     rules = []
     seen: set[str] = set()
     if route is not None and route.kind != "HTTPRoute":
         c.error("route.kind", "must be HTTPRoute in a document with httpRules")
     for i, item in enumerate(c.array(top.get("httpRules"), "httpRules", max_len=100)):
-        rule = _rule(c, item, join("httpRules", i), set(upstreams))
+        rule = _rule(c, item, join("httpRules", i), set(upstreams), has_jwt=jwt is not None)
         if rule is not None and rule.name is not None:
             if rule.name in seen:
                 c.error(join(join("httpRules", i), "name"), f"duplicate rule name {rule.name!r}")
@@ -84,14 +111,14 @@ def parse_http_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | Non
     return RouteConfig(
         schema_version=top["schemaVersion"], route=cast(RouteRef, route), hosts=hosts, path_prefix="/",
         stable="", canary="", upstreams=MappingProxyType(upstreams), rules=(), version_routing=None,
-        weight=0.0, salt=cast(str, salt), sticky=None, jwt=None, request_headers=MappingProxyType({}),
+        weight=0.0, salt=cast(str, salt), sticky=None, jwt=jwt, request_headers=MappingProxyType({}),
         checksum=top["checksum"], document=MappingProxyType(dict(top)), listeners=listeners,
         preserve_host=bool(preserve), http_rules=tuple(rules),
     )  # fmt: skip
 
 
-def _rule(c: FieldChecker, value: Any, path: str, upstreams: set[str]) -> HttpRule | None:
-    obj = c.obj(value, path, required=("matches", "backends"), optional=("name", "filters", "timeouts"))
+def _rule(c: FieldChecker, value: Any, path: str, upstreams: set[str], *, has_jwt: bool) -> HttpRule | None:
+    obj = c.obj(value, path, required=("matches", "backends"), optional=RULE_OPTIONAL)
     if obj is None:
         return None
     before = len(c.errors)
@@ -108,12 +135,40 @@ def _rule(c: FieldChecker, value: Any, path: str, upstreams: set[str]) -> HttpRu
     if f.redirect is not None and backends:
         c.error(join(path, "backends"), "must be empty when the rule redirects")
     timeouts = parse_timeouts(c, obj["timeouts"], join(path, "timeouts")) if "timeouts" in obj else None
+    sticky = (
+        parse_sticky(c, obj["sticky"], join(path, "sticky"), has_jwt=has_jwt) if "sticky" in obj else None
+    )
+    pins = _pins(c, obj.get("pins", []), join(path, "pins"), len(backends), has_jwt=has_jwt)
     if len(c.errors) != before:
         return None
     return HttpRule(
         name=name, matches=matches, backends=backends, request_headers=f.request_headers, redirect=f.redirect,
         response_headers=f.response_headers, rewrite=f.rewrite, mirrors=f.mirrors, timeouts=timeouts,
+        sticky=sticky, pins=pins,
     )  # fmt: skip
+
+
+def _pins(c: FieldChecker, value: Any, path: str, backends: int, *, has_jwt: bool) -> tuple[Pin, ...]:
+    """A TrafficPolicy's pins: CanaryRoute's ``match`` naming one of the rule's backends by index."""
+    out: list[Pin] = []
+    for i, item in enumerate(c.array(value, path, max_len=64)):
+        item_path = join(path, i)
+        obj = c.obj(item, item_path, required=("name", "match", "backend"))
+        if obj is None:
+            continue
+        name = c.string(obj.get("name"), join(item_path, "name"), max_len=63, pattern=RULE_NAME,
+                        what="a pin name")  # fmt: skip
+        match = parse_match(c, obj.get("match"), join(item_path, "match"))
+        if match is not None and match.jwt_claims and not has_jwt:
+            c.error(join(item_path, "match.jwtClaims"), "claims need the route's jwt settings (jwt is null)")
+        backend = c.integer(obj.get("backend"), join(item_path, "backend"), lo=0, hi=max(backends - 1, 0))
+        if backends == 0:
+            c.error(join(item_path, "backend"), "the rule has no backends to pin to")
+        if name is not None and any(p.name == name for p in out):
+            c.error(join(item_path, "name"), f"duplicate pin name {name!r}")
+        elif name is not None and match is not None and backend is not None:
+            out.append(Pin(name=name, match=match, backend=backend))
+    return tuple(out)
 
 
 def _match(c: FieldChecker, value: Any, path: str) -> HttpMatch | None:

@@ -25,13 +25,13 @@ from graylane.config.model import (
     RouteConfig,
     RouteRef,
     Rule,
-    StickySettings,
     Track,
     UpstreamSpec,
     VersionRouting,
     document_checksum,
 )
 from graylane.config.routeblock import parse_hosts, parse_path, parse_route_ref
+from graylane.config.stickyblock import parse_sticky
 from graylane.config.tlsblock import parse_tls
 from graylane.config.upstreamblock import METADATA_KEY, parse_request_headers, parse_upstreams
 from graylane.strictjson import StrictJsonError, loads_strict
@@ -43,11 +43,9 @@ TOP_REQUIRED += ("upstreams", "weight", "salt", "checksum")
 TOP_OPTIONAL = ("rules", "versionRouting", "sticky", "jwt", "requestHeaders", "mirror", "tls")
 SCHEMA2_OPTIONAL = ("listeners", "preserveHost")
 HTTP_REQUIRED = ("schemaVersion", "route", "hosts", "upstreams", "httpRules", "salt", "checksum")
+HTTP_OPTIONAL = (*SCHEMA2_OPTIONAL, "jwt")
 RULE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 CHECKSUM = re.compile(r"sha256:[0-9a-f]{64}")
-STICKY_KEY = re.compile(
-    r"(jwt|cookie|query):[^\x00-\x1f\x7f]{1,256}|header:[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}|sourceIP"
-)
 
 
 def parse_document(raw: str | bytes | Mapping[str, Any], *, keep_document: bool = True) -> RouteConfig:
@@ -89,7 +87,7 @@ def _top_keys(doc: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if not isinstance(doc, Mapping) or doc.get("schemaVersion") == 1:
         return TOP_REQUIRED, TOP_OPTIONAL
     if "httpRules" in doc:
-        return HTTP_REQUIRED, SCHEMA2_OPTIONAL
+        return HTTP_REQUIRED, HTTP_OPTIONAL
     return TOP_REQUIRED, TOP_OPTIONAL + SCHEMA2_OPTIONAL
 
 
@@ -130,7 +128,9 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     rules = _rules(c, top.get("rules", []), has_jwt=has_jwt)
     vr = top.get("versionRouting")
     version_routing = _version_routing(c, vr, upstreams) if vr is not None else None
-    sticky = _block(c, f"sticky:{has_jwt}", top.get("sticky"), lambda v: _sticky(c, v, has_jwt=has_jwt))
+    sticky = _block(
+        c, f"sticky:{has_jwt}", top.get("sticky"), lambda v: parse_sticky(c, v, "sticky", has_jwt=has_jwt)
+    )
     weight = c.number(top.get("weight"), "weight", lo=0, hi=100)
     if weight is not None and abs(weight * 100 - round(weight * 100)) > 1e-6:
         c.error("weight", "must have at most two decimals")
@@ -249,15 +249,3 @@ def _version_routing(
     if header is None or key is None:
         return None
     return VersionRouting(header=header, metadata_key=key, candidates=candidates)
-
-
-def _sticky(c: FieldChecker, value: Any, *, has_jwt: bool) -> StickySettings | None:
-    obj = c.obj(value, "sticky", required=("keys",))
-    if obj is None:
-        return None
-    keys = c.strings(obj.get("keys"), "sticky.keys", min_len=1, max_len=16, pattern=STICKY_KEY,
-                     what="jwt:<claim>, header:<Name>, cookie:<name>, query:<name> or sourceIP")  # fmt: skip
-    for i, key in enumerate(keys):
-        if key.startswith("jwt:") and not has_jwt:
-            c.error(join("sticky.keys", i), "a jwt: key needs the route's jwt settings (jwt is null)")
-    return StickySettings(keys=keys)

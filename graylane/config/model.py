@@ -219,6 +219,15 @@ class Redirect:
 
 
 @dataclass(frozen=True, slots=True)
+class Pin:
+    """A TrafficPolicy pin: requests whose ``match`` holds go to ``backends[backend]`` (weights aside)."""
+
+    name: str
+    match: Match
+    backend: int
+
+
+@dataclass(frozen=True, slots=True)
 class HttpRule:
     name: str | None
     matches: tuple[HttpMatch, ...]
@@ -229,6 +238,8 @@ class HttpRule:
     rewrite: Rewrite | None = None
     mirrors: tuple[MirrorTo, ...] = ()
     timeouts: RuleTimeouts | None = None
+    sticky: StickySettings | None = None  # a TrafficPolicy's: the weighted pick becomes a sticky split
+    pins: tuple[Pin, ...] = ()  # a TrafficPolicy's, in order, before the split
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +256,7 @@ class ListenerHosts:
     port: int  # the Gateway listener port
     hosts: tuple[str, ...]  # [] = any Host
     tls: tuple[ListenerCert, ...] = ()  # HTTPS listeners of this port the route is attached to
+    hostname: str | None = None  # the listener's own hostname: a request goes to its most specific listener
 
 
 @dataclass(frozen=True, slots=True)

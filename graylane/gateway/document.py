@@ -13,10 +13,12 @@ from typing import Any
 from graylane.config.document import ConfigError, load_route_document, seal
 from graylane.gateway.filters import filter_problem, rule_filters, rule_timeouts
 from graylane.gateway.objects import BackendRef, HTTPRoute, RouteMatch, RouteRule, ValueMatch
+from graylane.gateway.policyplan import RoutePolicies, RulePolicy
 from graylane.gateway.refs import Resolved
 
 PATH_TYPES = ("Exact", "PathPrefix", "RegularExpression")
 VALUE_TYPES = {"Exact": "exact", "RegularExpression": "regex"}
+Slot = tuple[int, str | None]  # a Gateway listener: its port and hostname (None: it has none)
 
 
 def route_problem(route: HTTPRoute) -> str | None:
@@ -39,14 +41,16 @@ def route_problem(route: HTTPRoute) -> str | None:
 def compile_document(
     route: HTTPRoute,
     *,
-    listeners: Mapping[int, tuple[str, ...]],
+    listeners: Mapping[Slot, tuple[str, ...]],
     backends: Sequence[Sequence[Resolved]],
-    certificates: Mapping[int, Sequence[tuple[str | None, str]]] | None = None,
+    certificates: Mapping[Slot, Sequence[tuple[str | None, str]]] | None = None,
+    policies: RoutePolicies | None = None,
 ) -> dict[str, Any]:
-    """The sealed document of ``route`` on one Gateway: ``listeners`` maps each served Gateway port to its
-    hosts, ``backends[i][j]`` is rule i's backendRef j resolved, ``certificates`` maps an HTTPS port to its
-    (listener hostname or None, Secret copy) pairs. Raises ``ValueError`` with the route's field paths
-    when the proxy's loader would refuse it."""
+    """The sealed document of ``route`` on one Gateway: ``listeners`` maps each listener it is attached to
+    (port, hostname or None) to the hosts served there, ``backends[i][j]`` is rule i's backendRef j
+    resolved, ``certificates`` maps an HTTPS listener to its (hostname or None, Secret copy) pairs,
+    ``policies`` is what TrafficPolicies add. Raises
+    ``ValueError`` with the route's field paths when the proxy's loader would refuse it."""
     meta = route.meta
     upstreams = {r.key: {"url": r.url} for rule in backends for r in rule if r.key and r.url}
     ref = {"namespace": meta.namespace, "name": meta.name, "uid": meta.uid, "generation": meta.generation,
@@ -57,13 +61,16 @@ def compile_document(
         "schemaVersion": 2,
         "route": ref,
         "hosts": [],
-        "listeners": [_listener(port, hosts, (certificates or {}).get(port, ()))
-                      for port, hosts in sorted(listeners.items())],
+        "listeners": [_listener(slot, hosts, (certificates or {}).get(slot, ()))
+                      for slot, hosts in _by_slot(listeners)],
         "preserveHost": True,
         "upstreams": upstreams,
-        "httpRules": [_rule(rule, resolved) for rule, resolved in zip(route.rules, backends, strict=True)],
+        "httpRules": [_rule(rule, resolved, extra) for rule, resolved, extra
+                      in zip(route.rules, backends, _extras(route, policies), strict=True)],
         "salt": f"{meta.namespace}/{meta.name}",
     }  # fmt: skip
+    if policies is not None and policies.jwt is not None:
+        doc["jwt"] = dict(policies.jwt)
     sealed = seal(doc)
     try:
         load_route_document(sealed)
@@ -72,16 +79,28 @@ def compile_document(
     return sealed
 
 
-def _listener(port: int, hosts: Sequence[str], certs: Sequence[tuple[str | None, str]]) -> dict[str, Any]:
+def _by_slot(listeners: Mapping[Slot, tuple[str, ...]]) -> list[tuple[Slot, tuple[str, ...]]]:
+    return sorted(listeners.items(), key=lambda item: (item[0][0], item[0][1] or ""))
+
+
+def _listener(slot: Slot, hosts: Sequence[str], certs: Sequence[tuple[str | None, str]]) -> dict[str, Any]:
+    port, hostname = slot
     out: dict[str, Any] = {"port": port, "hosts": list(hosts)}
+    if hostname is not None:
+        out["hostname"] = hostname
     if certs:
         out["tls"] = [{"secretName": secret, **({"hostname": host} if host else {})}
                       for host, secret in dict.fromkeys(certs)]  # fmt: skip
     return out
 
 
-def _rule(rule: RouteRule, resolved: Sequence[Resolved]) -> dict[str, Any]:
-    """``resolved``: the rule's backendRefs, then its RequestMirrors' (``plan._refs``)."""
+def _extras(route: HTTPRoute, policies: RoutePolicies | None) -> Sequence[RulePolicy | None]:
+    return policies.rules if policies is not None else (None,) * len(route.rules)
+
+
+def _rule(rule: RouteRule, resolved: Sequence[Resolved], extra: RulePolicy | None) -> dict[str, Any]:
+    """``resolved``: the rule's backendRefs, then its RequestMirrors' (``plan._refs``); ``extra``: what
+    a TrafficPolicy adds (``sticky``, ``pins``)."""
     count = len(rule.backends)
     out: dict[str, Any] = {
         "matches": [_match(m) for m in rule.matches],
@@ -94,6 +113,10 @@ def _rule(rule: RouteRule, resolved: Sequence[Resolved]) -> dict[str, Any]:
         out["filters"] = filters
     if rule.timeouts:
         out["timeouts"] = rule_timeouts(rule.timeouts)
+    if extra is not None and extra.sticky is not None:
+        out["sticky"] = dict(extra.sticky)
+    if extra is not None and extra.pins:
+        out["pins"] = [{"name": name, "match": dict(match), "backend": j} for name, match, j in extra.pins]
     return out
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from graylane.gateway import conditions as c
 from graylane.gateway import hostnames, naming
 from graylane.gateway.attach import Attachment, attach
-from graylane.gateway.document import compile_document, route_problem
+from graylane.gateway.document import Slot, compile_document, route_problem
 from graylane.gateway.listeners import ListenerVerdict, judge_listeners
 from graylane.gateway.objects import (
     GROUP,
@@ -27,6 +27,8 @@ from graylane.gateway.objects import (
     ReferenceGrant,
     RouteRule,
 )
+from graylane.gateway.policy import TrafficPolicy
+from graylane.gateway.policyplan import Ancestor, PolicyPlan, RoutePolicies, plan_policies
 from graylane.gateway.refs import Resolved, Service, resolve_backend
 
 
@@ -48,6 +50,7 @@ class World:
     namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # name -> labels
     secrets: Mapping[Key, str | None] = field(default_factory=dict)  # TLS problem, None = usable
     runtime: Mapping[Key, Runtime] = field(default_factory=dict)
+    policies: tuple[TrafficPolicy, ...] = ()
     controller: str = c.CONTROLLER
     https_served: bool = False
     """Whether the Gateway proxies terminate TLS (the operator's do: ``--listen-tls``, the certificates
@@ -78,6 +81,7 @@ class Plan:
     classes: Mapping[str, tuple[c.Condition, ...]]
     gateways: Mapping[Key, GatewayPlan]
     routes: Mapping[Key, tuple[ParentStatus, ...]]  # only routes with a parentRef to one of our Gateways
+    policies: Mapping[Key, tuple[Ancestor, ...]] = field(default_factory=dict)  # TrafficPolicy ancestors
 
 
 def plan(world: World) -> Plan:
@@ -93,8 +97,19 @@ def plan(world: World) -> Plan:
         statuses = _route(route, world, gateways, verdicts, attachments)
         if statuses:
             routes[route.meta.key] = statuses
-    plans = {key: _gateway(g, verdicts[key], attachments[key], world) for key, g in gateways.items()}
-    return Plan(classes, plans, routes)
+    policies = _policies(world, attachments)
+    plans = {key: _gateway(g, verdicts[key], attachments[key], world, policies)
+             for key, g in gateways.items()}  # fmt: skip
+    return Plan(classes, plans, routes, policies.statuses)
+
+
+def _policies(world: World, attachments: Mapping[Key, list[tuple[HTTPRoute, Attachment]]]) -> PolicyPlan:
+    accepted: dict[Key, set[Key]] = {}
+    for gateway, attached in attachments.items():
+        for route, _ in attached:
+            accepted.setdefault(route.meta.key, set()).add(gateway)
+    routes = {r.meta.key: r for r in world.routes}
+    return plan_policies(world.policies, routes, accepted)
 
 
 def class_conditions(klass: GatewayClass) -> tuple[c.Condition, ...]:
@@ -115,7 +130,7 @@ def _route(
     problem = route_problem(route)
     if problem is None:
         try:  # what the proxy's loader would refuse (a path with "..", a bad header name), with its path
-            compile_document(route, listeners={80: hostnames.ANY}, backends=resolved)
+            compile_document(route, listeners={(80, None): hostnames.ANY}, backends=resolved)
         except ValueError as exc:
             problem = str(exc)
     refs = _refs_condition(resolved)
@@ -170,7 +185,7 @@ def _refs_condition(resolved: tuple[tuple[Resolved, ...], ...]) -> c.Condition:
 
 def _gateway(
     gateway: Gateway, verdicts: tuple[ListenerVerdict, ...], attached: list[tuple[HTTPRoute, Attachment]],
-    world: World,
+    world: World, policies: PolicyPlan,
 ) -> GatewayPlan:  # fmt: skip
     runtime = world.runtime.get(gateway.meta.key, Runtime())
     counts = {v.listener.name: 0 for v in verdicts}
@@ -178,7 +193,7 @@ def _gateway(
         for name in dict.fromkeys(found.names):
             counts[name] += 1
     ports = {v.listener.protocol: v.listener.port for v in verdicts if v.valid}
-    documents = _documents(gateway, attached, world)
+    documents = _documents(gateway, attached, world, policies.routes)
     listener_conditions = {
         v.listener.name: _listener_conditions(v, runtime, world.https_served) for v in verdicts
     }
@@ -229,27 +244,30 @@ def gateway_conditions(
 
 
 def _documents(
-    gateway: Gateway, attached: list[tuple[HTTPRoute, Attachment]], world: World
-) -> dict[str, dict[str, object]]:
+    gateway: Gateway, attached: list[tuple[HTTPRoute, Attachment]], world: World,
+    policies: Mapping[Key, RoutePolicies],
+) -> dict[str, dict[str, object]]:  # fmt: skip
     out: dict[str, dict[str, object]] = {}
-    by_route: dict[str, tuple[HTTPRoute, dict[int, list[tuple[str, ...]]], dict[int, list[Cert]]]] = {}
+    by_route: dict[str, tuple[HTTPRoute, dict[Slot, list[tuple[str, ...]]], dict[Slot, list[Cert]]]] = {}
     for route, found in attached:
-        _, ports, certs = by_route.setdefault(route.meta.uid, (route, {}, {}))
+        _, slots, certs = by_route.setdefault(route.meta.uid, (route, {}, {}))
         for verdict, names in found.listeners:
             if verdict.valid:
-                ports.setdefault(verdict.listener.port, []).append(names)
-                certs.setdefault(verdict.listener.port, []).extend(_certificate(gateway, verdict))
-    for uid, (route, ports, certs) in by_route.items():
-        if not ports:
+                slot = (verdict.listener.port, verdict.listener.hostname)
+                slots.setdefault(slot, []).append(names)
+                certs.setdefault(slot, []).extend(_certificate(gateway, verdict))
+    for uid, (route, slots, certs) in by_route.items():
+        if not slots:
             continue
-        listeners = {port: hostnames.union(served) for port, served in ports.items()}
-        try:
-            out[uid] = compile_document(route, listeners=listeners, backends=_resolve(route, world),
-                                        certificates=certs)  # fmt: skip
-        except (
-            ValueError
-        ):  # listener hosts cannot make a valid document invalid; never let one route stop all
-            continue
+        listeners = {slot: hostnames.union(served) for slot, served in slots.items()}
+        backends = _resolve(route, world)
+        for policy in (policies.get(route.meta.key), None):  # a policy the loader refuses is left out
+            try:
+                out[uid] = compile_document(route, listeners=listeners, backends=backends,
+                                            certificates=certs, policies=policy)  # fmt: skip
+                break
+            except ValueError:  # listener hosts cannot make a valid document invalid: never stop all
+                continue
     return out
 
 

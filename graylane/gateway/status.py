@@ -13,6 +13,8 @@ from graylane.gateway import conditions as c
 from graylane.gateway import features
 from graylane.gateway.objects import GROUP, GatewayClass, HTTPRoute
 from graylane.gateway.plan import GatewayPlan, ParentStatus
+from graylane.gateway.policy import TrafficPolicy
+from graylane.gateway.policyplan import Ancestor
 
 
 def class_status(
@@ -59,22 +61,44 @@ def route_status(
     route: HTTPRoute, parents: Iterable[ParentStatus], *, controller: str, now: str
 ) -> dict[str, Any]:
     """``status.parents``: other controllers' entries as they are, then one entry per parentRef of ours."""
-    current = list(route.status_parents)
-    others = [p for p in current if p.get("controllerName") != controller]
-    mine = {_ref_key(p.get("parentRef")): p for p in current if p.get("controllerName") == controller}
-    out = list(others)
-    for parent in parents:
-        old = mine.get(_ref_key(parent.parent)) or {}
+    ours = ((parent.parent, parent.conditions) for parent in parents)
+    return {"parents": _entries(route.status_parents, "parentRef", ours, controller=controller,
+                                generation=route.meta.generation, now=now)}  # fmt: skip
+
+
+Ours = Iterable[tuple[Mapping[str, Any], Iterable[c.Condition]]]  # (reference, its conditions)
+
+
+def _entries(
+    current: Iterable[Mapping[str, Any]], ref_name: str, ours: Ours, *, controller: str, generation: int,
+    now: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """A status list keyed by (reference, controllerName): other controllers' entries as they are, then one
+    per reference of ours, keeping each condition's transition time while unchanged."""
+    found = list(current)
+    mine = {_ref_key(p.get(ref_name)): p for p in found if p.get("controllerName") == controller}
+    out: list[dict[str, Any]] = [dict(p) for p in found if p.get("controllerName") != controller]
+    for ref, conditions in ours:
+        old = mine.get(_ref_key(ref)) or {}
         out.append({
-            "parentRef": dict(parent.parent),
+            ref_name: dict(ref),
             "controllerName": controller,
-            "conditions": c.render(parent.conditions, generation=route.meta.generation,
-                                   previous=old.get("conditions"), now=now),
+            "conditions": c.render(conditions, generation=generation, previous=old.get("conditions"),
+                                   now=now),
         })  # fmt: skip
-    return {"parents": out}
+    return out
 
 
 def _ref_key(ref: Any) -> tuple[Any, ...]:
     ref = ref if isinstance(ref, Mapping) else {}
     return (ref.get("group", GROUP), ref.get("kind", "Gateway"), ref.get("namespace"), ref.get("name"),
             ref.get("sectionName"), ref.get("port"))  # fmt: skip
+
+
+def policy_status(
+    policy: TrafficPolicy, ancestors: Iterable[Ancestor], *, controller: str, now: str
+) -> dict[str, Any]:
+    """``status.ancestors`` (GEP-713): other controllers' entries as they are, then ours."""
+    ours = ((ancestor.ref, (ancestor.condition,)) for ancestor in ancestors)
+    return {"ancestors": _entries(policy.status_ancestors, "ancestorRef", ours, controller=controller,
+                                  generation=policy.meta.generation, now=now)}  # fmt: skip

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from graylane.config.loader import STICKY_KEY
+from graylane.config.stickyblock import STICKY_KEY
 from graylane.migrate import routes as route_builder
 from graylane.migrate.annotations import annotation_findings
 from graylane.migrate.canary import CanaryPolicy, is_canary, parse_policy

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graylane.routing.httprules import explain_sticky
 from graylane.routing.mirror import explain_mirror
 from graylane.routing.request import RequestView
 from graylane.routing.sticky import BUCKETS, bucket_with_prefix, first_key
@@ -40,7 +41,7 @@ def decide_entry(entry: Entry, view: RequestView, sample: float) -> Decision:
     action = entry.action
     if action is None:
         return decide_route(entry.route, view, sample)
-    return action.pick(sample)
+    return action.decide(view, sample)
 
 
 def decide_route(route: CompiledRoute, view: RequestView, sample: float) -> Decision:
@@ -76,7 +77,7 @@ def explain(
     if entry is None:
         return {"route": None, "host": view.host, "path": view.path, "reason": "no-route", "status": 404}
     if entry.action is not None:
-        return _explain_http(entry, entry.action.pick(sample))
+        return _explain_http(entry, entry.action.decide(view, sample), view)
     route = entry.route
     decision = decide_route(route, view, sample)
     config = route.config
@@ -130,10 +131,10 @@ def _explain_rules(route: CompiledRoute, view: RequestView) -> list[dict[str, An
     return tried
 
 
-def _explain_http(entry: Entry, decision: Decision) -> dict[str, Any]:
+def _explain_http(entry: Entry, decision: Decision, view: RequestView) -> dict[str, Any]:
     config = entry.route.config
     upstream = config.upstreams.get(decision.upstream)
-    return {
+    out: dict[str, Any] = {
         "route": entry.key,
         "kind": config.route.kind,
         "generation": config.route.generation,
@@ -145,3 +146,6 @@ def _explain_http(entry: Entry, decision: Decision) -> dict[str, Any]:
         "reason": decision.reason,
         "status": decision.status or None,
     }
+    if decision.reason == "sticky":  # a TrafficPolicy's sticky split: the key and its bucket
+        out["sticky"] = explain_sticky(entry.action, view)
+    return out

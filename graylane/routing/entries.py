@@ -91,6 +91,10 @@ class HttpAction:
         self.total = self.bounds[-1] if self.bounds else 0
         self.fixed = fixed
 
+    def decide(self, view: RequestView, sample: float) -> Decision:
+        """The decision for a request (a TrafficPolicy's action also looks at ``view``)."""
+        return self.pick(sample)
+
     def pick(self, sample: float) -> Decision:
         """``sample`` in [0, 1): the backend whose share of the cumulative weights it falls in."""
         fixed = self.fixed

@@ -9,11 +9,16 @@ Because the threshold only grows with the weight, raising the weight only moves 
 Sticky keys, first present (non-empty) wins: ``jwt:<claim>`` (a verified string/integer claim),
 ``header:<Name>``, ``cookie:<name>``, ``query:<name>``, ``sourceIP`` (the resolved client IP).
 Strings are encoded as UTF-8 with ``surrogatepass`` so that any header value hashes (never raises).
+
+A Gateway API rule with a TrafficPolicy's ``sticky`` splits the same buckets over its N backends
+(:func:`monotone_ranges`): backends 1..N-1 get consecutive slots sized by their weights among themselves,
+and the last backend takes its share ``w_N / total`` at the end of every slot. Raising the last backend's
+weight only shrinks the others' parts of their slots: users only ever move onto the last backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import xxhash
 
@@ -81,3 +86,30 @@ def first_key(
         if key:
             return spec, key
     return None, None
+
+
+def monotone_ranges(weights: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The sticky split of ``weights`` (backends in order) as bucket ranges: ``(upper bounds, backend
+    indexes)``, bucket ``b`` belongs to ``indexes[bisect_right(bounds, b)]``. Empty when every weight is 0."""
+    last = len(weights) - 1
+    rest = sum(weights[:last]) if last > 0 else 0
+    total = rest + (weights[last] if last >= 0 else 0)
+    if total == 0:
+        return (), ()
+    if rest == 0:
+        return (BUCKETS,), (last,)
+    bounds: list[int] = []
+    owners: list[int] = []
+    start = cumulative = 0
+    for i in range(last):
+        cumulative += weights[i]
+        end = BUCKETS * cumulative // rest
+        used = (end - start) * rest // total  # never grows with the last weight
+        if used > 0:
+            bounds.append(start + used)
+            owners.append(i)
+        if end > start + used:
+            bounds.append(end)
+            owners.append(last)
+        start = end
+    return tuple(bounds), tuple(owners)

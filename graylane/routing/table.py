@@ -9,8 +9,9 @@ query matches, the oldest route, ``namespace/name``, rule and match order. A pre
 ``/api`` matches ``/api`` and ``/api/x``, not ``/apix``. Two CanaryRoutes with the same host and prefix are a
 conflict: the one whose ``namespace/name`` sorts first wins, the other is listed in ``RouteTable.conflicts``.
 
-Documents with ``listeners`` are served only on those Gateway listener ports (with each listener's hosts);
-documents without are served on every port.
+Documents with ``listeners`` are served only on those Gateway listener ports (with each listener's hosts),
+and a request on such a port only sees the routes of its most specific listener
+(:mod:`graylane.routing.ports`); documents without are served on every port and listener.
 
 The table changes one route at a time (:meth:`RouteTable.put`, :meth:`RouteTable.remove`): a lookup costs a
 few dict probes whatever the number of routes (:mod:`graylane.routing.prefixes`).
@@ -24,8 +25,9 @@ from typing import cast
 from graylane.config.model import RouteConfig
 from graylane.routing.entries import CompiledRoute, CompiledRule, Decision, Entry, compile_route, rank
 from graylane.routing.geo import CountryLookup, CountryResolver
+from graylane.routing.hosts import HostIndex
 from graylane.routing.httprules import http_entries
-from graylane.routing.prefixes import EntryIndex
+from graylane.routing.ports import PortIndex
 from graylane.routing.request import CountrySource, RequestView
 
 __all__ = ["CompiledRoute", "CompiledRule", "Decision", "Entry", "HostIndex", "RouteTable", "route_entries"]
@@ -37,85 +39,6 @@ def route_entries(route: CompiledRoute, *, countries: CountrySource | None) -> t
         return http_entries(route, countries=countries)
     prefix = route.prefix
     return (Entry(route, "PathPrefix", prefix, rank=rank("PathPrefix", prefix, 0, 0, 0, route.config, 0)),)
-
-
-EXACT, WILDCARD, ANY = 0, 1, 2  # the host tiers, in lookup order
-Place = tuple[int, str]  # (tier, host): an exact host, a wildcard's suffix ".example.com", or (ANY, "")
-
-
-class HostIndex:
-    """The entries served on one port, by host tier; one entry is added or removed in place.
-
-    Exact hosts and wildcard suffixes are dicts of :class:`~graylane.routing.prefixes.EntryIndex`, so a
-    lookup costs the same at 10 or 10,000 routes: the exact host, then its suffixes (longest first), then
-    the routes for any host -- the first tier with an entry whose conditions hold wins.
-    """
-
-    __slots__ = ("_any", "_exact", "_wild", "conflicted")
-
-    def __init__(self) -> None:
-        self._exact: dict[str, EntryIndex] = {}
-        self._wild: dict[str, EntryIndex] = {}  # ".example.com" -> the entries of *.example.com
-        self._any = EntryIndex()
-        self.conflicted: set[Place] = set()  # places where a CanaryRoute shadows another
-
-    def add(self, entry: Entry, hosts: tuple[str, ...]) -> None:
-        for place in _places(hosts):
-            index = self._index(place)
-            if index is None:
-                index = (self._exact if place[0] == EXACT else self._wild)[place[1]] = EntryIndex()
-            index.add(entry)
-            self._note(place, index)
-
-    def remove(self, entry: Entry, hosts: tuple[str, ...]) -> None:
-        for place in _places(hosts):
-            index = self._index(place)
-            if index is None:
-                continue
-            index.remove(entry)
-            if not index and place[0] != ANY:
-                del (self._exact if place[0] == EXACT else self._wild)[place[1]]
-            self._note(place, index)
-
-    def _index(self, place: Place) -> EntryIndex | None:
-        tier, host = place
-        if tier == ANY:
-            return self._any
-        return (self._exact if tier == EXACT else self._wild).get(host)
-
-    def _note(self, place: Place, index: EntryIndex) -> None:
-        if index.shadowing:
-            self.conflicted.add(place)
-        else:
-            self.conflicted.discard(place)
-
-    def match(self, host: str, path: str, view: RequestView | None) -> Entry | None:
-        index = self._exact.get(host)
-        if index is not None:
-            found = index.match(path, view)
-            if found is not None:
-                return found
-        wild = self._wild
-        if wild:
-            dot = host.find(".")
-            while dot >= 0:  # the longest suffix first
-                index = wild.get(host[dot:])
-                if index is not None:
-                    found = index.match(path, view)
-                    if found is not None:
-                        return found
-                dot = host.find(".", dot + 1)
-        return self._any.match(path, view)
-
-    def conflicts(self) -> list[str]:
-        out = []
-        for place in sorted(self.conflicted):
-            tier, host = place
-            where = ("host " + host, "host *" + host, "any host")[tier]
-            index = self._index(place)
-            for prefix, first, second in index.shadowed() if index is not None else ():
-                out.append(f"{where} path {prefix}: {second.key} is shadowed by {first.key}")
-        return out
 
 
 class RouteTable:
@@ -132,7 +55,7 @@ class RouteTable:
         self._routes: dict[str, CompiledRoute] = {}
         self._entries: dict[str, tuple[Entry, ...]] = {}  # route key -> its entries
         self._portless = HostIndex()  # documents without listeners: served on every port
-        self._ports: dict[int, tuple[HostIndex, set[str]]] = {}  # listener port -> index, its routes
+        self._ports: dict[int, PortIndex] = {}  # Gateway listener port -> its listeners' indexes
 
     @classmethod
     def build(
@@ -156,10 +79,8 @@ class RouteTable:
         self._entries[route.key] = entries
         listeners = route.config.listeners
         for listener in listeners:
-            if listener.port not in self._ports:
-                self._open_port(listener.port)
-            index, users = self._ports[listener.port]
-            users.add(route.key)
+            index = self._open_listener(listener.port, listener.hostname)
+            self._ports[listener.port].users[listener.hostname].add(route.key)
             for entry in entries:
                 index.add(entry, listener.hosts)
         if not listeners:
@@ -176,11 +97,15 @@ class RouteTable:
         entries = self._entries.pop(key)
         listeners = route.config.listeners
         for listener in listeners:
-            index, users = self._ports[listener.port]
-            for entry in entries:
-                index.remove(entry, listener.hosts)
+            port = self._ports[listener.port]
+            index, users = port.listener(listener.hostname), port.users[listener.hostname]
+            if index is not None:
+                for entry in entries:
+                    index.remove(entry, listener.hosts)
             users.discard(key)
             if not users:
+                port.close(listener.hostname)
+            if not port:
                 del self._ports[listener.port]
         if not listeners:
             for index in self._indexes():
@@ -191,18 +116,22 @@ class RouteTable:
     def _indexes(self) -> Iterator[HostIndex]:
         """Where a port-less document goes: the port-less index and every listener port's."""
         yield self._portless
-        for index, _ in self._ports.values():
-            yield index
+        for port in self._ports.values():
+            yield from port.indexes()
 
-    def _open_port(self, port: int) -> None:
-        """A listener port's index starts with every port-less document."""
-        index = HostIndex()
+    def _open_listener(self, port: int, hostname: str | None) -> HostIndex:
+        """A listener's index; a new one starts with every port-less document."""
+        ports = self._ports.setdefault(port, PortIndex())
+        index = ports.listener(hostname)
+        if index is not None:
+            return index
+        index = ports.open(hostname)
         for key, entries in self._entries.items():
             config = self._routes[key].config
             if not config.listeners:
                 for entry in entries:
                     index.add(entry, config.hosts)
-        self._ports[port] = (index, set())
+        return index
 
     def match(
         self, host: str, path: str, view: RequestView | None, *, port: int | None = None
@@ -211,7 +140,7 @@ class RouteTable:
         if port is not None and self._ports:
             found = self._ports.get(port)
             if found is not None:
-                return found[0].match(host, path, view)
+                return found.match(host, path, view)
         return self._portless.match(host, path, view)
 
     def lookup(self, host: str, path: str, *, port: int | None = None) -> CompiledRoute | None:
@@ -242,12 +171,6 @@ class RouteTable:
         """Every shadowed CanaryRoute of the port-less documents: ``host h path /p: ns/b is shadowed by
         ns/a`` (the one whose ``namespace/name`` sorts first wins)."""
         return tuple(self._portless.conflicts())
-
-
-def _places(hosts: tuple[str, ...]) -> list[Place]:
-    if not hosts:
-        return [(ANY, "")]
-    return [(WILDCARD, h[1:]) if h.startswith("*.") else (EXACT, h) for h in hosts]
 
 
 def _source(countries: CountrySource | CountryLookup | None) -> CountrySource | None:

@@ -16,15 +16,16 @@ from typing import Any
 import kopf
 from graylane.operator import housekeeping
 from graylane.operator.gateway.apply import apply_owned, patch_status
-from graylane.operator.gateway.world import GW_API, Stores
+from graylane.operator.gateway.world import GRAYLANE_API, GW_API, Stores
 from graylane.operator.informer import follow
 from graylane.operator.kubeapi import APIError, KubeAPI, NotFound, api_path
 from graylane.operator.state import OperatorState
 
 from graylane.gateway import conditions, provision
 from graylane.gateway.plan import Plan, World, plan
+from graylane.gateway.policy import parse_traffic_policy
 from graylane.gateway.routes import parse_http_route
-from graylane.gateway.status import class_status, gateway_status, route_status
+from graylane.gateway.status import class_status, gateway_status, policy_status, route_status
 
 log = logging.getLogger("graylane.gateway")
 CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gateways.gateway.networking.k8s.io"
@@ -126,6 +127,7 @@ class GatewayController:
             desired = gateway_status(gp, now=now, previous=current)
             await patch_status(api, api_path(GW_API, "gateways", *key), current=current, desired=desired)
         await self._route_statuses(api, planned, now)
+        await self._policy_statuses(api, planned, now)
 
     async def _route_statuses(self, api: KubeAPI, planned: Plan, now: str) -> None:
         controller = conditions.CONTROLLER
@@ -141,6 +143,16 @@ class GatewayController:
             version = (obj.get("metadata") or {}).get("resourceVersion")
             await patch_status(api, api_path(GW_API, "httproutes", *key), current=current, desired=desired,
                                version=version)  # fmt: skip
+
+    async def _policy_statuses(self, api: KubeAPI, planned: Plan, now: str) -> None:
+        """TrafficPolicies: ``status.ancestors`` (GEP-713), written only when it differs."""
+        for key, obj in list(self.stores["policies"].objects.items()):
+            ancestors = planned.policies.get(key, ())
+            policy = parse_traffic_policy(obj)
+            desired = policy_status(policy, ancestors, controller=conditions.CONTROLLER, now=now)
+            version = (obj.get("metadata") or {}).get("resourceVersion")
+            await patch_status(api, api_path(GRAYLANE_API, "trafficpolicies", *key),
+                               current=obj.get("status") or {}, desired=desired, version=version)  # fmt: skip
 
 
 async def _bundle_version(api: KubeAPI) -> str | None:

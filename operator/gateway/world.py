@@ -15,12 +15,14 @@ from graylane.operator.kubeapi import api_path
 from graylane.gateway import certs
 from graylane.gateway.objects import parse_gateway, parse_gateway_class, parse_reference_grant
 from graylane.gateway.plan import Runtime, World
+from graylane.gateway.policy import parse_traffic_policy
 from graylane.gateway.provision import GATEWAY_ROUTE_LABEL, GATEWAY_UID_LABEL, TEMPLATE_KEY
 from graylane.gateway.refs import Service
 from graylane.gateway.routes import parse_http_route
 
 GW_API = "/apis/gateway.networking.k8s.io/v1"
 GW_BETA = "/apis/gateway.networking.k8s.io/v1beta1"
+GRAYLANE_API = "/apis/graylane.io/v1alpha1"
 OWNED = f"app.kubernetes.io/component=gateway-proxy,{GATEWAY_UID_LABEL}"
 
 
@@ -72,6 +74,7 @@ class Stores:
             "gateways": Store(f"{GW_API}/gateways"),
             "routes": Store(f"{GW_API}/httproutes"),
             "grants": Store(f"{GW_BETA}/referencegrants"),
+            "policies": Store(f"{GRAYLANE_API}/trafficpolicies"),
             "services": Store("/api/v1/services", keep=_service),
             "namespaces": Store("/api/v1/namespaces", keep=_labels),
             "secrets": Store(
@@ -107,6 +110,7 @@ class Stores:
             services=services, namespaces={k[1]: v for k, v in self["namespaces"].objects.items()},
             secrets=certs.problems(self["secrets"].objects), runtime=self.runtime(),
             https_served=True,  # the Gateway proxies terminate TLS with the copies of the certificates
+            policies=tuple(parse_traffic_policy(o) for o in self["policies"].objects.values()),
         )  # fmt: skip
 
     def certificate_data(self) -> dict[tuple[str, str], Mapping[str, str]]:

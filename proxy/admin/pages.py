@@ -94,7 +94,8 @@ async def routes(request: web.Request) -> web.Response:
             "kind": cfg.route.kind,
         })  # fmt: skip
         if cfg.is_http:
-            listeners = [{"port": item.port, "hosts": list(item.hosts)} for item in cfg.listeners]
+            listeners = [{"port": item.port, "hostname": item.hostname, "hosts": list(item.hosts)}
+                         for item in cfg.listeners]  # fmt: skip
             loaded[-1].update(rules=len(cfg.http_rules), listeners=listeners, stable=None, canary=None,
                               weight=None, pathPrefix=None)  # fmt: skip
     rejected = [

@@ -116,7 +116,8 @@ def test_install_creates_the_objects(installed: Installed) -> None:
     assert _names(k, "rolebindings.rbac.authorization.k8s.io", team) == {f"{OPERATOR_SA}-watch"}
     assert _names(k, "kopfpeerings.kopf.dev", team) == {"graylane"}
     crds = {o["metadata"]["name"] for o in k.json("get", "customresourcedefinitions")["items"]}
-    assert crds >= {"canaryroutes.graylane.io", "upstreams.graylane.io", "kopfpeerings.kopf.dev"}
+    assert crds >= {"canaryroutes.graylane.io", "upstreams.graylane.io", "trafficpolicies.graylane.io",
+                    "kopfpeerings.kopf.dev"}  # fmt: skip
     bindings = k.json("get", "clusterrolebindings")["items"]
     assert not [
         b for b in bindings if b["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == RELEASE
@@ -157,6 +158,9 @@ def test_install_creates_the_objects(installed: Installed) -> None:
         (OPERATOR_SA, "create", "endpointslices.discovery.k8s.io", "system", False),
         (OPERATOR_SA, "patch", "kopfpeerings.kopf.dev/graylane", "team", True),
         (OPERATOR_SA, "patch", "kopfpeerings.kopf.dev/someone-else", "team", False),
+        # TrafficPolicies are the Gateway controller's (gatewayAPI.enabled, off here): no right on them
+        (OPERATOR_SA, "list", "trafficpolicies.graylane.io", "team", False),
+        (OPERATOR_SA, "patch", "trafficpolicies.graylane.io/status", "team", False),
     ],
 )
 def test_the_api_server_enforces_least_privilege(

@@ -194,14 +194,17 @@ def test_gateway_api_rights_exist_only_when_enabled(rendered: Manifests, scenari
     rules = _rules_for(rendered, OPERATOR_SA)
     gateway = [(ns, rule) for _, ns, rule in rules if "gateway.networking.k8s.io" in rule["apiGroups"]]
     provisioned = {ns: verbs for ns, verbs in _grants(rules, "deployments").items()}
+    policies = _grants(rules, "trafficpolicies"), _grants(rules, "trafficpolicies/status")
     if not SCENARIOS[scenario].get("gatewayAPI", {}).get("enabled"):
         assert gateway == [] and provisioned == {} and _grants(rules, "services") == {}
+        assert policies == ({}, {}), "TrafficPolicies are read only by the Gateway controller"
         assert not [o for o in rendered.of_kind("GatewayClass")]
         return
     assert {ns for ns, _ in gateway} == {None}
     writes = {r for _, rule in gateway if "patch" in rule["verbs"] for r in rule["resources"]}
     assert writes == {"gatewayclasses/status", "gateways/status", "httproutes/status"}, "status only"
     assert provisioned == {rendered.namespace: {"get", "list", "watch", "create", "patch", "delete"}}
+    assert policies == ({None: {"get", "list", "watch"}}, {None: {"patch"}}), "read, and status patches only"
     assert _grants(rules, "services") == {
         None: {"list", "watch"},
         rendered.namespace: provisioned[rendered.namespace],

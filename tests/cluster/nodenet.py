@@ -101,10 +101,11 @@ def restore_sysctls(saved: dict[str, str]) -> None:
 
 # -- cleanup ---------------------------------------------------------------------------------------
 def _kubepods_dirs() -> list[Path]:
-    """Every kubepods cgroup directory, deepest first, over all hierarchies."""
+    """Every kubepods cgroup directory, deepest first, over all hierarchies. The kubelet may be removing
+    some while we walk (a pod that just ended): a directory gone mid-walk is skipped, not an error."""
     found: list[Path] = []
     for top in CGROUP_ROOT.glob("*/kubepods"):
-        found += [p for p in top.rglob("*") if p.is_dir()] + [top]
+        found += [Path(d) for d, _, _ in os.walk(top, onerror=lambda _: None)]
     return sorted(set(found), key=lambda p: -len(p.parts))
 
 

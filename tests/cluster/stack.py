@@ -1,8 +1,8 @@
 """The whole product on a cluster, run the way the chart runs it: used by ``tests/e2e`` and ``make demo``.
 
-``LocalStack`` installs the Helm chart (CRDs, ServiceAccounts, RBAC, peering objects, Deployments — their pods
-do not run: with the node, they wait for images that are not imported (a pull goes nowhere); with
-``GRAYLANE_NODE=0`` they stay Pending), then runs the operator and the proxy as local
+``LocalStack`` installs the Helm chart (CRDs, ServiceAccounts, RBAC, peering objects, Deployments scaled to
+0 replicas: their pods would compete with the local processes once the node has the images), then runs the
+operator and the proxy as local
 processes with the container args the chart rendered, each authenticating with a token of the chart's own
 ServiceAccount (``kubectl create token``). So what the chart grants is exactly what they can do. Demo
 upstreams are ``tests/upstream_app.py`` processes on loopback.
@@ -117,11 +117,17 @@ class LocalStack:
     def install_chart(self) -> None:
         for ns in self.watch:
             self.kubectl("create", "namespace", ns, check=False)
+        # no pods: the operator and the proxy run here as processes. With the node and the images imported
+        # (make test's conformance and pod tiers), the chart's operator pods would outrank the local one in
+        # Kopf peering (priorities from pod IPs) and it would never write.
+        local = self.workdir / "local.json"
+        local.write_text(json.dumps({"watch": {"namespaces": list(self.watch)},
+                                     "operator": {"replicas": 0}, "proxy": {"replicas": 0}}))  # fmt: skip
         values = self.workdir / "values.json"
-        values.write_text(json.dumps({"watch": {"namespaces": list(self.watch)}} | self.values))
+        values.write_text(json.dumps(self.values))
         self.helm_cmd(
             "upgrade", "--install", self.release, str(CHART), "--namespace", self.namespace,
-            "--create-namespace", "--values", str(values),
+            "--create-namespace", "--values", str(local), "--values", str(values),  # Helm merges them deeply
             "--force-conflicts",  # Helm 4 server-side-applies crds/; they may have come from kubectl apply
         )  # fmt: skip
         manifest = self.helm_cmd("get", "manifest", self.release, "--namespace", self.namespace).stdout

@@ -46,9 +46,10 @@ def summary(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def core_passed(report: Mapping[str, Any], profile: str) -> bool:
+def passed(report: Mapping[str, Any], profile: str) -> bool:
+    """The profile's core tests passed, and none of the extended tests of the declared features failed."""
     for item in report.get("profiles") or []:
         if item.get("name") == profile:
-            core = item.get("core") or {}
-            return core.get("result") == "success" and _counts(core)[2] == 0
+            core, extended = item.get("core") or {}, item.get("extended") or {}
+            return core.get("result") == "success" and _counts(core)[2] == 0 and _counts(extended)[2] == 0
     return False

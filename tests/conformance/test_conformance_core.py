@@ -1,5 +1,6 @@
-"""The official Gateway API suite (v1.6.3, profile GATEWAY-HTTP: every core test) on the session's node, as
-``make conformance`` runs it -- what CI runs of the suite (``make test``).
+"""The official Gateway API suite (v1.6.3, profile GATEWAY-HTTP: every core test and the extended tests of the
+features the GatewayClass declares) on the session's node, as ``make conformance`` runs it -- what CI runs of
+the suite (``make test``).
 
 The suite binary and its backends come from ``make gateway-suite`` (a prerequisite of ``make test``); the
 images are ``make images``'. The chart goes into its own namespace and release, uninstalled afterwards
@@ -16,6 +17,7 @@ from cluster.controlplane import ControlPlane
 from cluster.kubectl import Kubectl
 
 from conformance import report, run
+from graylane.gateway import features
 
 NAMESPACE, RELEASE = "graylane-conformance", "gwconf"
 
@@ -28,7 +30,7 @@ def node_plane(cluster_plane: ControlPlane | None) -> ControlPlane:
 
 
 @pytest.mark.timeout(900)  # about 100 s on a quiet 2-core machine; the suite's own timeouts are minutes
-def test_the_gateway_http_core_profile_passes(
+def test_the_gateway_http_profile_passes_core_and_declared_extended(
     node_plane: ControlPlane, kubectl: Kubectl, helm_bin: Path
 ) -> None:
     state = Path(node_plane.state_dir)
@@ -38,9 +40,12 @@ def test_the_gateway_http_core_profile_passes(
         _uninstall(kubectl, helm_bin)
     found = report.load(state / "conformance-report.yaml")
     summary = "\n".join(report.summary(found))
-    assert code == 0 and report.core_passed(found, run.PROFILE), summary
+    assert code == 0 and report.passed(found, run.PROFILE), summary
     (profile,) = [p for p in found["profiles"] if p["name"] == run.PROFILE]
     assert profile["core"]["statistics"] == {"Passed": 36, "Skipped": 0, "Failed": 0}, summary
+    extended = profile["extended"]
+    assert sorted(extended["supportedFeatures"]) == sorted(features.EXTENDED), summary
+    assert extended["statistics"]["Failed"] == 0 and extended["statistics"]["Passed"] >= 20, summary
 
 
 def _uninstall(kubectl: Kubectl, helm: Path) -> None:

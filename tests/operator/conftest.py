@@ -31,7 +31,12 @@ from rolloutrig import Rig
 @pytest.fixture(scope="session")
 def graylane_crds(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(CRDS), "-f", str(PEERING_CRDS))
-    names = ["canaryroutes.graylane.io", "upstreams.graylane.io", "kopfpeerings.kopf.dev"]
+    names = [
+        "canaryroutes.graylane.io",
+        "upstreams.graylane.io",
+        "trafficpolicies.graylane.io",
+        "kopfpeerings.kopf.dev",
+    ]
     kubectl("wait", "--for=condition=Established", *[f"crd/{n}" for n in names], "--timeout=60s")
 
 

@@ -59,9 +59,12 @@ def http_route(name: str, rules: list[dict[str, Any]], *, gateway: str = "gw", *
 
 def conditions_of(obj: dict[str, Any], listener: str | None = None) -> dict[str, tuple[str, str]]:
     """``type -> (status, reason)`` of a Gateway (or one of its listeners), or of an HTTPRoute's parent
-    entry written by Graylane."""
+    entry or a TrafficPolicy's (first) ancestor entry written by Graylane."""
     status = obj.get("status") or {}
-    if obj["kind"] == "HTTPRoute":
+    if obj["kind"] == "TrafficPolicy":
+        mine = [a for a in status.get("ancestors") or [] if a.get("controllerName") == CONTROLLER]
+        found = mine[0].get("conditions") if mine else []
+    elif obj["kind"] == "HTTPRoute":
         ours = [p for p in status.get("parents") or [] if p.get("controllerName") == CONTROLLER]
         found = ours[0].get("conditions") if ours else []
     elif listener is not None:
@@ -78,7 +81,7 @@ def current(obj: dict[str, Any]) -> bool:
     gen = obj["metadata"].get("generation")
     status = obj.get("status") or {}
     conds = list(status.get("conditions") or [])
-    for item in status.get("parents") or []:
+    for item in [*(status.get("parents") or []), *(status.get("ancestors") or [])]:
         if item.get("controllerName") == CONTROLLER:
             conds += item.get("conditions") or []
     return bool(conds) and all(c.get("observedGeneration") == gen for c in conds)

@@ -98,15 +98,19 @@ def test_https_listeners_get_their_certificates_copied_and_served(
     (svc,) = owned(kubectl, "services", cfg)
     assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(443, 8443)]
     (cm,) = kubectl.json("get", "configmaps", "-n", cfg, "-l", "graylane.io/gateway-route=true")["items"]
-    (entry,) = json.loads(cm["data"]["route.json"])["listeners"]
-    by_secret = {c["secretName"]: c.get("hostname") for c in entry["tls"]}
-    assert entry["port"] == 443 and by_secret == dict(zip(copies, [None, "b.example.com"], strict=True))
+    entries = json.loads(cm["data"]["route.json"])["listeners"]  # one per listener the route is attached to
+    assert [(e["port"], e.get("hostname"), e["hosts"]) for e in entries] == [
+        (443, None, ["a.example.com", "b.example.com"]), (443, "b.example.com", ["b.example.com"])]  # fmt: skip
+    by_secret = {c["secretName"]: c.get("hostname") for e in entries for c in e["tls"]}
+    assert by_secret == dict(zip(copies, [None, "b.example.com"], strict=True))
 
     proxy = GatewayProxy(cfg, f"graylane.io/gateway-route=true,graylane.io/gateway-uid={gw['metadata']['uid']}", kubeconfig,
                          tmp_path / "gateway-proxy.log", tls=True)  # fmt: skip
     try:
         proxy_tls = proxy.tls_port
-        ctx = client_context(ca.pem, check_hostname=False)  # the test CA; the names are the listeners' business
+        ctx = client_context(
+            ca.pem, check_hostname=False
+        )  # the test CA; the names are the listeners' business
         served = lambda host: asyncio.run(tls_get(proxy_tls, host, ctx))["fingerprint"]  # noqa: E731
         eventually(
             lambda: _serves(served, "b.example.com", site[0]), what="b.example.com's listener certificate"

@@ -36,6 +36,8 @@ from gatewayrig import (
 from kopfharness import OperatorNamespaces
 from waiting import eventually
 
+from graylane.gateway import features
+
 pytestmark = pytest.mark.usefixtures("gateway_api_crds")
 
 
@@ -66,11 +68,8 @@ def test_class_gateway_route_and_what_is_provisioned(
         "Accepted": ("True", "Accepted"),
         "SupportedVersion": ("True", "SupportedVersion"),
     }
-    assert gc["status"]["supportedFeatures"] == [
-        {"name": "Gateway"},
-        {"name": "HTTPRoute"},
-        {"name": "ReferenceGrant"},
-    ]
+    assert gc["status"]["supportedFeatures"] == features.supported_features()
+    assert {"name": "HTTPRouteRequestMirror"} in gc["status"]["supportedFeatures"]
     svc = eventually(lambda: owned(kubectl, "services", cfg), what="the Gateway's Service")[0]
     assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(80, 8080)]
     gw = eventually(when(kubectl, "gateway", "gw", ns, addressed), what="Gateway address")
@@ -98,7 +97,8 @@ def test_class_gateway_route_and_what_is_provisioned(
     }
     (cm,) = kubectl.json("get", "configmaps", "-n", cfg, "-l", "graylane.io/gateway-route=true")["items"]
     doc = json.loads(cm["data"]["route.json"])
-    assert doc["route"]["kind"] == "HTTPRoute" and doc["listeners"] == [{"port": 80, "hosts": []}]
+    assert doc["route"]["kind"] == "HTTPRoute" and doc["listeners"] == [  # one entry per listener
+        {"port": 80, "hosts": []}, {"port": 80, "hosts": ["named.example.com"], "hostname": "named.example.com"}]  # fmt: skip
     assert doc["upstreams"] == {f"web-v1.{ns}.8080": {"url": f"http://web-v1.{ns}.svc:8080"}}
     kubectl("delete", "gateway", "gw", "-n", ns)
     eventually(

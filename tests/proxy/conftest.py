@@ -31,6 +31,13 @@ async def canary() -> AsyncIterator[Upstream]:
 
 
 @pytest.fixture
+async def third() -> AsyncIterator[Upstream]:
+    up = await start_upstream("third")
+    yield up
+    await up.runner.cleanup()
+
+
+@pytest.fixture
 async def proxy(tmp_path: Path, server_kind: str) -> AsyncIterator[LocalProxy]:
     conf = tmp_path / "routes"
     conf.mkdir()

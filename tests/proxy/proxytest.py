@@ -378,15 +378,17 @@ def gateway_doc(
     name: str = "web",
     listeners: list[dict[str, Any]] | None = None,
     generation: int = 1,
+    **top: Any,
 ) -> dict[str, Any]:
-    """A sealed schema-2 document of an HTTPRoute (``httpRules``) whose upstreams are ``name -> URL``."""
+    """A sealed schema-2 document of an HTTPRoute (``httpRules``) whose upstreams are ``name -> URL``;
+    ``top`` adds top-level keys (a TrafficPolicy's ``jwt``)."""
     doc = {
         "schemaVersion": 2,
         "route": {"namespace": "infra", "name": name, "uid": f"uid-{name}", "generation": generation,
                   "kind": "HTTPRoute", "creationTimestamp": "2026-01-01T00:00:00Z"},
         "hosts": [], "listeners": listeners if listeners is not None else [{"port": 80, "hosts": []}],
         "preserveHost": True, "upstreams": {k: {"url": v, "timeoutSeconds": 5} for k, v in upstreams.items()},
-        "httpRules": list(rules), "salt": f"infra/{name}",
+        "httpRules": list(rules), "salt": f"infra/{name}", **top,
     }  # fmt: skip
     return seal(doc)
 

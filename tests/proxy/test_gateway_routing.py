@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxytest import LocalProxy, Upstream, gateway_doc, http_rule, start_local_proxy, start_upstream
+from proxytest import LocalProxy, Upstream, gateway_doc, http_rule, start_local_proxy
 
 
 @pytest.fixture
@@ -25,13 +25,6 @@ async def gw(tmp_path: Path, server_kind: str) -> AsyncIterator[LocalProxy]:
     p = await start_local_proxy(conf, server=server_kind, listener_port=80)
     yield p
     await p.close()
-
-
-@pytest.fixture
-async def third() -> AsyncIterator[Upstream]:
-    up = await start_upstream("third")
-    yield up
-    await up.runner.cleanup()
 
 
 def prefix(value: str, **conditions: Any) -> dict[str, Any]:
@@ -136,7 +129,7 @@ async def test_admin_pages_show_gateway_documents(gw: LocalProxy, stable: Upstre
     async with gw.session.get(gw.admin + "/routes") as resp:
         (route,) = (await resp.json())["routes"]
     assert route["kind"] == "HTTPRoute" and route["rules"] == 1
-    assert route["listeners"] == [{"port": 80, "hosts": []}] and route["stable"] is None
+    assert route["listeners"] == [{"port": 80, "hostname": None, "hosts": []}] and route["stable"] is None
     async with gw.session.get(gw.admin + "/explain", params={"host": "gw.test", "path": "/x"}) as resp:
         out = await resp.json()
     assert (out["route"], out["upstream"], out["reason"]) == ("infra/web", "v1", "backend")

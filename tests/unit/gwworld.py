@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from graylane.gateway import certs
 from graylane.gateway.objects import parse_gateway, parse_gateway_class, parse_reference_grant
 from graylane.gateway.plan import Plan, Runtime, World, plan
+from graylane.gateway.policy import parse_traffic_policy
 from graylane.gateway.refs import Service
 from graylane.gateway.routes import parse_http_route
 
@@ -79,6 +80,17 @@ def http_route(
     return {"metadata": meta(name, ns, creationTimestamp=created), "spec": spec, "status": status}
 
 
+def traffic_policy(
+    name: str, *targets: str, ns: str = NS, created: str = "2026-01-02T00:00:00Z", **spec: Any
+) -> dict[str, Any]:
+    """A TrafficPolicy on the routes ``targets`` (``route`` or ``route/rule``); sticky on a header by default."""
+    refs = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": t.partition("/")[0],
+             **({"sectionName": t.partition("/")[2]} if "/" in t else {})} for t in targets]  # fmt: skip
+    if not spec:
+        spec = {"sticky": {"keys": ["header:X-User"]}}
+    return {"metadata": meta(name, ns, creationTimestamp=created), "spec": {"targetRefs": refs, **spec}}
+
+
 def grant(
     name: str, ns: str, sources: list[tuple[str, str, str]], targets: list[tuple[str, str, str | None]]
 ) -> dict[str, Any]:
@@ -106,10 +118,12 @@ def world(
 ) -> World:  # fmt: skip
     """A World of the given objects (kind told apart by their spec) plus the class ``graylane``."""
     classes = [gateway_class()]
-    gateways, routes, grants = [], [], []
+    gateways, routes, grants, policies = [], [], [], []
     for obj in objects:
         spec = obj["spec"]
-        if "controllerName" in spec:
+        if "targetRefs" in spec:
+            policies.append(obj)
+        elif "controllerName" in spec:
             classes.append(obj)
         elif "listeners" in spec:
             gateways.append(obj)
@@ -123,7 +137,7 @@ def world(
         routes=tuple(map(parse_http_route, routes)), grants=tuple(map(parse_reference_grant, grants)),
         services=SERVICES if services is None else services, namespaces=NAMESPACES,
         secrets=secrets or {}, runtime=runtime if runtime is not None else dict.fromkeys(keys, READY),
-        https_served=https_served,
+        https_served=https_served, policies=tuple(map(parse_traffic_policy, policies)),
     )  # fmt: skip
 
 

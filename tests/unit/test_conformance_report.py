@@ -34,12 +34,15 @@ def test_summary_names_counts_and_failures(tmp_path: Path) -> None:
         "  core failed: GatewayModifyListeners",
         "  extended success -- 3 passed, 40 skipped, 0 failed; declared: HTTPRouteMethodMatching",
     ]
-    assert not report.core_passed(found, "GATEWAY-HTTP")
+    assert not report.passed(found, "GATEWAY-HTTP")
     passed = {
         **REPORT,
         "profiles": [{"name": "GATEWAY-HTTP", "core": {"result": "success", "statistics": {"Passed": 36}}}],
     }
-    assert report.core_passed(passed, "GATEWAY-HTTP") and not report.core_passed(passed, "GATEWAY-TLS")
+    assert report.passed(passed, "GATEWAY-HTTP") and not report.passed(passed, "GATEWAY-TLS")
+    extended_failed = {"result": "failure", "statistics": {"Passed": 17, "Failed": 1}}
+    profile = {**passed["profiles"][0], "extended": extended_failed}
+    assert not report.passed({**REPORT, "profiles": [profile]}, "GATEWAY-HTTP"), "a declared feature failed"
 
 
 def test_other_files_are_refused(tmp_path: Path) -> None:

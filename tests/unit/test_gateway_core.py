@@ -203,7 +203,10 @@ EMPTY_SELECTOR = gateway(
     "empty-selector", listener(allowed={"namespaces": {"from": "Selector", "selector": {}}})
 )
 TWO = gateway("two", listener("a", hostname="a.test"), listener("b", hostname="*.b.test"))
-MIRROR_V2 = {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "infra-backend-v2", "port": 8080}}}
+MIRROR_V2 = {
+    "type": "RequestMirror",
+    "requestMirror": {"backendRef": {"name": "infra-backend-v2", "port": 8080}},
+}
 ATTACH_CASES = [
     ("same namespace", http_route("r"), [SAME], [(True, "Accepted")]),
     ("HTTPRouteInvalidCrossNamespaceParentRef", http_route("r", parent("same-namespace", NS), ns="web"), [SAME], [(False, "NotAllowedByListeners")]),

@@ -106,8 +106,9 @@ def test_a_document_per_route_and_gateway() -> None:
     route = http_route("r", parent("gw"), hostnames=["a.test", "x.w.test", "z.test"], rules=rules)
     docs = planned(gw, route, secrets={(NS, "cert"): None}).gateways[(NS, "gw")].documents
     doc = docs["uid-r"]
-    assert doc["listeners"] == [
-        {"port": 80, "hosts": ["a.test", "x.w.test"]},
+    assert doc["listeners"] == [  # one entry per listener: a request only sees its most specific listener's
+        {"port": 80, "hosts": ["x.w.test"], "hostname": "*.w.test"},
+        {"port": 80, "hosts": ["a.test"], "hostname": "a.test"},
         {
             "port": 443,
             "hosts": ["a.test", "x.w.test", "z.test"],
@@ -159,11 +160,15 @@ def test_gateway_class_conditions() -> None:
     assert out.classes["with-params"][0].reason == "InvalidParameters"
     klass = parse_gateway_class(gateway_class())
     status = class_status(klass, out.classes["graylane"], bundle_version="v1.6.3", now="T1", previous={})
-    assert status["supportedFeatures"] == [
-        {"name": "Gateway"},
-        {"name": "HTTPRoute"},
-        {"name": "ReferenceGrant"},
-    ]
+    assert [f["name"] for f in status["supportedFeatures"]] == [  # what make conformance passed, sorted
+        "Gateway", "HTTPRoute", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
+        "HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolWebSocket",
+        "HTTPRouteBackendRequestHeaderModification", "HTTPRouteBackendTimeout", "HTTPRouteHostRewrite",
+        "HTTPRouteMethodMatching", "HTTPRouteNamedRouteRule", "HTTPRoutePathRedirect", "HTTPRoutePathRewrite",
+        "HTTPRoutePortRedirect", "HTTPRouteQueryParamMatching", "HTTPRouteRequestMirror",
+        "HTTPRouteRequestMultipleMirrors", "HTTPRouteRequestPercentageMirror", "HTTPRouteRequestTimeout",
+        "HTTPRouteResponseHeaderModification", "HTTPRouteSchemeRedirect", "ReferenceGrant",
+    ]  # fmt: skip
     assert [(x["type"], x["status"], x["reason"]) for x in status["conditions"]] == [
         ("Accepted", "True", "Accepted"), ("SupportedVersion", "True", "SupportedVersion")]  # fmt: skip
     old = class_status(klass, out.classes["graylane"], bundle_version="v1.7.0", now="T1", previous={})

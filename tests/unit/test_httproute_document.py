@@ -31,6 +31,13 @@ def test_a_gateway_document_loads_into_the_model() -> None:
     assert config.is_http and config.route.kind == "HTTPRoute" and config.preserve_host
     assert config.route.created == "2026-01-01T00:00:00Z"
     assert [(item.port, item.hosts) for item in config.listeners] == [(80, ("a.test", "*.b.test"))]
+    assert config.listeners[0].hostname is None, "no hostname: the port's listener without one"
+    two = [
+        {"port": 80, "hosts": ["a.test"], "hostname": "*.test"},
+        {"port": 80, "hosts": [], "hostname": "b.test"},
+    ]
+    assert [(e.port, e.hostname) for e in load(http_document(rule, listeners=two)).listeners] == [
+        (80, "*.test"), (80, "b.test")]  # fmt: skip
     assert config.listeners[0].tls == (), "an HTTP listener names no certificate"
     (parsed,) = config.http_rules
     assert parsed.name == "main"
@@ -79,6 +86,9 @@ BAD = [
     ({"listeners": []}, "listeners"),
     ({"listeners": [{"port": 80, "hosts": []}, {"port": 80, "hosts": []}]}, "listeners[1].port"),
     ({"listeners": [{"port": 0, "hosts": []}]}, "listeners[0].port"),
+    ({"listeners": [{"port": 80, "hosts": [], "hostname": "a.test"}, {"port": 80, "hosts": [], "hostname": "a.test"}]}, "listeners[1].port"),
+    ({"listeners": [{"port": 80, "hosts": [], "hostname": "A.test"}]}, "listeners[0].hostname"),
+    ({"listeners": [{"port": 80, "hosts": [], "hostname": ["a.test"]}]}, "listeners[0].hostname"),
     ({"listeners": [{"port": 80, "hosts": ["A.test"]}]}, "listeners[0].hosts[0]"),
     ({"listeners": [{"port": 443, "hosts": [], "tls": []}]}, "listeners[0].tls"),
     ({"listeners": [{"port": 443, "hosts": [], "tls": [{"hostname": "a.test"}]}]}, "listeners[0].tls[0].secretName"),

@@ -175,3 +175,57 @@ def test_explain_names_the_rule_and_the_pick() -> None:
         explain(table, view(host="gw.test", path="/x"), 0.1, port=80)["upstreamURL"]
         == "http://v1.infra.svc:8080"
     )
+
+
+ISOLATION_LISTENERS = {"empty": None, "wildcard": "*.example.com", "wildcard-foo": "*.foo.example.com",
+                       "abc": "abc.foo.example.com"}  # fmt: skip
+# GatewayHTTPListenerIsolation: (host, path) -> served; each route is attached to one listener of port 80
+ISOLATION = [
+    ("bar.com", "/empty", "v1"), ("bar.com", "/wildcard", None), ("bar.com", "/wildcard-foo", None),
+    ("bar.com", "/abc", None),
+    ("bar.example.com", "/empty", None), ("bar.example.com", "/wildcard", "v1"),
+    ("bar.example.com", "/wildcard-foo", None), ("bar.example.com", "/abc", None),
+    ("bar.foo.example.com", "/empty", None), ("bar.foo.example.com", "/wildcard", None),
+    ("bar.foo.example.com", "/wildcard-foo", "v1"), ("bar.foo.example.com", "/abc", None),
+    ("abc.foo.example.com", "/empty", None), ("abc.foo.example.com", "/wildcard", None),
+    ("abc.foo.example.com", "/wildcard-foo", None), ("abc.foo.example.com", "/abc", "v1"),
+]  # fmt: skip
+
+
+def isolation_table() -> RouteTable:
+    def attached(name: str, hostname: str | None) -> RouteConfig:
+        listener = {
+            "port": 80,
+            "hosts": [hostname] if hostname else [],
+            **({"hostname": hostname} if hostname else {}),
+        }
+        return route(name, to("v1", prefix(f"/{name}")), listeners=[listener])
+
+    return RouteTable.build([attached(name, hostname) for name, hostname in ISOLATION_LISTENERS.items()])
+
+
+@pytest.mark.parametrize(("host", "path", "expected"), ISOLATION)
+def test_a_request_only_sees_the_routes_of_its_most_specific_listener(
+    host: str, path: str, expected: str | None
+) -> None:
+    assert served(isolation_table(), path, host=host) == expected
+
+
+def test_a_listener_goes_with_its_last_route() -> None:
+    table = isolation_table()
+    table.remove("infra/abc")
+    assert served(table, "/wildcard-foo", host="abc.foo.example.com") == "v1", "its wildcard listener now"
+    table.remove("infra/wildcard-foo")
+    table.remove("infra/wildcard")
+    assert served(table, "/empty", host="abc.foo.example.com") == "v1", "only the listener without hostname"
+    table.remove("infra/empty")
+    assert table.ports == ()
+
+
+def test_documents_without_listener_hostnames_share_the_port() -> None:
+    """Documents of an operator before listener isolation: one entry per port, no ``hostname``."""
+    table = RouteTable.build([
+        route("a", to("v1", prefix("/a")), listeners=[{"port": 80, "hosts": ["*.example.com"]}]),
+        route("b", to("v2", prefix("/b")), listeners=[{"port": 80, "hosts": []}]),
+    ])  # fmt: skip
+    assert served(table, "/b", host="x.example.com") == "v2", "as before: the any-host route is the fallback"

@@ -1,0 +1,191 @@
+"""Which ``TrafficPolicy`` applies to which HTTPRoute rule, and each policy's GEP-713 ancestor status.
+
+Pure, from the parsed policies, the routes and the Graylane Gateways each route is accepted by:
+
+- a target is an HTTPRoute of the policy's namespace (``sectionName``: one rule, by its ``name``); a route
+  that does not exist, has no such rule or is accepted by no Graylane Gateway is ``TargetNotFound``;
+- two valid policies on the same target (same route, same ``sectionName`` or both none): the oldest wins
+  (``creationTimestamp``, then ``namespace/name``), the other is ``Conflicted``; a rule takes the policy
+  naming it, else the one on the whole route (the more specific wins, nothing is merged);
+- one ``jwt`` per route (the proxies verify tokens per route): a policy whose ``jwt`` differs from an older
+  applied policy's on the same route is ``Conflicted``;
+- a pin's ``backendRef`` must name exactly one backendRef of each rule it applies to, else ``Invalid``.
+
+Status: ``status.ancestors`` has one entry per Gateway the target route is accepted by (the target itself
+when it is not found), ``controllerName: graylane.io/gateway-controller``, condition ``Accepted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graylane.gateway import conditions as c
+from graylane.gateway.objects import GROUP, HTTPRoute, Key, RouteRule
+from graylane.gateway.policy import Pin, TrafficPolicy
+
+TARGET_NOT_FOUND = "TargetNotFound"
+MAX_ANCESTORS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class RulePolicy:
+    """What one rule's document gets: ``sticky`` as written, pins as (name, match, backend index)."""
+
+    policy: Key
+    sticky: Mapping[str, Any] | None
+    pins: tuple[tuple[str, Mapping[str, Any], int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePolicies:
+    jwt: Mapping[str, Any] | None
+    rules: tuple[RulePolicy | None, ...]  # per rule of the route
+
+
+@dataclass(frozen=True, slots=True)
+class Ancestor:
+    ref: Mapping[str, Any]
+    condition: c.Condition
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPlan:
+    routes: Mapping[Key, RoutePolicies]  # only routes some policy applies to
+    statuses: Mapping[Key, tuple[Ancestor, ...]]  # per policy
+
+
+Verdict = tuple[Key, str | None, c.Condition]  # (route key, section, condition) of one target
+
+
+def plan_policies(
+    policies: Iterable[TrafficPolicy], routes: Mapping[Key, HTTPRoute], gateways: Mapping[Key, Iterable[Key]]
+) -> PolicyPlan:
+    """``gateways``: per route key, the Graylane Gateways that accepted it."""
+    ordered = sorted(policies, key=lambda p: p.order)
+    verdicts: dict[Key, list[Verdict]] = {}
+    claims: dict[tuple[Key, str | None], TrafficPolicy] = {}
+    for policy in ordered:
+        verdicts[policy.meta.key] = []
+        for target in policy.targets:
+            route_key = (policy.meta.namespace, target.name)
+            cond = _judge(
+                policy, target.section, routes.get(route_key), bool(list(gateways.get(route_key, ())))
+            )
+            if cond.status:
+                winner = claims.setdefault((route_key, target.section), policy)
+                if winner is not policy:
+                    cond = _conflicted(winner, "targets the same", route_key, target.section)
+            verdicts[policy.meta.key].append((route_key, target.section, cond))
+    jwts = _jwt_owners(ordered, verdicts)
+    for policy in ordered:
+        found = verdicts[policy.meta.key]
+        for i, (route_key, section, cond) in enumerate(found):
+            owner = jwts.get(route_key)
+            if cond.status and policy.jwt is not None and owner is not None and owner.jwt != policy.jwt:
+                found[i] = (
+                    route_key,
+                    section,
+                    _conflicted(owner, "sets another spec.jwt on", route_key, None),
+                )
+    applied = {(rk, sec): p for p in ordered for rk, sec, cond in verdicts[p.meta.key] if cond.status}
+    out_routes = {key: _route_policies(routes[key], key, applied, jwts.get(key))
+                  for key in {rk for rk, _ in applied}}  # fmt: skip
+    statuses = {p.meta.key: _ancestors(p, verdicts[p.meta.key], gateways) for p in ordered}
+    return PolicyPlan(out_routes, statuses)
+
+
+def _judge(
+    policy: TrafficPolicy, section: str | None, route: HTTPRoute | None, attached: bool
+) -> c.Condition:
+    if policy.problem is not None:
+        return c.Condition(c.ACCEPTED, False, c.INVALID, policy.problem)
+    if route is None:
+        return c.Condition(c.ACCEPTED, False, TARGET_NOT_FOUND, "HTTPRoute not found")
+    if not attached:
+        return c.Condition(
+            c.ACCEPTED, False, TARGET_NOT_FOUND, "the HTTPRoute is accepted by no Graylane Gateway"
+        )
+    rules = [r for r in route.rules if section is None or r.name == section]
+    if not rules:
+        return c.Condition(
+            c.ACCEPTED, False, TARGET_NOT_FOUND, f"the HTTPRoute has no rule named {section!r}"
+        )
+    for rule in rules:
+        for i, pin in enumerate(policy.pins):
+            if isinstance(backend_index(rule, pin), str):
+                where = f"rule {rule.name!r}" if rule.name else "a rule"
+                message = f"spec.pin[{i}].backendRef: {backend_index(rule, pin)} in {where} of the HTTPRoute"
+                return c.Condition(c.ACCEPTED, False, c.INVALID, message)
+    return c.ok(c.ACCEPTED)
+
+
+def backend_index(rule: RouteRule, pin: Pin) -> int | str:
+    """The index of the one backendRef of ``rule`` that ``pin`` names, or why there is none."""
+    found = [j for j, b in enumerate(rule.backends)
+             if (b.ref.group, b.ref.kind, b.ref.name) == ("", "Service", pin.backend)
+             and (pin.port is None or b.port == pin.port)]  # fmt: skip
+    label = pin.backend + (f":{pin.port}" if pin.port is not None else "")
+    if not found:
+        return f"{label} is not a backendRef"
+    if len(found) > 1:
+        return f"{label} names {len(found)} backendRefs (give name:port)"
+    return found[0]
+
+
+def _conflicted(winner: TrafficPolicy, what: str, route: Key, section: str | None) -> c.Condition:
+    target = f"HTTPRoute {route[1]}" + (f" rule {section!r}" if section else "")
+    message = f"TrafficPolicy {winner.meta.namespace}/{winner.meta.name} {what} {target} and is older"
+    return c.Condition(c.ACCEPTED, False, c.CONFLICTED, message)
+
+
+def _jwt_owners(
+    ordered: list[TrafficPolicy], verdicts: Mapping[Key, list[Verdict]]
+) -> dict[Key, TrafficPolicy]:
+    """Per route, the oldest accepted policy with ``jwt``: its settings are the route's."""
+    owners: dict[Key, TrafficPolicy] = {}
+    for policy in ordered:
+        if policy.jwt is not None:
+            for route_key, _, cond in verdicts[policy.meta.key]:
+                if cond.status:
+                    owners.setdefault(route_key, policy)
+    return owners
+
+
+def _route_policies(
+    route: HTTPRoute, key: Key, applied: Mapping[tuple[Key, str | None], TrafficPolicy],
+    owner: TrafficPolicy | None,
+) -> RoutePolicies:  # fmt: skip
+    rules: list[RulePolicy | None] = []
+    for rule in route.rules:
+        policy = (applied.get((key, rule.name)) if rule.name else None) or applied.get((key, None))
+        if policy is None:
+            rules.append(None)
+            continue
+        pins = tuple((p.name, p.match, int(backend_index(rule, p))) for p in policy.pins)
+        rules.append(RulePolicy(policy.meta.key, policy.sticky, pins))
+    return RoutePolicies(owner.jwt if owner is not None else None, tuple(rules))
+
+
+def _ancestors(
+    policy: TrafficPolicy, verdicts: list[Verdict], gateways: Mapping[Key, Iterable[Key]]
+) -> tuple[Ancestor, ...]:
+    """One entry per ancestor; of several targets under one Gateway the first problem is shown. A policy
+    without a usable target (only possible past the CRD's schema) is its own ancestor: it says why."""
+    if not verdicts:
+        ref = {"group": "graylane.io", "kind": "TrafficPolicy", "namespace": policy.meta.namespace,
+               "name": policy.meta.name}  # fmt: skip
+        return (Ancestor(ref, c.Condition(c.ACCEPTED, False, c.INVALID, policy.problem or "no targetRefs")),)
+    found: dict[tuple[Any, ...], Ancestor] = {}
+    for route_key, section, cond in verdicts:
+        refs = [{"group": GROUP, "kind": "Gateway", "namespace": ns, "name": name}
+                for ns, name in sorted(gateways.get(route_key, ()))]  # fmt: skip
+        if not refs or cond.reason == TARGET_NOT_FOUND:
+            refs = [{"group": GROUP, "kind": "HTTPRoute", "namespace": route_key[0], "name": route_key[1],
+                     **({"sectionName": section} if section else {})}]  # fmt: skip
+        for ref in refs:
+            key = tuple(sorted(ref.items()))
+            if key not in found or (found[key].condition.status and not cond.status):
+                found[key] = Ancestor(ref, cond)
+    return tuple(found[k] for k in sorted(found))[:MAX_ANCESTORS]
