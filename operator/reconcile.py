@@ -54,9 +54,10 @@ async def reconcile_route(
                 verdict, document = st.Verdict(False, st.CONFLICT, f"configMap: {exc}"), None
             else:
                 if applied.changed and applied.previous_weight != document["weight"]:
-                    await _weight_event(
-                        state, route, applied.previous_weight, document["weight"], applied.name
-                    )
+                    if applied.previous_weight is not None:  # a change; the first weight is in the status
+                        await _weight_event(
+                            state, route, applied.previous_weight, document["weight"], applied.name
+                        )
                     logger.info(f"Applied weight {document['weight']} in ConfigMap {applied.name}")
         elif verdict.reason == st.CONFLICT:
             await delete_route_configmaps(state.require_api(), state.configmaps, route_uid=key[2])
@@ -198,9 +199,10 @@ async def _write_status(state: OperatorState, route: Route, verdict: st.Verdict)
 
 
 async def _weight_event(
-    state: OperatorState, route: Route, before: float | None, after: float, configmap: str
+    state: OperatorState, route: Route, before: float, after: float, configmap: str
 ) -> None:
-    """An Event on the route for every applied weight change (best effort: never fails a reconcile)."""
-    was = "none" if before is None else f"{before:g}%"
-    message = f"canary weight {was} -> {after:g}% (ConfigMap {configmap})"
+    """An Event on the route for every applied weight change (best effort: never fails a reconcile). Not
+    for a route's first ConfigMap: its status says the weight is applied, and at 10,000 routes created at
+    once those Events were a third of the operator's writes."""
+    message = f"canary weight {before:g}% -> {after:g}% (ConfigMap {configmap})"
     await events.post_event(state, route, "Normal", "WeightApplied", message, logger=LOG)

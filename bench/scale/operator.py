@@ -5,8 +5,10 @@
 * The operator runs as a real process with the chart's arguments against the local control plane (or
   ``--kubeconfig``). The objects of ``generate.py`` (the issue's shape) go in through the API, 16 requests
   at a time, Upstreams first; the clock starts before the first create. "Ready" = Ready=True for the
-  route's current generation, counted on paginated lists every 2 s. Peak RSS is the process's VmHWM. API
-  writes are the operator's own count ("Idle after N reconciles (W API writes since start)" in its log).
+  route's current generation, seen on a watch of the routes (and checked by one list once all are). CPU
+  seconds of the API server, etcd, the operator, the bench and the rest of the machine, while creating and
+  after. Peak RSS is the process's VmHWM. API writes are the operator's own count ("Idle after N
+  reconciles (W API writes since start)" in its log).
 * Restart: the resourceVersions of every route, Upstream and route ConfigMap before a restart and once the
   new operator says it is idle after reconciling every route: how many changed, and how many writes it
   made (bar: none).
@@ -40,6 +42,7 @@ import generate  # noqa: E402
 import kubebench  # noqa: E402
 from api import GROUP, Api  # noqa: E402
 from cluster.ports import free_port  # noqa: E402
+from common import cpu_seconds  # noqa: E402
 
 IDLE = re.compile(r"Idle after (\d+) reconciles \((\d+) API writes since start\)")
 BEFORE = {"operator_ready_s": "5,326 of 10,000 Ready after 8 min (Kopf handlers)", "operator_peak_mib": "634"}
@@ -59,9 +62,32 @@ def idle(log: Path) -> tuple[int, int] | None:
     return (int(found[-1][0]), int(found[-1][1])) if found else None
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, every process) since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds of each measured process (and of the machine) between ``mark`` calls: where the wall
+    time of a phase went."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.last = self.sample()
+
+    def sample(self) -> dict[str, float]:
+        found = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        found["bench"] = time.process_time()
+        found["machine"] = machine_busy_seconds()
+        return found
+
+    def mark(self) -> dict[str, float]:
+        now = self.sample()
+        spent = {name: round(now[name] - self.last[name], 1) for name in now}
+        spent["others"] = round(spent["machine"] - sum(v for k, v in spent.items() if k != "machine"), 1)
+        self.last = now
+        return spent
 
 
 async def wait_for(check: Callable[[], Any], *, deadline: float, interval: float = 0.5) -> Any:
@@ -74,19 +100,56 @@ async def wait_for(check: Callable[[], Any], *, deadline: float, interval: float
     raise TimeoutError(f"not within {deadline}s")
 
 
-async def create_and_wait(api: Api, objects: list[dict[str, Any]], ns: str, out: dict[str, Any]) -> None:
-    total = sum(1 for o in objects if o["kind"] == "CanaryRoute")
-    started = time.monotonic()
-    await api.create_all(objects)
-    out["operator_create_s"] = round(time.monotonic() - started, 1)
+class ReadyWatch:
+    """The routes Ready=True for their generation, as a watch of the CanaryRoutes tells it, and when they
+    all were. A watch, not lists: listing 10,000 routes every 2 s cost the API server more CPU than the
+    operator's writes it was measuring."""
 
-    async def all_ready() -> bool:
-        items, _ = await api.list(f"{GROUP}/namespaces/{ns}/canaryroutes")
-        return sum(1 for item in items if is_ready(item)) >= total
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.ready: set[str] = set()
+        self.all_ready = asyncio.Event()
+        self.at = 0.0
 
-    await wait_for(all_ready, deadline=1800, interval=2)
-    out["operator_ready_s"] = round(time.monotonic() - started, 1)
+    async def follow(self, api: Api, path: str, version: str) -> None:
+        while True:  # a watch the API server ends resumes from the last event seen
+            async for _, _, event in api.watch(path, version):
+                if event["type"] == "ERROR":
+                    raise RuntimeError(f"watch {path}: {event['object']}")
+                obj = event["object"]
+                version = obj["metadata"]["resourceVersion"]
+                if event["type"] != "DELETED" and is_ready(obj):
+                    self.ready.add(obj["metadata"]["name"])
+                else:
+                    self.ready.discard(obj["metadata"]["name"])
+                if len(self.ready) >= self.total and not self.all_ready.is_set():
+                    self.at = time.monotonic()
+                    self.all_ready.set()
+
+
+async def create_and_wait(api: Api, kubeconfig: Path, objects: list[dict[str, Any]], ns: str,
+                          meter: CpuMeter, out: dict[str, Any]) -> None:  # fmt: skip
+    path = f"{GROUP}/namespaces/{ns}/canaryroutes"
+    watch = ReadyWatch(sum(1 for o in objects if o["kind"] == "CanaryRoute"))
+    async with Api(kubeconfig, connections=1) as watcher:  # its own connection: not one of the creators'
+        _, version = await watcher.list(path)
+        following = asyncio.create_task(watch.follow(watcher, path, version))
+        meter.mark()
+        started = time.monotonic()
+        await api.create_all(objects)
+        out["operator_create_s"] = round(time.monotonic() - started, 1)
+        out["cpu_s_during_creates"] = meter.mark()
+        await asyncio.wait([following, asyncio.create_task(watch.all_ready.wait())], timeout=1800,
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        following.cancel()
+        if not watch.all_ready.is_set():
+            raise RuntimeError(f"{len(watch.ready)} of {watch.total} routes Ready: {following}")
+    out["operator_ready_s"] = round(watch.at - started, 1)
     out["operator_ready_after_last_create_s"] = round(out["operator_ready_s"] - out["operator_create_s"], 1)
+    out["cpu_s_after_creates"] = meter.mark()
+    items, _ = await api.list(path)  # once, the clock stopped: the watch told the truth
+    if sum(1 for item in items if is_ready(item)) < watch.total:
+        raise RuntimeError("the watch saw every route Ready, a list does not")
 
 
 async def versions(api: Api, routes_ns: str, config_ns: str) -> dict[str, str]:
@@ -153,8 +216,8 @@ async def watch_writes(api: Api, routes_ns: str, config_ns: str, affected: set[s
 
 
 async def shared_upstream(api: Api, kubeconfig: Path, logs: Path, routes_ns: str, config_ns: str,
-                          out: dict[str, Any], *, proxy: bool) -> None:  # fmt: skip
-    affected = {f"{routes_ns}/svc-{i}" for i in range(generate.SHARED_ROUTES)}
+                          out: dict[str, Any], *, routes: int, proxy: bool) -> None:  # fmt: skip
+    affected = {f"{routes_ns}/svc-{i}" for i in range(min(generate.SHARED_ROUTES, routes))}
     admin_port = free_port()
     proxy_cmd = [str(kubebench.BIN / "graylane-proxy"), "--kube", "--namespace", config_ns, "--listen",
                  f"127.0.0.1:{free_port()}", "--admin-listen", f"127.0.0.1:{admin_port}"]  # fmt: skip
@@ -183,7 +246,7 @@ async def shared_upstream(api: Api, kubeconfig: Path, logs: Path, routes_ns: str
         out["shared_other_writes"] = len(others)
 
 
-async def run(kubectl: Any, routes: int, logs: Path, *, proxy: bool) -> dict[str, Any]:
+async def run(kubectl: Any, plane: Any, routes: int, logs: Path, *, proxy: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"routes": routes, "load_before": os.getloadavg()}
     routes_ns = kubebench.namespace(kubectl, "scale")
     config_ns = kubebench.namespace(kubectl, "scale-graylane")
@@ -193,7 +256,10 @@ async def run(kubectl: Any, routes: int, logs: Path, *, proxy: bool) -> dict[str
         log = logs / "operator.log"
         with kubebench.process(cmd, kubectl.kubeconfig, log) as proc:
             await asyncio.sleep(3)  # up and watching before the flood
-            await create_and_wait(api, objects, routes_ns, out)
+            measured = {"operator": proc.pid}
+            if plane is not None:
+                measured |= {name: plane.procs[name].pid for name in plane.procs}
+            await create_and_wait(api, kubectl.kubeconfig, objects, routes_ns, CpuMeter(measured), out)
             out["operator_peak_mib"] = round(kubebench.peak_rss_mib(proc.pid))
             out["operator_cpu_s"] = round(cpu_seconds(proc.pid), 1)
             out["load_during"] = os.getloadavg()
@@ -205,7 +271,8 @@ async def run(kubectl: Any, routes: int, logs: Path, *, proxy: bool) -> dict[str
         with kubebench.process(cmd, kubectl.kubeconfig, log):
             await wait_for(lambda: (idle(log) or (0, 0))[0] >= routes, deadline=1800)
             writes_before = (idle(log) or (0, 0))[1]
-            await shared_upstream(api, kubectl.kubeconfig, logs, routes_ns, config_ns, out, proxy=proxy)
+            await shared_upstream(api, kubectl.kubeconfig, logs, routes_ns, config_ns, out, routes=routes,
+                                  proxy=proxy)  # fmt: skip
             out["shared_api_writes"] = (idle(log) or (0, 0))[1] - writes_before
     out["load_after"] = os.getloadavg()
     return out
@@ -222,8 +289,8 @@ def main() -> int:
     args = parser.parse_args()
     logs = Path(os.environ.get("BENCH_LOGS") or kubebench.ROOT / ".graylane" / "bench-scale-operator")
     logs.mkdir(parents=True, exist_ok=True)
-    with kubebench.cluster(args.kubeconfig) as kubectl:
-        out = asyncio.run(run(kubectl, args.routes, logs, proxy=not args.no_proxy))
+    with kubebench.control_plane(args.kubeconfig) as (plane, kubectl):
+        out = asyncio.run(run(kubectl, plane, args.routes, logs, proxy=not args.no_proxy))
     (kubebench.ROOT / ".graylane" / "bench-scale-operator.json").write_text(json.dumps(out, indent=1))
     for key, value in out.items():
         bar = f"  (bar {BARS[key]})" if key in BARS else ""

@@ -33,6 +33,7 @@ EXTENDED: tuple[str, ...] = (
     "HTTPRouteBackendRequestHeaderModification",
     "HTTPRouteNamedRouteRule",
     "HTTPRouteBackendProtocolWebSocket",
+    "GatewayHTTPListenerIsolation",
 )
 
 DECLARED: tuple[str, ...] = CORE + EXTENDED

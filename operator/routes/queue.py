@@ -71,10 +71,11 @@ class WorkQueue(Generic[K]):
         else:
             self._promote(now)
 
-    def next_due(self, *, now: float) -> float | None:
-        """Seconds until a delayed key is due (0 when one is ready now), None when nothing waits."""
+    def next_due(self, *, now: float, low: bool = True) -> float | None:
+        """Seconds until a delayed key is due (0 when one is ready now), None when nothing waits; waiting
+        low keys count only with ``low`` (a caller that may not take one now waits for them otherwise)."""
         self._promote(now)
-        if self._ready or self._low:
+        if self._ready or (low and self._low):
             return 0.0
         self._drop_stale()
         return max(0.0, self._heap[0][0] - now) if self._heap else None

@@ -153,7 +153,8 @@ class ControlPlane:
         self.server = f"https://{node_ip or '127.0.0.1'}:{api_port}"
         self._spawn(binary, "etcd", flags.etcd(self.dir, etcd_url, f"http://127.0.0.1:{peer_port}"))
         wait_for(self, "etcd", deadline, lambda: _healthy(get_json(f"{etcd_url}/health")))
-        self._spawn(binary, "kube-apiserver", flags.apiserver(self.dir, etcd_url, api_port, p, node_ip))
+        self._spawn(binary, "kube-apiserver", flags.apiserver(self.dir, etcd_url, api_port, p, node_ip),
+                    env=flags.APISERVER_ENV)  # fmt: skip
         pki.write_kubeconfig(
             self.kubeconfig, server=self.server, ca=p.ca_crt, cert=p.admin_crt, key=p.admin_key, user="admin"
         )
@@ -182,8 +183,8 @@ class ControlPlane:
     def log_path(self, name: str) -> Path:
         return self.logs.get(name, self.dir / "logs" / f"{name}.log")
 
-    def _spawn(self, binary: Path, name: str, args: list[str]) -> None:
-        self.spawn_exec([str(binary), name, *args], name, self.dir / "logs")
+    def _spawn(self, binary: Path, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.spawn_exec([str(binary), name, *args], name, self.dir / "logs", env)
 
     def spawn_exec(
         self, argv: list[str], name: str, log_dir: Path, env: dict[str, str] | None = None

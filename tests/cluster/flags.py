@@ -54,6 +54,14 @@ def apiserver(directory: Path, etcd_url: str, port: int, p: Pki, node_ip: str | 
     ]
 
 
+# The API server's Go garbage collector: with the default GOGC=100 it marked the whole heap (1.4 GiB in use
+# with the 39,501 objects of `make bench-scale-operator`) 84 times during that bench. Letting the heap grow
+# 4x between collections, up to a soft limit of 3 GiB, took its CPU for the bench's create + all Ready from
+# 280 to 195 s (docs/performance.md). A property of this test cluster on a shared 2-core machine, not of
+# Graylane: a production API server has its own sizing.
+APISERVER_ENV = {"GOGC": "400", "GOMEMLIMIT": "3GiB"}
+
+
 def _node_apiserver(p: Pki) -> list[str]:
     cert, key = p.client("apiserver-kubelet-client")
     return [

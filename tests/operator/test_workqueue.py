@@ -50,6 +50,8 @@ def test_low_priority_keys_wait_behind_every_normal_one() -> None:
     assert drain(queue, now=0.0) == ["x", "y"]
     queue.add("u", now=0.0, low=True)
     assert queue.pop(now=0.0, low=False) is None, "held back while the caller's low slots are taken"
+    assert queue.next_due(now=0.0, low=False) is None, "nothing for that caller: it waits, it does not spin"
+    assert queue.next_due(now=0.0) == 0.0
     assert queue.pop(now=0.0) == "u"
 
 

@@ -161,7 +161,7 @@ def test_gateway_class_conditions() -> None:
     klass = parse_gateway_class(gateway_class())
     status = class_status(klass, out.classes["graylane"], bundle_version="v1.6.3", now="T1", previous={})
     assert [f["name"] for f in status["supportedFeatures"]] == [  # what make conformance passed, sorted
-        "Gateway", "HTTPRoute", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
+        "Gateway", "GatewayHTTPListenerIsolation", "HTTPRoute", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
         "HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolWebSocket",
         "HTTPRouteBackendRequestHeaderModification", "HTTPRouteBackendTimeout", "HTTPRouteHostRewrite",
         "HTTPRouteMethodMatching", "HTTPRouteNamedRouteRule", "HTTPRoutePathRedirect", "HTTPRoutePathRewrite",
