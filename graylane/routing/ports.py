@@ -18,71 +18,55 @@ from graylane.routing.request import RequestView
 
 
 class PortIndex:
-    """The listeners of one port, each a :class:`HostIndex` of the routes attached to it."""
+    """The listeners of one port, each a :class:`HostIndex` of the routes attached to it, by hostname."""
 
-    __slots__ = ("_exact", "_none", "_wild", "users")
+    __slots__ = ("_listeners", "_wildcards", "users")
 
     def __init__(self) -> None:
-        self._exact: dict[str, HostIndex] = {}
-        self._wild: dict[str, HostIndex] = {}  # ".example.com" -> the listener *.example.com
-        self._none: HostIndex | None = None
+        self._listeners: dict[str | None, HostIndex] = {}  # "abc.example.com", "*.example.com" or None
+        self._wildcards = 0  # how many listener hostnames start with "*."
         self.users: dict[str | None, set[str]] = {}  # listener hostname -> the routes attached to it
 
     def listener(self, hostname: str | None) -> HostIndex | None:
-        if hostname is None:
-            return self._none
-        if hostname.startswith("*."):
-            return self._wild.get(hostname[1:])
-        return self._exact.get(hostname)
+        return self._listeners.get(hostname)
 
-    def open(self, hostname: str | None) -> HostIndex:
-        """The index of the listener ``hostname``, created empty when it is new."""
-        found = self.listener(hostname)
-        if found is not None:
-            return found
-        index = HostIndex()
-        if hostname is None:
-            self._none = index
-        elif hostname.startswith("*."):
-            self._wild[hostname[1:]] = index
-        else:
-            self._exact[hostname] = index
+    def open(self, hostname: str | None) -> tuple[HostIndex, bool]:
+        """The index of the listener ``hostname``, and whether it is new (created empty)."""
+        index = self._listeners.get(hostname)
+        if index is not None:
+            return index, False
+        index = self._listeners[hostname] = HostIndex()
         self.users[hostname] = set()
-        return index
+        self._wildcards += _wildcard(hostname)
+        return index, True
 
     def close(self, hostname: str | None) -> None:
         """Forget the listener ``hostname`` (no route is attached to it any more)."""
-        self.users.pop(hostname, None)
-        if hostname is None:
-            self._none = None
-        elif hostname.startswith("*."):
-            self._wild.pop(hostname[1:], None)
-        else:
-            self._exact.pop(hostname, None)
+        if self._listeners.pop(hostname, None) is not None:
+            del self.users[hostname]
+            self._wildcards -= _wildcard(hostname)
 
     def indexes(self) -> Iterator[HostIndex]:
-        yield from self._exact.values()
-        yield from self._wild.values()
-        if self._none is not None:
-            yield self._none
+        return iter(self._listeners.values())
 
     def select(self, host: str) -> HostIndex | None:
         """The most specific listener whose hostname matches ``host``; None: no listener of the port does."""
-        if self._exact or self._wild:
-            index = self._exact.get(host)
-            if index is not None:
-                return index
+        listeners = self._listeners
+        index = listeners.get(host)
+        if index is None and self._wildcards:
             dot = host.find(".")
-            while dot >= 0:  # the longest suffix first
-                index = self._wild.get(host[dot:])
-                if index is not None:
-                    return index
+            while dot >= 0 and index is None:  # the longest suffix first
+                index = listeners.get("*" + host[dot:])
                 dot = host.find(".", dot + 1)
-        return self._none
+        return listeners.get(None) if index is None else index
 
     def match(self, host: str, path: str, view: RequestView | None) -> Entry | None:
         index = self.select(host)
         return None if index is None else index.match(host, path, view)
 
     def __bool__(self) -> bool:
-        return bool(self.users)
+        return bool(self._listeners)
+
+
+def _wildcard(hostname: str | None) -> int:
+    return int(hostname is not None and hostname.startswith("*."))

@@ -121,11 +121,9 @@ class RouteTable:
 
     def _open_listener(self, port: int, hostname: str | None) -> HostIndex:
         """A listener's index; a new one starts with every port-less document."""
-        ports = self._ports.setdefault(port, PortIndex())
-        index = ports.listener(hostname)
-        if index is not None:
+        index, new = self._ports.setdefault(port, PortIndex()).open(hostname)
+        if not new:
             return index
-        index = ports.open(hostname)
         for key, entries in self._entries.items():
             config = self._routes[key].config
             if not config.listeners:

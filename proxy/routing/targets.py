@@ -38,12 +38,9 @@ class Targets:
     def __init__(
         self, names: tuple[str, ...], tracks: tuple[str, ...], rows: Rows, extra: Extra = (),
     ) -> None:  # fmt: skip
-        self._names = names
-        self._tracks = tracks
-        self._rows = rows
-        self._extra = extra
         self._maker: TargetMaker | None = None
         self._config: RouteConfig | None = None
+        self.fill(names, tracks, rows, extra)
 
     @classmethod
     def later(cls, maker: TargetMaker, config: RouteConfig) -> Targets:
