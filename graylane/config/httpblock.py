@@ -43,7 +43,7 @@ from graylane.config.upstreamblock import parse_upstreams
 RULE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?")
 PATH_KINDS: tuple[PathKind, ...] = ("Exact", "PathPrefix", "RegularExpression")
 MAX_WEIGHT = 1_000_000
-RULE_OPTIONAL = ("name", "filters", "timeouts", "sticky", "pins")
+RULE_OPTIONAL = ("name", "filters", "timeouts", "sticky", "pins", "canary")
 
 
 def parse_listeners(
@@ -139,12 +139,17 @@ def _rule(c: FieldChecker, value: Any, path: str, upstreams: set[str], *, has_jw
         parse_sticky(c, obj["sticky"], join(path, "sticky"), has_jwt=has_jwt) if "sticky" in obj else None
     )
     pins = _pins(c, obj.get("pins", []), join(path, "pins"), len(backends), has_jwt=has_jwt)
+    canary = None
+    if "canary" in obj:  # a TrafficPolicy rollout's backend: its requests are labelled track rule-<i>.canary
+        canary = c.integer(obj["canary"], join(path, "canary"), lo=0, hi=max(len(backends) - 1, 0))
+        if not backends:
+            c.error(join(path, "canary"), "the rule has no backends")
     if len(c.errors) != before:
         return None
     return HttpRule(
         name=name, matches=matches, backends=backends, request_headers=f.request_headers, redirect=f.redirect,
         response_headers=f.response_headers, rewrite=f.rewrite, mirrors=f.mirrors, timeouts=timeouts,
-        sticky=sticky, pins=pins,
+        sticky=sticky, pins=pins, canary=canary,
     )  # fmt: skip
 
 

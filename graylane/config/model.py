@@ -240,6 +240,7 @@ class HttpRule:
     timeouts: RuleTimeouts | None = None
     sticky: StickySettings | None = None  # a TrafficPolicy's: the weighted pick becomes a sticky split
     pins: tuple[Pin, ...] = ()  # a TrafficPolicy's, in order, before the split
+    canary: int | None = None  # a TrafficPolicy rollout's backend (index): metrics tell it from the others
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,38 @@ def _rule(rule: RouteRule, resolved: Sequence[Resolved], extra: RulePolicy | Non
         out["sticky"] = dict(extra.sticky)
     if extra is not None and extra.pins:
         out["pins"] = [{"name": name, "match": dict(match), "backend": j} for name, match, j in extra.pins]
+    if extra is not None and extra.canary is not None:
+        index, percent = extra.canary
+        out["canary"] = index
+        weights = rollout_weights([b["weight"] for b in out["backends"]], index, percent)
+        for backend, weight in zip(out["backends"], weights, strict=True):
+            backend["weight"] = weight
+    return out
+
+
+def rollout_weights(weights: Sequence[int], canary: int, percent: float) -> list[int]:
+    """A rule's backend weights while a rollout gives ``weights[canary]`` ``percent`` (two decimals) of it:
+    the canary gets ``percent * 100`` of 10,000 and the others share the rest in proportion to their own
+    weights (largest remainders; equally when they are all 0). At 0 the weights are the route's own
+    without the canary; at 100 the canary alone."""
+    share = round(percent * 100)
+    others = [j for j in range(len(weights)) if j != canary]
+    out = [0] * len(weights)
+    out[canary] = share
+    rest = 10_000 - share
+    if not others or rest == 0:
+        return out
+    base = [weights[j] for j in others]
+    if not any(base):
+        base = [1] * len(others)
+    total = sum(base)
+    exact = [rest * w / total for w in base]
+    floors = [int(x) for x in exact]
+    order = sorted(range(len(others)), key=lambda k: (floors[k] - exact[k], k))
+    for k in order[: rest - sum(floors)]:
+        floors[k] += 1
+    for j, weight in zip(others, floors, strict=True):
+        out[j] = weight
     return out
 
 

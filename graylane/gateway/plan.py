@@ -51,6 +51,7 @@ class World:
     secrets: Mapping[Key, str | None] = field(default_factory=dict)  # TLS problem, None = usable
     runtime: Mapping[Key, Runtime] = field(default_factory=dict)
     policies: tuple[TrafficPolicy, ...] = ()
+    rollout_weights: Mapping[Key, float] = field(default_factory=dict)  # canary percent per rolling policy
     controller: str = c.CONTROLLER
     https_served: bool = False
     """Whether the Gateway proxies terminate TLS (the operator's do: ``--listen-tls``, the certificates
@@ -109,7 +110,7 @@ def _policies(world: World, attachments: Mapping[Key, list[tuple[HTTPRoute, Atta
         for route, _ in attached:
             accepted.setdefault(route.meta.key, set()).add(gateway)
     routes = {r.meta.key: r for r in world.routes}
-    return plan_policies(world.policies, routes, accepted)
+    return plan_policies(world.policies, routes, accepted, world.rollout_weights)
 
 
 def class_conditions(klass: GatewayClass) -> tuple[c.Condition, ...]:

@@ -18,10 +18,11 @@ from graylane.config.jwtblock import parse_jwt
 from graylane.config.matchblock import parse_match
 from graylane.config.stickyblock import parse_sticky
 from graylane.gateway.objects import GROUP, Meta, as_list, as_map, as_str, parse_meta
+from graylane.rollout.spec import ROLLOUT_KEYS, RolloutSpec, RolloutSpecError, parse_rollout_spec
 
 API_VERSION = "graylane.io/v1alpha1"
 KIND = "TrafficPolicy"
-SPEC_KEYS = ("targetRefs", "sticky", "jwt", "pin")
+SPEC_KEYS = ("targetRefs", "sticky", "jwt", "pin", "rollout")
 PIN_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 BACKEND = re.compile(
     r"(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)(:(?P<port>\d{1,5}))?"
@@ -39,11 +40,31 @@ class PolicyTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class BackendName:
+    """A backendRef named by a policy: a Service, optionally with its port."""
+
+    name: str
+    port: int | None  # None: any port of that Service among the rule's backendRefs
+
+    @property
+    def label(self) -> str:
+        return self.name + (f":{self.port}" if self.port is not None else "")
+
+
+@dataclass(frozen=True, slots=True)
 class Pin:
     name: str
     match: Mapping[str, Any]  # CanaryRoute's ``match`` block, as written
-    backend: str  # a Service name
-    port: int | None  # None: any port of that Service among the rule's backendRefs
+    backend: BackendName
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRollout:
+    """``spec.rollout``: ramp ``canary`` (one backendRef of each targeted rule) through ``spec``'s steps."""
+
+    canary: BackendName
+    spec: RolloutSpec
+    raw: Mapping[str, Any]  # as written (the revision: a new canary restarts the rollout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +76,8 @@ class TrafficPolicy:
     pins: tuple[Pin, ...]
     problem: str | None  # the first invalid field, with its path; None: valid
     status_ancestors: tuple[Mapping[str, Any], ...] = ()  # status.ancestors as found
+    rollout: PolicyRollout | None = None
+    status_rollout: Mapping[str, Any] | None = None  # status.rollout as found
 
     @property
     def order(self) -> tuple[str, str, str]:
@@ -80,12 +103,15 @@ def parse_traffic_policy(obj: Mapping[str, Any]) -> TrafficPolicy:
     if sticky is not None:
         _prefixed(c, lambda inner: parse_sticky(inner, sticky, "sticky", has_jwt=has_jwt))
     pins = _pins(c, spec.get("pin", []), has_jwt=has_jwt)
-    if sticky is None and not pins and not c.errors:
-        c.error("spec", "give sticky or pin (a policy that changes nothing)")
-    status = tuple(as_map(a) for a in as_list(as_map(obj.get("status")).get("ancestors")))
+    rollout = _rollout(c, spec["rollout"], targets) if spec.get("rollout") is not None else None
+    if sticky is None and not pins and rollout is None and not c.errors:
+        c.error("spec", "give sticky, pin or rollout (a policy that changes nothing)")
+    status = as_map(obj.get("status"))
+    ancestors = tuple(as_map(a) for a in as_list(status.get("ancestors")))
     problem = str(c.errors[0]) if c.errors else None
     return TrafficPolicy(meta, targets, as_map(sticky) if sticky is not None else None,
-                         as_map(spec["jwt"]) if has_jwt else None, pins, problem, status)  # fmt: skip
+                         as_map(spec["jwt"]) if has_jwt else None, pins, problem, ancestors, rollout,
+                         as_map(status.get("rollout")) if "rollout" in status else None)  # fmt: skip
 
 
 def _prefixed(c: FieldChecker, check: Any) -> None:
@@ -136,10 +162,39 @@ def _pins(c: FieldChecker, value: Any, *, has_jwt: bool) -> tuple[Pin, ...]:
         parsed = parse_match(c, obj.get("match"), match_path)
         if parsed is not None and parsed.jwt_claims and not has_jwt:
             c.error(join(match_path, "jwtClaims"), "claims need spec.jwt")
-        ref = c.string(obj.get("backendRef"), join(path, "backendRef"), max_len=259, pattern=BACKEND,
-                       what="a Service name or name:port")  # fmt: skip
-        found = BACKEND.fullmatch(ref) if ref is not None else None
-        if name is not None and found is not None:
-            port = int(found["port"]) if found["port"] else None
-            out.append(Pin(name, dict(match), as_str(found["name"]), port))
+        ref = _backend_name(c, obj.get("backendRef"), join(path, "backendRef"))
+        if name is not None and ref is not None:
+            out.append(Pin(name, dict(match), ref))
     return tuple(out)
+
+
+def _backend_name(c: FieldChecker, value: Any, path: str) -> BackendName | None:
+    ref = c.string(value, path, max_len=259, pattern=BACKEND, what="a Service name or name:port")
+    found = BACKEND.fullmatch(ref) if ref is not None else None
+    if found is None:
+        return None
+    return BackendName(as_str(found["name"]), int(found["port"]) if found["port"] else None)
+
+
+def _rollout(c: FieldChecker, value: Any, targets: tuple[PolicyTarget, ...]) -> PolicyRollout | None:
+    """``spec.rollout``: CanaryRoute's rollout (no shadow steps) plus ``canary``, the backendRef it ramps.
+
+    One HTTPRoute per rolling policy: its analysis is that route's traffic (several of its rules may share
+    the canary)."""
+    path = "spec.rollout"
+    obj = c.obj(value, path, required=("canary",), optional=ROLLOUT_KEYS)
+    if obj is None:
+        return None
+    canary = _backend_name(c, obj.get("canary"), join(path, "canary"))
+    if len({t.name for t in targets}) > 1:
+        c.error("spec.targetRefs", "a policy with a rollout targets one HTTPRoute (its rules may differ)")
+    try:
+        spec = parse_rollout_spec({k: v for k, v in obj.items() if k != "canary"}, path)
+    except RolloutSpecError as exc:
+        for error in exc.errors:
+            c.error(error.path, error.message)
+        return None
+    for i, step in enumerate(spec.steps):
+        if step.mirror is not None:
+            c.error(join(join(path, "steps"), i), "shadow steps (mirror) are CanaryRoute's: give a weight")
+    return PolicyRollout(canary, spec, dict(obj)) if canary is not None else None

@@ -23,7 +23,7 @@ from typing import Any
 
 from graylane.gateway import conditions as c
 from graylane.gateway.objects import GROUP, HTTPRoute, Key, RouteRule
-from graylane.gateway.policy import Pin, TrafficPolicy
+from graylane.gateway.policy import BackendName, TrafficPolicy
 
 TARGET_NOT_FOUND = "TargetNotFound"
 MAX_ANCESTORS = 16
@@ -36,6 +36,7 @@ class RulePolicy:
     policy: Key
     sticky: Mapping[str, Any] | None
     pins: tuple[tuple[str, Mapping[str, Any], int], ...]
+    canary: tuple[int, float] | None = None  # a rollout's: (backend index, its percent of the rule now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +61,11 @@ Verdict = tuple[Key, str | None, c.Condition]  # (route key, section, condition)
 
 
 def plan_policies(
-    policies: Iterable[TrafficPolicy], routes: Mapping[Key, HTTPRoute], gateways: Mapping[Key, Iterable[Key]]
-) -> PolicyPlan:
-    """``gateways``: per route key, the Graylane Gateways that accepted it."""
+    policies: Iterable[TrafficPolicy], routes: Mapping[Key, HTTPRoute], gateways: Mapping[Key, Iterable[Key]],
+    weights: Mapping[Key, float] | None = None,
+) -> PolicyPlan:  # fmt: skip
+    """``gateways``: per route key, the Graylane Gateways that accepted it; ``weights``: per policy with a
+    rollout, the canary's percent now (absent: the rollout's first step)."""
     ordered = sorted(policies, key=lambda p: p.order)
     verdicts: dict[Key, list[Verdict]] = {}
     claims: dict[tuple[Key, str | None], TrafficPolicy] = {}
@@ -90,7 +93,7 @@ def plan_policies(
                     _conflicted(owner, "sets another spec.jwt on", route_key, None),
                 )
     applied = {(rk, sec): p for p in ordered for rk, sec, cond in verdicts[p.meta.key] if cond.status}
-    out_routes = {key: _route_policies(routes[key], key, applied, jwts.get(key))
+    out_routes = {key: _route_policies(routes[key], key, applied, jwts.get(key), weights or {})
                   for key in {rk for rk, _ in applied}}  # fmt: skip
     statuses = {p.meta.key: _ancestors(p, verdicts[p.meta.key], gateways) for p in ordered}
     return PolicyPlan(out_routes, statuses)
@@ -112,21 +115,25 @@ def _judge(
         return c.Condition(
             c.ACCEPTED, False, TARGET_NOT_FOUND, f"the HTTPRoute has no rule named {section!r}"
         )
+    named = [(f"spec.pin[{i}].backendRef", pin.backend) for i, pin in enumerate(policy.pins)]
+    if policy.rollout is not None:
+        named.append(("spec.rollout.canary", policy.rollout.canary))
     for rule in rules:
-        for i, pin in enumerate(policy.pins):
-            if isinstance(backend_index(rule, pin), str):
+        for path, ref in named:
+            index = backend_index(rule, ref)
+            if isinstance(index, str):
                 where = f"rule {rule.name!r}" if rule.name else "a rule"
-                message = f"spec.pin[{i}].backendRef: {backend_index(rule, pin)} in {where} of the HTTPRoute"
+                message = f"{path}: {index} in {where} of the HTTPRoute"
                 return c.Condition(c.ACCEPTED, False, c.INVALID, message)
     return c.ok(c.ACCEPTED)
 
 
-def backend_index(rule: RouteRule, pin: Pin) -> int | str:
-    """The index of the one backendRef of ``rule`` that ``pin`` names, or why there is none."""
+def backend_index(rule: RouteRule, ref: BackendName) -> int | str:
+    """The index of the one backendRef of ``rule`` that ``ref`` names, or why there is none."""
     found = [j for j, b in enumerate(rule.backends)
-             if (b.ref.group, b.ref.kind, b.ref.name) == ("", "Service", pin.backend)
-             and (pin.port is None or b.port == pin.port)]  # fmt: skip
-    label = pin.backend + (f":{pin.port}" if pin.port is not None else "")
+             if (b.ref.group, b.ref.kind, b.ref.name) == ("", "Service", ref.name)
+             and (ref.port is None or b.port == ref.port)]  # fmt: skip
+    label = ref.label
     if not found:
         return f"{label} is not a backendRef"
     if len(found) > 1:
@@ -155,7 +162,7 @@ def _jwt_owners(
 
 def _route_policies(
     route: HTTPRoute, key: Key, applied: Mapping[tuple[Key, str | None], TrafficPolicy],
-    owner: TrafficPolicy | None,
+    owner: TrafficPolicy | None, weights: Mapping[Key, float],
 ) -> RoutePolicies:  # fmt: skip
     rules: list[RulePolicy | None] = []
     for rule in route.rules:
@@ -163,8 +170,13 @@ def _route_policies(
         if policy is None:
             rules.append(None)
             continue
-        pins = tuple((p.name, p.match, int(backend_index(rule, p))) for p in policy.pins)
-        rules.append(RulePolicy(policy.meta.key, policy.sticky, pins))
+        pins = tuple((p.name, p.match, int(backend_index(rule, p.backend))) for p in policy.pins)
+        rollout = policy.rollout
+        canary = None
+        if rollout is not None:
+            percent = weights.get(policy.meta.key, rollout.spec.steps[0].weight)
+            canary = (int(backend_index(rule, rollout.canary)), percent)
+        rules.append(RulePolicy(policy.meta.key, policy.sticky, pins, canary))
     return RoutePolicies(owner.jwt if owner is not None else None, tuple(rules))
 
 

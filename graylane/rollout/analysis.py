@@ -17,6 +17,8 @@ Counting (the contract with the proxy's metrics, ``route`` label ``namespace/nam
   count as canary requests *and* canary errors. 4xx and 499 (client abort) never count. A response that
   broke off after its head was sent (reset or timeout mid-body) is counted under the status the client got
   and as ``graylane_upstream_errors_total{reason="truncated"}``: an error, not another request.
+- A TrafficPolicy's rollout on an HTTPRoute: the tracks ``rule-<i>[.<j>].canary`` and ``...stable`` of
+  its rules are summed into ``canary`` and ``stable``.
 - ``p99LatencyMs`` = ``histogram_quantile(0.99, increase(graylane_request_duration_seconds_bucket))`` with
   Prometheus's interpolation, in milliseconds.
 - ``mirror`` (shadow traffic, when there was any): the same three from ``track="mirror"`` (the canary's
@@ -92,7 +94,7 @@ def parse_snapshot(text: str) -> Snapshot:
             continue
         family = _FAMILIES.get(sample.name)
         route = sample.label("route")
-        track = MIRROR if family is not None and family[0] == _RESULT else sample.label("track")
+        track = MIRROR if family is not None and family[0] == _RESULT else _role(sample.label("track"))
         if family is None or route is None or (track not in TRACKS and track != MIRROR):
             continue
         kind, label = family
@@ -105,8 +107,17 @@ def parse_snapshot(text: str) -> Snapshot:
             continue
         if kind == _BUCKET:
             discriminator = _bucket_bound(discriminator, route)
-        series[(route, track, kind, discriminator)] = sample.value
+        key = (route, track, kind, discriminator)
+        series[key] = series.get(key, 0.0) + sample.value
     return Snapshot(series, generations)
+
+
+def _role(track: str | None) -> str | None:
+    """A Gateway rule's rollout tracks (``rule-<i>.canary``, ``rule-<i>.<j>.stable``) count as the route's
+    ``canary`` and ``stable``, summed over its rules; CanaryRoute tracks are the roles themselves."""
+    if track is None or track in TRACKS:
+        return track
+    return track.rpartition(".")[2] if track.startswith("rule-") else track
 
 
 def _bucket_bound(text: str, route: str) -> str:

@@ -33,7 +33,7 @@ MAX_STEPS = 100
 _DURATION = re.compile(r"(?:\d{1,9}(?:\.\d{1,9})?(?:ms|s|m|h))+")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_ROLLOUT_KEYS = ("steps", "interval", "analysis", "paused", "abort")
+ROLLOUT_KEYS = ("steps", "interval", "analysis", "paused", "abort")
 _ANALYSIS_KEYS = (
     "window", "maxErrorRate", "maxP99LatencyMs", "maxLatencyRatio", "minRequests", "failureThreshold",
     "maxMismatchRate",
@@ -93,7 +93,7 @@ def parse_rollout_spec(raw: Any, path: str = "spec.rollout") -> RolloutSpec:
 
 
 def _rollout(check: FieldChecker, raw: Any, path: str) -> RolloutSpec | None:
-    obj = check.obj(raw, path, required=("steps",), optional=_ROLLOUT_KEYS)
+    obj = check.obj(raw, path, required=("steps",), optional=ROLLOUT_KEYS)
     if obj is None:
         return None
     steps = _steps(check, obj["steps"], join(path, "steps")) if "steps" in obj else ()

@@ -53,10 +53,10 @@ def http_targets(
         for j, backend in enumerate(rule.backends):
             if backend.upstream is None:
                 continue
-            own = backend_track(track, j, backend)
+            own = backend_track(track, j, backend, rule.canary)
             tracks.add(own)
-            if own == track:
-                targets[(backend.upstream, track)] = make(backend.upstream, plan, edit, timeout)
+            if backend.request_headers is None and backend.response_headers is None:
+                targets[(backend.upstream, own)] = make(backend.upstream, plan, edit, timeout)
                 continue
             both = (rule.request_headers, backend.request_headers)
             both_edit = _edit((rule.response_headers, backend.response_headers))
