@@ -1,4 +1,4 @@
-"""Kubernetes Events on CanaryRoutes: the one place that builds and posts them (best effort)."""
+"""Kubernetes Events on CanaryRoutes and TrafficPolicies: the one place that builds and posts them."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def event_body(
         "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
         "involvedObject": {
             "apiVersion": route.get("apiVersion", "graylane.io/v1alpha1"),
-            "kind": "CanaryRoute",
+            "kind": route.get("kind", "CanaryRoute"),
             "name": meta["name"],
             "namespace": meta["namespace"],
             "uid": meta["uid"],

@@ -61,8 +61,13 @@ def _action(
     rewrite = rule.rewrite.path if rule.rewrite is not None else None
     picks = tuple(
         (
-            Decision(backend_track(track, j, b, rule.canary), b.upstream, "backend", matched=matched,
-                     rewrite=rewrite)
+            Decision(
+                backend_track(track, j, b, rule.canary),
+                b.upstream,
+                "backend",
+                matched=matched,
+                rewrite=rewrite,
+            )
             if b.upstream is not None
             else Decision(track, "", "invalid-backend", status=500),
             b.weight,
@@ -161,7 +166,8 @@ def backend_track(track: str, index: int, backend: Backend, canary: int | None =
     """The track label of a backend: its rule's, or ``rule-<i>.<j>`` when it has filters of its own (its
     own header plans, see ``proxy/routing/state.py``); in a rule with a rollout's ``canary``, that suffixed
     ``.canary`` for the canary and ``.stable`` for the others (the analysis reads the last part)."""
-    own = track if backend.request_headers is None and backend.response_headers is None else f"{track}.{index}"
+    filtered = backend.request_headers is not None or backend.response_headers is not None
+    own = f"{track}.{index}" if filtered else track
     if canary is None:
         return own
     return f"{own}.canary" if index == canary else f"{own}.stable"

@@ -11,19 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import kopf
 from graylane.operator import housekeeping
 from graylane.operator.gateway.apply import apply_owned, patch_status
+from graylane.operator.gateway.rollouts import PolicyRollouts
 from graylane.operator.gateway.world import GRAYLANE_API, GW_API, Stores
 from graylane.operator.informer import follow
 from graylane.operator.kubeapi import APIError, KubeAPI, NotFound, api_path
+from graylane.operator.rollout.loop import RolloutSettings
 from graylane.operator.state import OperatorState
 
 from graylane.gateway import conditions, provision
+from graylane.gateway.objects import Key
 from graylane.gateway.plan import Plan, World, plan
 from graylane.gateway.policy import parse_traffic_policy
+from graylane.gateway.policyplan import Ancestor
 from graylane.gateway.routes import parse_http_route
 from graylane.gateway.status import class_status, gateway_status, policy_status, route_status
 
@@ -34,16 +40,27 @@ RETRY_SECONDS = 1.0
 
 
 class GatewayController:
-    def __init__(self, state: OperatorState) -> None:
+    def __init__(self, state: OperatorState, rollout: RolloutSettings | None = None) -> None:
         self.state = state
         self.stores = Stores(state.config.config_namespace, state.config.gateway_template, now=state.now)
         self.changed = asyncio.Event()
         self.bundle_version: str | None = None
         self.reconciles = 0
+        self.planned: Plan | None = None
+        self.rollouts = PolicyRollouts(self, rollout or RolloutSettings())
+
+    def objects(self, store: str) -> Mapping[Key, Mapping[str, Any]]:
+        found: Mapping[Key, Mapping[str, Any]] = self.stores[store].objects
+        return found
+
+    def ancestors(self, policy: Key) -> tuple[Ancestor, ...]:
+        """A TrafficPolicy's ancestors as last planned (none before the first plan)."""
+        return self.planned.policies.get(policy, ()) if self.planned is not None else ()
 
     async def run(self) -> None:
         api = self.state.require_api()
         followers = [asyncio.create_task(follow(api, s, self.changed.set)) for s in self.stores.all.values()]
+        followers.append(asyncio.create_task(self.rollouts.run(), name="graylane-policy-rollouts"))
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -77,7 +94,8 @@ class GatewayController:
         if self.bundle_version is None:
             self.bundle_version = await _bundle_version(api)
         world = self.stores.world()
-        planned = plan(world)
+        world = replace(world, rollout_weights=self.rollouts.weights(world.policies))
+        planned = self.planned = plan(world)
         await self._objects(api, planned)
         await self._statuses(api, world, planned)
         self.reconciles += 1
@@ -150,6 +168,7 @@ class GatewayController:
             ancestors = planned.policies.get(key, ())
             policy = parse_traffic_policy(obj)
             desired = policy_status(policy, ancestors, controller=conditions.CONTROLLER, now=now)
+            desired["rollout"] = self.rollouts.status_block(policy)  # None: removed (or never there)
             version = (obj.get("metadata") or {}).get("resourceVersion")
             await patch_status(api, api_path(GRAYLANE_API, "trafficpolicies", *key),
                                current=obj.get("status") or {}, desired=desired, version=version)  # fmt: skip
@@ -167,7 +186,7 @@ async def _bundle_version(api: KubeAPI) -> str | None:
 async def start_gateways(memo: Any, **_: Any) -> None:
     state: OperatorState = memo["state"]
     if state.config.gateway_api:
-        controller = GatewayController(state)
+        controller = GatewayController(state, memo.get("rollout_settings"))
         memo["gateway_controller"] = controller
         memo["gateway_task"] = asyncio.create_task(controller.run(), name="graylane-gateway-controller")
 

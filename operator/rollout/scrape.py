@@ -55,11 +55,11 @@ def endpoint_urls(slices: Mapping[str, Any], *, port_name: str = ADMIN_PORT_NAME
             if (endpoint.get("conditions") or {}).get("ready") is False:
                 continue
             for address in (endpoint.get("addresses") or [])[:1]:
-                urls.add(f"http://{_host(address)}:{port}/metrics")
+                urls.add(f"http://{url_host(address)}:{port}/metrics")
     return sorted(urls)
 
 
-def _host(address: str) -> str:
+def url_host(address: str) -> str:
     try:
         return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
     except ValueError:

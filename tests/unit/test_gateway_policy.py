@@ -127,16 +127,37 @@ def problem(**spec: Any) -> str | None:
         ({"jwt": JWT}, "spec: give sticky, pin or rollout"),
         ({"sticky": {"keys": ["sourceIP"]}, "rollout": {}}, "spec.rollout.canary: required field is missing"),
         ({"rollout": {"canary": "infra-backend-v2", "steps": [{"weight": 10}, {"weight": 100}]}}, None),
-        ({"rollout": {"canary": "infra-backend-v2:8080", "steps": [{"weight": 5}], "interval": "1s",
-                      "analysis": {"window": "10s", "minRequests": 5}}}, None),
-        ({"rollout": {"canary": "v2", "steps": [{"mirror": 100}, {"weight": 10}]}},
-         "spec.rollout.steps[0]: shadow steps (mirror) are CanaryRoute's"),
-        ({"rollout": {"canary": "v2", "steps": [{"weight": 50}, {"weight": 10}]}},
-         "spec.rollout.steps[1].weight: must not be lower than the step before"),
-        ({"rollout": {"canary": "v2", "steps": [{"weight": 5}], "analysis": {"maxErrorRate": 200}}},
-         "spec.rollout.analysis.maxErrorRate"),
-        ({"rollout": {"canary": "V2!", "steps": [{"weight": 5}]}}, "spec.rollout.canary: must be a Service name"),
-        ({"rollout": {"canary": "v2", "steps": [{"weight": 5}], "mirror": 5}}, "spec.rollout.mirror: unknown field"),
+        (
+            {
+                "rollout": {
+                    "canary": "infra-backend-v2:8080",
+                    "steps": [{"weight": 5}],
+                    "interval": "1s",
+                    "analysis": {"window": "10s", "minRequests": 5},
+                }
+            },
+            None,
+        ),
+        (
+            {"rollout": {"canary": "v2", "steps": [{"mirror": 100}, {"weight": 10}]}},
+            "spec.rollout.steps[0]: shadow steps (mirror) are CanaryRoute's",
+        ),
+        (
+            {"rollout": {"canary": "v2", "steps": [{"weight": 50}, {"weight": 10}]}},
+            "spec.rollout.steps[1].weight: must not be lower than the step before",
+        ),
+        (
+            {"rollout": {"canary": "v2", "steps": [{"weight": 5}], "analysis": {"maxErrorRate": 200}}},
+            "spec.rollout.analysis.maxErrorRate",
+        ),
+        (
+            {"rollout": {"canary": "V2!", "steps": [{"weight": 5}]}},
+            "spec.rollout.canary: must be a Service name",
+        ),
+        (
+            {"rollout": {"canary": "v2", "steps": [{"weight": 5}], "mirror": 5}},
+            "spec.rollout.mirror: unknown field",
+        ),
     ],
 )
 def test_policy_fields_are_checked_with_their_paths(spec: dict[str, Any], expected: str | None) -> None:

@@ -66,8 +66,16 @@ def test_a_rollout_on_one_rule_leaves_the_others_as_written() -> None:
 @pytest.mark.parametrize(
     ("canary", "reason", "message"),
     [
-        ("infra-backend-v3", "Invalid", "spec.rollout.canary: infra-backend-v3 is not a backendRef in rule 'main' of the HTTPRoute"),
-        ("infra-backend-v2:9999", "Invalid", "spec.rollout.canary: infra-backend-v2:9999 is not a backendRef"),
+        (
+            "infra-backend-v3",
+            "Invalid",
+            "spec.rollout.canary: infra-backend-v3 is not a backendRef in rule 'main' of the HTTPRoute",
+        ),
+        (
+            "infra-backend-v2:9999",
+            "Invalid",
+            "spec.rollout.canary: infra-backend-v2:9999 is not a backendRef",
+        ),
         ("infra-backend-v2", "Accepted", ""),
     ],
 )
@@ -96,7 +104,9 @@ def test_rollout_weights(weights: list[int], canary: int, percent: float, expect
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 1_000_000), min_size=1, max_size=8), st.data(), st.integers(0, 10_000))
-def test_rollout_weights_give_the_canary_exactly_its_share(weights: list[int], data: Any, hundredths: int) -> None:
+def test_rollout_weights_give_the_canary_exactly_its_share(
+    weights: list[int], data: Any, hundredths: int
+) -> None:
     canary = data.draw(st.integers(0, len(weights) - 1))
     out = rollout_weights(weights, canary, hundredths / 100)
     assert out[canary] == hundredths and all(0 <= w <= 10_000 for w in out)
@@ -113,7 +123,9 @@ def test_the_loader_checks_the_canary_index() -> None:
     assert load(good).http_rules[0].canary == 1
     bad = http_document(http_rule(backends=[("v1", 90), ("v2", 10)], canary=2), upstreams=UPSTREAMS)
     assert errors_of(bad) == ["httpRules[0].canary"]
-    assert errors_of(http_document(http_rule(backends=[("v1", 1)], canary="0"), upstreams=UPSTREAMS)) == ["httpRules[0].canary"]
+    assert errors_of(http_document(http_rule(backends=[("v1", 1)], canary="0"), upstreams=UPSTREAMS)) == [
+        "httpRules[0].canary"
+    ]
 
 
 @pytest.mark.parametrize(
