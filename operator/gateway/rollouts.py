@@ -1,10 +1,11 @@
 """TrafficPolicy rollouts: ramp one backendRef of an HTTPRoute, judged on the Gateway proxies' own metrics.
 
 The Gateway controller's companion, one task of the active replica. Every ``interval`` of a rolling policy
-it scrapes the proxies of the Gateways the policy's route is accepted by (their pods' admin port, found by
-the Gateway's UID label, plus any ``--proxy-metrics-url``), steps the same pure machine as CanaryRoutes
-(:mod:`graylane.rollout.machine`, no manual weight: the rollout owns the rule's weights) and wakes the
-controller, which compiles the new percent into the route's documents and writes ``status.rollout``.
+it scrapes the proxies of the Gateways the policy's route is accepted by (the ready endpoints of each
+Gateway's Service, on the proxies' admin port, plus any ``--proxy-metrics-url``), steps the same pure
+machine as CanaryRoutes (:mod:`graylane.rollout.machine`, no manual weight: the rollout owns the rule's
+weights) and wakes the controller, which compiles the new percent into the route's documents and writes
+``status.rollout``.
 
 The machine's state is the policy's ``status.rollout`` (read back on first sight: a restart or a takeover
 resumes where it was); the window's samples are the only other state, in memory. See docs/gateway-api.md.
@@ -18,7 +19,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote
 
 import aiohttp
 from graylane.operator import events, housekeeping
@@ -27,10 +27,11 @@ from graylane.operator.rollout import scrape
 from graylane.operator.rollout.loop import RolloutSettings
 from graylane.operator.state import OperatorState
 
+from graylane.gateway.naming import object_name
 from graylane.gateway.objects import Key
 from graylane.gateway.policy import TrafficPolicy, parse_traffic_policy
 from graylane.gateway.policyplan import Ancestor
-from graylane.gateway.provision import ADMIN_PORT, GATEWAY_UID_LABEL
+from graylane.gateway.provision import ADMIN_PORT
 from graylane.rollout import analysis
 from graylane.rollout import machine as rollout
 
@@ -158,32 +159,31 @@ class PolicyRollouts:
     async def scrape_round(
         self, session: aiohttp.ClientSession, due: list[TrafficPolicy]
     ) -> scrape.ScrapeRound:
+        """Scrape the proxies of every Gateway the due policies' routes are accepted by: the endpoints of
+        each Gateway's Service (ready pods) on the proxies' admin port, plus ``--proxy-metrics-url``."""
+        namespace = self.controller.state.config.config_namespace
         urls, failures = list(self.settings.metrics_urls), {}
-        for uid in sorted({uid for p in due for uid in self.gateway_uids(p)}):
-            path = f"/api/v1/namespaces/{quote(self.controller.state.config.config_namespace)}/pods"
+        for service in sorted({s for p in due for s in self.gateway_services(p)}):
             try:
-                pods = await self.controller.state.require_api().get(
-                    f"{path}?labelSelector={quote(f'{GATEWAY_UID_LABEL}={uid}', safe='')}"
+                slices = await self.controller.state.require_api().get(
+                    scrape.endpointslices_path(namespace, service)
                 )
             except (APIError, OSError, TimeoutError) as exc:
-                failures["discovery"] = f"listing the proxies of Gateway {uid} failed: {exc!r}"
+                failures["discovery"] = (
+                    f"listing the EndpointSlices of Service {namespace}/{service}: {exc!r}"
+                )
                 continue
-            urls += pod_urls(pods)
+            urls += scrape.endpoint_urls(slices, port=ADMIN_PORT)
         found = await scrape.scrape(session, sorted(set(urls)), seconds=self.settings.scrape_timeout)
         failures |= found.failures
         if not urls and "discovery" not in failures:
             failures["discovery"] = "no Gateway proxies found"
         return scrape.ScrapeRound(found.snapshots, failures)
 
-    def gateway_uids(self, policy: TrafficPolicy) -> list[str]:
-        gateways = self.controller.objects("gateways")
-        out = []
-        for ancestor in self.controller.ancestors(policy.meta.key):
-            ref = ancestor.ref
-            obj = gateways.get((str(ref.get("namespace")), str(ref.get("name"))))
-            if ref.get("kind") == "Gateway" and obj is not None:
-                out.append(str((obj.get("metadata") or {}).get("uid")))
-        return out
+    def gateway_services(self, policy: TrafficPolicy) -> list[str]:
+        """The Services the controller provisioned for the Gateways the policy's route is accepted by."""
+        refs = [a.ref for a in self.controller.ancestors(policy.meta.key) if a.ref.get("kind") == "Gateway"]
+        return [object_name(str(r.get("namespace")), str(r.get("name"))) for r in refs]
 
     async def post(self, policy: TrafficPolicy, event: str) -> None:
         obj = self.controller.objects("policies").get(policy.meta.key)
@@ -199,15 +199,3 @@ def revision(policy: TrafficPolicy) -> str:
     the rollout; so does ``abort: true`` then ``false``, as on a CanaryRoute)."""
     assert policy.rollout is not None
     return f"{policy.meta.uid}/{policy.rollout.canary.label}"
-
-
-def pod_urls(pods: Mapping[str, Any]) -> list[str]:
-    """The admin ``/metrics`` URLs of the ready pods in a pod list."""
-    urls = []
-    for pod in pods.get("items") or []:
-        status = pod.get("status") or {}
-        conditions = status.get("conditions") or []
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-        if ready and status.get("podIP") and not (pod.get("metadata") or {}).get("deletionTimestamp"):
-            urls.append(f"http://{scrape.url_host(status['podIP'])}:{ADMIN_PORT}/metrics")
-    return urls

@@ -43,19 +43,22 @@ def endpointslices_path(namespace: str, service: str) -> str:
     return f"/apis/discovery.k8s.io/v1/namespaces/{quote(namespace)}/endpointslices?labelSelector={selector}"
 
 
-def endpoint_urls(slices: Mapping[str, Any], *, port_name: str = ADMIN_PORT_NAME) -> list[str]:
-    """The ``/metrics`` URLs of the ready endpoints in an EndpointSlice list (sorted, no duplicates)."""
+def endpoint_urls(
+    slices: Mapping[str, Any], *, port_name: str = ADMIN_PORT_NAME, port: int | None = None
+) -> list[str]:
+    """The ``/metrics`` URLs of the ready endpoints in an EndpointSlice list (sorted, no duplicates), on the
+    slice's port named ``port_name``, or on ``port`` for every slice (a Service without the admin port)."""
     urls: set[str] = set()
     for item in slices.get("items") or []:
         ports = [p for p in item.get("ports") or [] if p.get("name") == port_name and p.get("port")]
-        if not ports:
+        if not ports and port is None:
             continue
-        port = int(ports[0]["port"])
+        port_of = port if port is not None else int(ports[0]["port"])
         for endpoint in item.get("endpoints") or []:
             if (endpoint.get("conditions") or {}).get("ready") is False:
                 continue
             for address in (endpoint.get("addresses") or [])[:1]:
-                urls.add(f"http://{url_host(address)}:{port}/metrics")
+                urls.add(f"http://{url_host(address)}:{port_of}/metrics")
     return sorted(urls)
 
 
