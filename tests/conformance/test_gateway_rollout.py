@@ -137,8 +137,8 @@ def phase(kubectl: Kubectl, wanted: str, timeout: float = 240) -> dict[str, Any]
 def test_a_gateway_canary_is_promoted_then_a_failing_one_rolled_back(stack: str, kubectl: Kubectl) -> None:
     kubectl.apply(manifests(), "-n", APPS)
     address = gateway_address(kubectl)
+    wait_until("the Gateway's proxy serves the route", lambda: answered(address), timeout=120, every=0.2)
     with SteadyLoad(address, 80, headers={"Host": "checkout.example"}) as load:
-        load.wait_for(20, timeout=120)  # the Gateway's proxy serves the route
         promoted = phase(kubectl, "Promoted")
     assert promoted["canaryWeight"] == 100 and promoted["lastAnalysis"]["verdict"] == "Pass", promoted
     assert promoted["lastAnalysis"]["canary"]["requests"] >= 10, promoted["lastAnalysis"]
@@ -161,9 +161,14 @@ def abort(kubectl: Kubectl, value: bool) -> None:
     kubectl("patch", "trafficpolicy", "ramp", "-n", APPS, "--type=merge", "-p", json.dumps(patch))
 
 
+def answered(address: str) -> bytes | None:
+    """The body of a 200 through the Gateway, or None (refused while its Service and pod come up)."""
+    try:
+        status, body = http_get(f"http://{address}/", {"Host": "checkout.example"}, timeout=2)
+    except OSError:
+        return None
+    return body.strip() if status == 200 else None
+
+
 def v1_only(address: str, count: int) -> bool:
-    for _ in range(count):
-        status, body = http_get(f"http://{address}/", {"Host": "checkout.example"})
-        if (status, body.strip()) != (200, b"v1"):
-            return False
-    return True
+    return all(answered(address) == b"v1" for _ in range(count))
