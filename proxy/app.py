@@ -72,6 +72,11 @@ class DataPlane:
         self.port = await self._listen(plain, s.listen_host, s.listen_port, None)
         plain.listener_port = s.listener_port or self.port  # the Gateway listener port this one serves
         log.info("data plane listening on %s:%s (%s server)", s.listen_host, self.port, s.server)
+        for host, port, listener_port in s.more_listeners:  # a Gateway's further HTTP ports
+            more = self._handler(b"http", s.https_redirect_port if tls is not None else None)
+            more.listener_port = listener_port
+            bound = await self._listen(more, host, port, None)
+            log.info("listening on %s:%s for Gateway listener port %s", host, bound, listener_port)
         if tls is not None and s.tls_host is not None:
             from graylane.proxy.tls.context import listener_context
 

@@ -36,6 +36,14 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _also_listen(text: str) -> tuple[str, int, int]:
+    """``HOST:PORT=LISTENER`` -> (host, port, Gateway listener port)."""
+    address, sep, listener = text.rpartition("=")
+    if not sep or not listener.isdigit() or not 1 <= int(listener) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT=LISTENER_PORT, got {text!r}")
+    return (*_host_port(address), int(listener))
+
+
 def _cidr(text: str) -> str:
     try:
         return str(ipaddress.ip_network(text, strict=False))
@@ -58,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", type=_host_port, default=(d.listen_host, d.listen_port), metavar="HOST:PORT")
     p.add_argument("--listener-port", type=int, default=d.listener_port, metavar="PORT",
                    help="the Gateway listener port --listen serves (default: its own port)")  # fmt: skip
+    p.add_argument("--also-listen", type=_also_listen, action="append", default=[],
+                   metavar="HOST:PORT=LISTENER",
+                   help="another HTTP address, for Gateway listener port LISTENER (repeatable)")  # fmt: skip
     p.add_argument(
         "--admin-listen", type=_host_port, default=(d.admin_host, d.admin_port), metavar="HOST:PORT"
     )
@@ -145,6 +156,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         kubeconfig=args.kubeconfig,
         route_selector=args.route_selector,
         listener_port=args.listener_port,
+        more_listeners=tuple(args.also_listen),
         trusted_proxies=tuple(args.trusted_proxy),
         client_ip_header=args.client_ip_header,
         max_head_bytes=args.max_head_bytes,

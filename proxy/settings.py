@@ -21,6 +21,9 @@ class Settings:
     """The Gateway listener port the data-plane address serves (a Gateway's proxy listens on 8080 for the
     Service's port 80): documents with ``listeners`` are served only on their ports. Default: the bound
     port."""
+    more_listeners: tuple[tuple[str, int, int], ...] = ()
+    """Further plain HTTP addresses, each serving its own Gateway listener port (``--also-listen
+    HOST:PORT=LISTENER``): the proxies of a Gateway with more than one HTTP port."""
     admin_host: str = "0.0.0.0"
     admin_port: int = 9901
     tls_host: str | None = None

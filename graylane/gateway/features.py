@@ -34,6 +34,8 @@ EXTENDED: tuple[str, ...] = (
     "HTTPRouteNamedRouteRule",
     "HTTPRouteBackendProtocolWebSocket",
     "GatewayHTTPListenerIsolation",
+    "HTTPRouteParentRefPort",
+    "GatewayPort8080",
 )
 
 DECLARED: tuple[str, ...] = CORE + EXTENDED

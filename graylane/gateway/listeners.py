@@ -1,8 +1,8 @@
 """A Gateway's listeners judged on their own: protocol, port, conflicts, route kinds, certificates.
 
-Graylane serves HTTP and HTTPS (TLS terminated by the proxy), one port of each per Gateway: the first port
-a valid listener of that protocol names; listeners naming another port of the same protocol are
-``Accepted=False, PortUnavailable``. Listeners sharing a port must share its protocol (else
+Graylane serves HTTP on any number of ports per Gateway and HTTPS (TLS terminated by the proxy) on one: the
+first port an HTTPS listener names; HTTPS listeners naming another port are ``Accepted=False,
+PortUnavailable``. Listeners sharing a port must share its protocol (else
 ``ProtocolConflict``) and have distinct hostnames (else ``HostnameConflict``).
 """
 
@@ -63,9 +63,9 @@ def _accepted(listeners: Iterable[Listener]) -> dict[str, c.Condition]:
         elif lst.protocol == "HTTPS" and lst.tls_mode == "Passthrough":
             message = "tls.mode Passthrough needs TLSRoute, which Graylane does not serve"
             out[lst.name] = c.Condition(c.ACCEPTED, False, c.UNSUPPORTED_VALUE, message)
-        elif ports.setdefault(lst.protocol, lst.port) != lst.port:
+        elif lst.protocol == "HTTPS" and ports.setdefault(lst.protocol, lst.port) != lst.port:
             first = ports[lst.protocol]
-            message = f"port {lst.port}: Graylane serves one {lst.protocol} port per Gateway (here {first})"
+            message = f"port {lst.port}: Graylane serves one HTTPS port per Gateway (here {first})"
             out[lst.name] = c.Condition(c.ACCEPTED, False, c.PORT_UNAVAILABLE, message)
         else:
             out[lst.name] = c.ok(c.ACCEPTED)

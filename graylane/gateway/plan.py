@@ -66,7 +66,7 @@ class GatewayPlan:
     listeners: tuple[ListenerVerdict, ...]
     listener_conditions: Mapping[str, tuple[c.Condition, ...]]
     attached: Mapping[str, int]  # listener name -> attachedRoutes
-    ports: Mapping[str, int]  # protocol -> the Gateway port its proxies serve ("HTTP", "HTTPS")
+    ports: Mapping[int, str]  # the Gateway ports its proxies serve -> their protocol ("HTTP", "HTTPS")
     address: str | None
     documents: Mapping[str, dict[str, object]]  # route uid -> sealed document
 
@@ -193,7 +193,8 @@ def _gateway(
     for _, found in attached:
         for name in dict.fromkeys(found.names):
             counts[name] += 1
-    ports = {v.listener.protocol: v.listener.port for v in verdicts if v.valid}
+    ports = {v.listener.port: v.listener.protocol for v in sorted(verdicts, key=lambda v: v.listener.port)
+             if v.valid}  # fmt: skip
     documents = _documents(gateway, attached, world, policies.routes)
     listener_conditions = {
         v.listener.name: _listener_conditions(v, runtime, world.https_served) for v in verdicts

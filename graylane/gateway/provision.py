@@ -1,8 +1,8 @@
 """The objects the Gateway controller keeps in the install namespace, built purely from a plan.
 
 Per Gateway with a valid listener: a Deployment of proxies (``graylane-proxy --kube`` selecting the
-Gateway's route ConfigMaps, ``--listener-port`` the Gateway's HTTP port, ``--listen-tls`` and
-``--tls-listener-port`` its HTTPS port), a ClusterIP Service whose ports are the Gateway's listener ports,
+Gateway's route ConfigMaps, ``--listener-port`` the Gateway's first HTTP port, ``--also-listen`` each
+further one, ``--listen-tls`` and ``--tls-listener-port`` its HTTPS port), a ClusterIP Service whose ports are the Gateway's listener ports,
 one ConfigMap per attached HTTPRoute holding its document, and a ``kubernetes.io/tls`` copy of each HTTPS
 listener's certificate (the documents name it; the key never leaves Secrets). Every
 object carries the ``graylane.io/gateway-uid`` label (what the operator sweeps by) and a checksum of its
@@ -58,11 +58,20 @@ def sealed(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def container_ports(planned: GatewayPlan) -> list[tuple[str, int, int]]:
+    """(Service port name, Gateway port, the proxies' container port) of every port the Gateway serves:
+    its first HTTP port on 8080 (``http``), further ones on 8081, 8082, ... (``http-<port>``), its HTTPS port
+    on 8443 (``https``)."""
+    ports = sorted(planned.ports.items())
+    http = [port for port, proto in ports if proto == "HTTP"]
+    out = [("http" if k == 0 else f"http-{port}", port, HTTP_TARGET + k) for k, port in enumerate(http)]
+    return out + [("https", port, HTTPS_TARGET) for port, proto in ports if proto == "HTTPS"]
+
+
 def service(planned: GatewayPlan, *, namespace: str) -> dict[str, Any]:
     name = object_name(*planned.gateway.meta.key)
-    ports = [{"name": proto.lower(), "port": port, "protocol": "TCP",
-              "targetPort": HTTP_TARGET if proto == "HTTP" else HTTPS_TARGET}
-             for proto, port in sorted(planned.ports.items())]  # fmt: skip
+    ports = [{"name": label, "port": port, "protocol": "TCP", "targetPort": target}
+             for label, port, target in container_ports(planned)]  # fmt: skip
     spec = {"type": "ClusterIP", "selector": {GATEWAY_UID_LABEL: planned.gateway.meta.uid}, "ports": ports}
     return sealed({
         "apiVersion": "v1", "kind": "Service",
@@ -78,11 +87,13 @@ def deployment(planned: GatewayPlan, *, namespace: str, template: Mapping[str, A
     containers = pod.setdefault("spec", {}).setdefault("containers", [])
     args = ["--kube", "--namespace", namespace, "--route-selector", selector(uid),
             "--listen", f"0.0.0.0:{HTTP_TARGET}", "--admin-listen", f"0.0.0.0:{ADMIN_PORT}"]  # fmt: skip
-    if "HTTP" in planned.ports:
-        args += ["--listener-port", str(planned.ports["HTTP"])]
-    if "HTTPS" in planned.ports:
-        args += ["--listen-tls", f"0.0.0.0:{HTTPS_TARGET}",
-                 "--tls-listener-port", str(planned.ports["HTTPS"])]  # fmt: skip
+    for label, port, target in container_ports(planned):
+        if label == "http":
+            args += ["--listener-port", str(port)]
+        elif label == "https":
+            args += ["--listen-tls", f"0.0.0.0:{HTTPS_TARGET}", "--tls-listener-port", str(port)]
+        else:  # a further HTTP port
+            args += ["--also-listen", f"0.0.0.0:{target}={port}"]
     for container in containers[:1]:  # the proxy container comes first in the template
         container["args"] = [*container.get("args", []), *args]
     return sealed({

@@ -13,6 +13,8 @@ from typing import Any
 from cluster.kubectl import Kubectl
 from kopfharness import ProxyProcess
 
+from graylane.gateway import provision
+
 BAD_INPUTS = Path(__file__).resolve().parents[1] / "bad_inputs" / "gateway-api"
 CONTROLLER = "graylane.io/gateway-controller"
 OWN = "app.kubernetes.io/component=gateway-proxy"
@@ -103,6 +105,12 @@ def expectations(path: Path) -> list[tuple[str, str, str | None, str, str, str]]
 
 class GatewayProxy(ProxyProcess):
     """``graylane-proxy --kube`` as a Gateway's proxies run it (its selector, listener ports 80 and 443), locally."""
+
+    @classmethod
+    def of(cls, gateway: dict[str, Any], namespace: str, kubeconfig: Path, log_path: Path, *, tls: bool = False
+           ) -> GatewayProxy:  # fmt: skip
+        """The proxy of ``gateway`` (the object): its route ConfigMaps in ``namespace``, as provisioned."""
+        return cls(namespace, provision.selector(gateway["metadata"]["uid"]), kubeconfig, log_path, tls=tls)
 
     def __init__(
         self, namespace: str, selector: str, kubeconfig: Path, log_path: Path, *, tls: bool = False

@@ -104,8 +104,7 @@ def test_https_listeners_get_their_certificates_copied_and_served(
     by_secret = {c["secretName"]: c.get("hostname") for e in entries for c in e["tls"]}
     assert by_secret == dict(zip(copies, [None, "b.example.com"], strict=True))
 
-    proxy = GatewayProxy(cfg, f"graylane.io/gateway-route=true,graylane.io/gateway-uid={gw['metadata']['uid']}", kubeconfig,
-                         tmp_path / "gateway-proxy.log", tls=True)  # fmt: skip
+    proxy = GatewayProxy.of(gw, cfg, kubeconfig, tmp_path / "gateway-proxy.log", tls=True)
     try:
         proxy_tls = proxy.tls_port
         ctx = client_context(

@@ -130,8 +130,7 @@ def test_argo_and_flagger_style_steering_is_served(
     kubectl.apply(canary, "-n", ns)
     start_operator("--gateway-api")
     gw = eventually(when(kubectl, "gateway", "gw", ns, addressed), what="Gateway address")
-    selector = f"graylane.io/gateway-route=true,graylane.io/gateway-uid={gw['metadata']['uid']}"
-    proxy = GatewayProxy(cfg, selector, kubeconfig, tmp_path / "gateway-proxy.log")
+    proxy = GatewayProxy.of(gw, cfg, kubeconfig, tmp_path / "gateway-proxy.log")
     try:
         served = lambda: {r["route"] for r in (proxy.routes() or {}).get("routes", [])}  # noqa: E731
         eventually(lambda: {f"{ns}/good", f"{ns}/checkout"} <= served(), what="the proxy serves both routes")

@@ -93,8 +93,7 @@ def test_policy_status_document_and_conflicts(
 def served_by_a_gateway_proxy(kubectl: Kubectl, ns: str, cfg: str, kubeconfig: Path, tmp_path: Path) -> None:
     """A kube-mode Gateway proxy serves the policy: the pin over the weights, the sticky cookie."""
     gw = eventually(when(kubectl, "gateway", "gw", ns, addressed), what="Gateway address")
-    selector = f"graylane.io/gateway-route=true,graylane.io/gateway-uid={gw['metadata']['uid']}"
-    proxy = GatewayProxy(cfg, selector, kubeconfig, tmp_path / "gateway-proxy.log")
+    proxy = GatewayProxy.of(gw, cfg, kubeconfig, tmp_path / "gateway-proxy.log")
     try:
         served = lambda: {r["route"] for r in (proxy.routes() or {}).get("routes", [])}  # noqa: E731
         eventually(lambda: f"{ns}/shop" in served(), what="the route served")

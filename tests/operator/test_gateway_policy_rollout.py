@@ -58,9 +58,9 @@ def setup(kubectl: Kubectl, ns: str, cfg: str, kubeconfig: Path, tmp_path: Path,
     """The route, its Gateway and the policy; a kube-mode proxy of that Gateway; the operator scraping it."""
     kubectl.apply([service("web-v1"), service("web-v2"), gateway("gw", klass), web_route(),
                    policy("ramp", "web", "main", **spec)], "-n", ns)  # fmt: skip
-    uid = get(kubectl, "gateway", "gw", ns)["metadata"]["uid"]
-    selector = f"graylane.io/gateway-route=true,graylane.io/gateway-uid={uid}"
-    proxy = GatewayProxy(cfg, selector, kubeconfig, tmp_path / "gateway-proxy.log")
+    proxy = GatewayProxy.of(
+        get(kubectl, "gateway", "gw", ns), cfg, kubeconfig, tmp_path / "gateway-proxy.log"
+    )
     start_operator("--gateway-api", "--proxy-metrics-url", proxy.admin + "/metrics")
     return proxy
 

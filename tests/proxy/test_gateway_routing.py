@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxytest import LocalProxy, Upstream, gateway_doc, http_rule, start_local_proxy
+from proxytest import LocalProxy, Upstream, free_port, gateway_doc, http_rule, start_local_proxy
 
 
 @pytest.fixture
@@ -135,3 +135,26 @@ async def test_admin_pages_show_gateway_documents(gw: LocalProxy, stable: Upstre
     assert (out["route"], out["upstream"], out["reason"]) == ("infra/web", "v1", "backend")
     async with gw.session.get(gw.admin + "/explain", params={"path": "/x", "port": "8080"}) as resp:
         assert (await resp.json())["reason"] == "no-route"
+
+
+async def test_each_gateway_port_serves_its_own_routes(
+    tmp_path: Path, server_kind: str, stable: Upstream, canary: Upstream
+) -> None:
+    """A Gateway with HTTP listeners on 80 and 8080 (``--also-listen HOST:PORT=8080``): a route attached to one
+    port is served there only, on the address serving that port."""
+    conf = tmp_path / "routes"
+    conf.mkdir()
+    second = free_port()
+    p = await start_local_proxy(conf, server=server_kind, listener_port=80,
+                                more_listeners=(("127.0.0.1", second, 8080),))  # fmt: skip
+    try:
+        await p.put(gateway_doc({"v1": stable.url}, http_rule(prefix("/")), name="on-80",
+                                listeners=[{"port": 80, "hosts": []}]), "a.json")  # fmt: skip
+        await p.put(gateway_doc({"v2": canary.url}, http_rule(prefix("/"), backends=[("v2", 1)]), name="on-8080",
+                                listeners=[{"port": 8080, "hosts": []}]), "b.json")  # fmt: skip
+        status, seen = await answer(p, "/x")
+        assert (status, seen["svc"]) == (200, "stable")
+        async with p.session.get(f"http://127.0.0.1:{second}/x", headers={"Host": "gw.test"}) as resp:
+            assert resp.status == 200 and (await resp.json())["svc"] == "canary"
+    finally:
+        await p.close()

@@ -18,6 +18,20 @@ TEMPLATE = {
 DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
+def test_every_http_port_gets_its_own_container_port() -> None:
+    gw = gateway("gw", listener(), listener("alt", 8080), listener("s", 443, "HTTPS", certs=[{"group": "", "kind": "Secret", "name": "c"}]),
+                 listener("more", 8090), listener("same-port", 8080, hostname="a.test"))  # fmt: skip
+    plan = planned(gw, http_route("r", {"name": "gw"}), secrets={(NS, "c"): None}).gateways[(NS, "gw")]
+    service = provision.service(plan, namespace="graylane-system")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("http", 80, 8080), ("http-8080", 8080, 8081), ("http-8090", 8090, 8082), ("https", 443, 8443)]  # fmt: skip
+    args = provision.deployment(plan, namespace="graylane-system", template=TEMPLATE)["spec"]["template"][
+        "spec"
+    ]["containers"][0]["args"]
+    assert args[-10:] == ["--listener-port", "80", "--also-listen", "0.0.0.0:8081=8080", "--also-listen", "0.0.0.0:8082=8090",
+                          "--listen-tls", "0.0.0.0:8443", "--tls-listener-port", "443"]  # fmt: skip
+
+
 def test_names_fit_kubernetes() -> None:
     assert provision.object_name("infra", "same-namespace") == "graylane-gw-infra-same-namespace"
     long = provision.object_name("n" * 63, "gateway.with.dots." + "g" * 200)
