@@ -2,13 +2,13 @@
 
 Per Gateway with a valid listener: a Deployment of proxies (``graylane-proxy --kube`` selecting the
 Gateway's route ConfigMaps, ``--listener-port`` the Gateway's first HTTP port, ``--also-listen`` each
-further one, ``--listen-tls`` and ``--tls-listener-port`` its HTTPS port), a ClusterIP Service whose
-ports are the Gateway's listener ports, one ConfigMap per attached HTTPRoute holding its document, and a ``kubernetes.io/tls`` copy of each HTTPS
-listener's certificate (the documents name it; the key never leaves Secrets). Every
-object carries the ``graylane.io/gateway-uid`` label (what the operator sweeps by) and a checksum of its
-own desired body (what lets the writer skip no-op writes). The pod template is the chart's (a ConfigMap the
-chart renders with the proxies' image, ServiceAccount, securityContext and resources): the controller
-only adds labels and arguments.
+further one, ``--listen-tls`` and ``--tls-listener-port`` its HTTPS port), a ClusterIP Service whose ports
+are the Gateway's listener ports, one ConfigMap per attached HTTPRoute holding its document, and a
+``kubernetes.io/tls`` copy of each HTTPS listener's certificate (the documents name it; the key never
+leaves Secrets). Every object carries the ``graylane.io/gateway-uid`` label (what the operator sweeps by)
+and a checksum of its own desired body (what lets the writer skip no-op writes). The pod template is the
+chart's (a ConfigMap the chart renders with the proxies' image, ServiceAccount, securityContext and
+resources): the controller only adds labels and arguments.
 """
 
 from __future__ import annotations
