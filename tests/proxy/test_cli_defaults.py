@@ -44,3 +44,24 @@ def test_reconcile_asks_the_rollout_book_from_construction_on() -> None:
         book.mirror_of,
         book.status_extra,
     )
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["0.0.0.0:8081=8080"], (("0.0.0.0", 8081, 8080),)),
+        (["127.0.0.1:9000=80", "[::1]:9001=8090"], (("127.0.0.1", 9000, 80), ("::1", 9001, 8090))),
+    ],
+)
+def test_also_listen_gives_further_gateway_ports(values: list[str], expected: tuple[object, ...]) -> None:
+    argv = ["--kube", *(a for v in values for a in ("--also-listen", v))]
+    assert settings_from_args(build_parser().parse_args(argv)).more_listeners == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["0.0.0.0:8081", "0.0.0.0:8081=", "0.0.0.0:8081=0", "0.0.0.0:x=80", "8081=80x"]
+)
+def test_a_malformed_also_listen_is_refused(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--kube", "--also-listen", value])
+    assert exited.value.code == 2 and "HOST:PORT" in capsys.readouterr().err
