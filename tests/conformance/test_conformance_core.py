@@ -45,7 +45,7 @@ def test_the_gateway_http_profile_passes_core_and_declared_extended(
     assert profile["core"]["statistics"] == {"Passed": 36, "Skipped": 0, "Failed": 0}, summary
     extended = profile["extended"]
     assert sorted(extended["supportedFeatures"]) == sorted(features.EXTENDED), summary
-    assert extended["statistics"]["Failed"] == 0 and extended["statistics"]["Passed"] >= 21, summary
+    assert extended["statistics"]["Failed"] == 0 and extended["statistics"]["Passed"] >= 25, summary
 
 
 def _uninstall(kubectl: Kubectl, helm: Path) -> None:
