@@ -129,7 +129,10 @@ class PolicyRollouts:
         policies = self.rolling_policies()
         now = self.clock()
         due = [p for uid, p in policies.items() if self.due.get(uid, float("-inf")) <= now]
-        if not due or not await housekeeping.is_active(self.controller.state):
+        if not due:
+            return
+        if not await housekeeping.is_active(self.controller.state):
+            self.statuses.clear()  # a standby replica: read status back when it takes over
             return
         round_ = await self.scrape_round(session, due)
         now = self.last_sample = max(self.clock(), self.last_sample + 1e-6)
