@@ -161,10 +161,11 @@ def test_gateway_class_conditions() -> None:
     klass = parse_gateway_class(gateway_class())
     status = class_status(klass, out.classes["graylane"], bundle_version="v1.6.3", now="T1", previous={})
     assert [f["name"] for f in status["supportedFeatures"]] == [  # what make conformance passed, sorted
-        "Gateway", "GatewayHTTPListenerIsolation", "HTTPRoute", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
+        "Gateway", "GatewayHTTPListenerIsolation", "GatewayPort8080", "HTTPRoute", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
         "HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolWebSocket",
         "HTTPRouteBackendRequestHeaderModification", "HTTPRouteBackendTimeout", "HTTPRouteHostRewrite",
-        "HTTPRouteMethodMatching", "HTTPRouteNamedRouteRule", "HTTPRoutePathRedirect", "HTTPRoutePathRewrite",
+        "HTTPRouteMethodMatching", "HTTPRouteNamedRouteRule", "HTTPRouteParentRefPort", "HTTPRoutePathRedirect",
+        "HTTPRoutePathRewrite",
         "HTTPRoutePortRedirect", "HTTPRouteQueryParamMatching", "HTTPRouteRequestMirror",
         "HTTPRouteRequestMultipleMirrors", "HTTPRouteRequestPercentageMirror", "HTTPRouteRequestTimeout",
         "HTTPRouteResponseHeaderModification", "HTTPRouteSchemeRedirect", "ReferenceGrant",
