@@ -96,8 +96,10 @@ def parse_http_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | Non
     jwt = parse_jwt(c, top["jwt"]) if top.get("jwt") is not None else None
     rules = []
     seen: set[str] = set()
-    if route is not None and route.kind != "HTTPRoute":
-        c.error("route.kind", "must be HTTPRoute in a document with httpRules")
+    if route is not None and route.kind == "Gateway":
+        _listeners_only(c, top, listeners)
+    elif route is not None and route.kind != "HTTPRoute":
+        c.error("route.kind", "must be HTTPRoute (or Gateway) in a document with httpRules")
     for i, item in enumerate(c.array(top.get("httpRules"), "httpRules", max_len=100)):
         rule = _rule(c, item, join("httpRules", i), set(upstreams), has_jwt=jwt is not None)
         if rule is not None and rule.name is not None:
@@ -115,6 +117,18 @@ def parse_http_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | Non
         checksum=top["checksum"], document=MappingProxyType(dict(top)), listeners=listeners,
         preserve_host=bool(preserve), http_rules=tuple(rules),
     )  # fmt: skip
+
+
+def _listeners_only(c: FieldChecker, top: Mapping[str, Any], listeners: tuple[ListenerHosts, ...]) -> None:
+    """A Gateway's listeners document: its listeners only, so that a request on a listener no route is
+    attached to finds that listener (and no route: 404) instead of a less specific listener's routes."""
+    if not listeners:
+        c.error("listeners", "a Gateway document names its listeners")
+    for key in ("httpRules", "upstreams"):
+        if top.get(key):
+            c.error(key, "must be empty in a Gateway document (routes have their own)")
+    if top.get("jwt") is not None:
+        c.error("jwt", "must be null in a Gateway document")
 
 
 def _rule(c: FieldChecker, value: Any, path: str, upstreams: set[str], *, has_jwt: bool) -> HttpRule | None:

@@ -135,8 +135,8 @@ def _parse_top(c: FieldChecker, top: Mapping[str, Any]) -> RouteConfig | None:
     if weight is not None and abs(weight * 100 - round(weight * 100)) > 1e-6:
         c.error("weight", "must have at most two decimals")
     route = parse_route_ref(c, top.get("route"), schema2=top["schemaVersion"] >= 2)
-    if route is not None and route.kind == "HTTPRoute":
-        c.error("route.kind", "an HTTPRoute document has httpRules instead of stable/canary")
+    if route is not None and route.kind != "CanaryRoute":
+        c.error("route.kind", f"a {route.kind} document has httpRules instead of stable/canary")
     hosts = parse_hosts(c, top.get("hosts"))
     path_prefix = parse_path(c, top.get("pathPrefix"), "pathPrefix")
     salt = c.string(top.get("salt"), "salt", max_len=256)

@@ -58,13 +58,15 @@ class RouteRef:
     name: str
     uid: str
     generation: int
-    kind: str = "CanaryRoute"  # schema 2: "HTTPRoute" for a Gateway API route
+    kind: str = "CanaryRoute"  # schema 2: "HTTPRoute" for a Gateway API route, "Gateway" for its listeners
     created: str = ""  # schema 2: the route's creationTimestamp (precedence: oldest first)
     key: str = field(init=False, compare=False, repr=False)
-    """``namespace/name`` — the route's identity in metrics and logs (one string, shared by every user)."""
+    """``namespace/name`` — the route's identity in metrics and logs (one string, shared by every user);
+    ``gateway:namespace/name`` for a Gateway's listeners document (a route may have the Gateway's name)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", sys.intern(f"{self.namespace}/{self.name}"))
+        key = f"{self.namespace}/{self.name}"
+        object.__setattr__(self, "key", sys.intern(f"gateway:{key}" if self.kind == "Gateway" else key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,8 +306,8 @@ class RouteConfig:
 
     @property
     def is_http(self) -> bool:
-        """A Gateway API document (``httpRules``) rather than a CanaryRoute's."""
-        return self.route.kind == "HTTPRoute"
+        """A Gateway API document (``httpRules``, none for a Gateway's listeners), not a CanaryRoute's."""
+        return self.route.kind != "CanaryRoute"
 
     @property
     def key(self) -> str:

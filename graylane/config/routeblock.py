@@ -11,7 +11,7 @@ from graylane.config.model import RouteRef
 from graylane.config.upstreamblock import K8S_NAME
 
 HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
-KIND = re.compile(r"CanaryRoute|HTTPRoute")
+KIND = re.compile(r"CanaryRoute|HTTPRoute|Gateway")
 PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]{0,1023}")
 TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
@@ -23,7 +23,7 @@ def parse_route_ref(c: FieldChecker, value: Any, *, schema2: bool) -> RouteRef |
     if obj is None:
         return None
     given = obj.get("kind", "CanaryRoute") if schema2 else "CanaryRoute"  # schema 1: reported as unknown
-    kind = c.string(given, "route.kind", pattern=KIND, what="CanaryRoute or HTTPRoute")
+    kind = c.string(given, "route.kind", pattern=KIND, what="CanaryRoute, HTTPRoute or Gateway")
     created = ""
     if "creationTimestamp" in obj:
         created = c.string(obj["creationTimestamp"], "route.creationTimestamp", max_len=64, pattern=TIMESTAMP,

@@ -7,12 +7,12 @@ does not implement make the route ``Accepted=False, UnsupportedValue`` with the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graylane.config.document import ConfigError, load_route_document, seal
 from graylane.gateway.filters import filter_problem, rule_filters, rule_timeouts
-from graylane.gateway.objects import BackendRef, HTTPRoute, RouteMatch, RouteRule, ValueMatch
+from graylane.gateway.objects import BackendRef, Gateway, HTTPRoute, RouteMatch, RouteRule, ValueMatch
 from graylane.gateway.policyplan import RoutePolicies, RulePolicy
 from graylane.gateway.refs import Resolved
 
@@ -77,6 +77,18 @@ def compile_document(
     except ConfigError as exc:
         raise ValueError("; ".join(_route_path(e.path) + ": " + e.message for e in exc.errors[:3])) from None
     return sealed
+
+
+def listeners_document(gateway: Gateway, slots: Iterable[Slot]) -> dict[str, Any]:
+    """A Gateway's listeners document (``route.kind: Gateway``, no rules): the proxies know every listener a
+    request can belong to, so one no route is attached to answers 404 instead of letting a less specific
+    listener's routes answer (``GatewayHTTPListenerIsolation``)."""
+    meta = gateway.meta
+    ref = {"namespace": meta.namespace, "name": meta.name, "uid": meta.uid, "generation": meta.generation,
+           "kind": "Gateway"}  # fmt: skip
+    listeners = [_listener(slot, (), ()) for slot, _ in _by_slot(dict.fromkeys(slots, ()))]
+    return seal({"schemaVersion": 2, "route": ref, "hosts": [], "listeners": listeners, "upstreams": {},
+                 "httpRules": [], "salt": f"{meta.namespace}/{meta.name}"})  # fmt: skip
 
 
 def _by_slot(listeners: Mapping[Slot, tuple[str, ...]]) -> list[tuple[Slot, tuple[str, ...]]]:

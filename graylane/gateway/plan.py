@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from graylane.gateway import conditions as c
 from graylane.gateway import hostnames, naming
 from graylane.gateway.attach import Attachment, attach
-from graylane.gateway.document import Slot, compile_document, route_problem
+from graylane.gateway.document import Slot, compile_document, listeners_document, route_problem
 from graylane.gateway.listeners import ListenerVerdict, judge_listeners
 from graylane.gateway.objects import (
     GROUP,
@@ -69,6 +69,7 @@ class GatewayPlan:
     ports: Mapping[int, str]  # the Gateway ports its proxies serve -> their protocol ("HTTP", "HTTPS")
     address: str | None
     documents: Mapping[str, dict[str, object]]  # route uid -> sealed document
+    listeners_document: Mapping[str, object] | None = None  # the Gateway's listeners (None: no valid one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,13 +197,14 @@ def _gateway(
     ports = {v.listener.port: v.listener.protocol for v in sorted(verdicts, key=lambda v: v.listener.port)
              if v.valid}  # fmt: skip
     documents = _documents(gateway, attached, world, policies.routes)
+    slots = [(v.listener.port, v.listener.hostname) for v in verdicts if v.valid]
     listener_conditions = {
         v.listener.name: _listener_conditions(v, runtime, world.https_served) for v in verdicts
     }
     return GatewayPlan(
         gateway=gateway, conditions=gateway_conditions(gateway, verdicts, runtime), listeners=verdicts,
         listener_conditions=listener_conditions, attached=counts, ports=ports, address=runtime.address,
-        documents=documents,
+        documents=documents, listeners_document=listeners_document(gateway, slots) if slots else None,
     )  # fmt: skip
 
 

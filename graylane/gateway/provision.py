@@ -105,12 +105,18 @@ def deployment(planned: GatewayPlan, *, namespace: str, template: Mapping[str, A
 
 
 def configmaps(planned: GatewayPlan, *, namespace: str) -> list[dict[str, Any]]:
-    """One ConfigMap per attached route's document."""
+    """One ConfigMap per attached route's document, and one for the Gateway's listeners."""
     gateway = object_name(*planned.gateway.meta.key)
     out = []
-    for uid, doc in sorted(planned.documents.items()):
+    found = sorted(planned.documents.items())
+    if planned.listeners_document is not None:
+        found.append((planned.gateway.meta.uid, dict(planned.listeners_document)))
+    for uid, doc in found:
         route: Any = doc["route"]
-        name = route_configmap_name(gateway, route["namespace"], route["name"])
+        if route["kind"] == "Gateway":
+            name = f"{gateway}-listeners"  # a route's are <gateway>-r-...
+        else:
+            name = route_configmap_name(gateway, route["namespace"], route["name"])
         meta = {"name": name, "namespace": namespace,
                 "labels": {**labels(planned), GATEWAY_ROUTE_LABEL: "true", names.ROUTE_UID_LABEL: uid},
                 "annotations": {names.ROUTE_ANNOTATION: f"{route['namespace']}/{route['name']}"}}  # fmt: skip

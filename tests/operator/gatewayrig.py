@@ -162,5 +162,12 @@ def addressed(obj: dict[str, Any]) -> bool:
     return bool((obj.get("status") or {}).get("addresses"))
 
 
+def route_configmaps(kubectl: Kubectl, ns: str, kind: str = "HTTPRoute") -> list[dict[str, Any]]:
+    """The Gateway ConfigMaps in ``ns`` whose document is of ``kind`` (``HTTPRoute``, or ``Gateway``: the
+    listeners document of each Gateway)."""
+    found = kubectl.json("get", "configmaps", "-n", ns, "-l", "graylane.io/gateway-route=true")["items"]
+    return [cm for cm in found if json.loads(cm["data"]["route.json"])["route"].get("kind") == kind]
+
+
 def owned(kubectl: Kubectl, kind: str, ns: str) -> list[dict[str, Any]]:
     return list(kubectl.json("get", kind, "-n", ns, "-l", OWN)["items"])

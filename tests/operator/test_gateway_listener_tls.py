@@ -17,7 +17,18 @@ from typing import Any
 
 import pytest
 from cluster.kubectl import Kubectl
-from gatewayrig import GatewayProxy, conditions_of, current, gateway, get, http_route, owned, service, when
+from gatewayrig import (
+    GatewayProxy,
+    conditions_of,
+    current,
+    gateway,
+    get,
+    http_route,
+    owned,
+    route_configmaps,
+    service,
+    when,
+)
 from kopfharness import OperatorNamespaces
 from tlscerts import Ca, key_fragments, secret_object
 from tlsclient import client_context, fingerprint
@@ -97,7 +108,7 @@ def test_https_listeners_get_their_certificates_copied_and_served(
     assert args[-4:] == ["--listen-tls", "0.0.0.0:8443", "--tls-listener-port", "443"]
     (svc,) = owned(kubectl, "services", cfg)
     assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(443, 8443)]
-    (cm,) = kubectl.json("get", "configmaps", "-n", cfg, "-l", "graylane.io/gateway-route=true")["items"]
+    (cm,) = route_configmaps(kubectl, cfg)
     entries = json.loads(cm["data"]["route.json"])["listeners"]  # one per listener the route is attached to
     assert [(e["port"], e.get("hostname"), e["hosts"]) for e in entries] == [
         (443, None, ["a.example.com", "b.example.com"]), (443, "b.example.com", ["b.example.com"])]  # fmt: skip

@@ -30,6 +30,7 @@ from gatewayrig import (
     get,
     http_route,
     owned,
+    route_configmaps,
     service,
     when,
 )
@@ -95,7 +96,12 @@ def test_class_gateway_route_and_what_is_provisioned(
         "Accepted": ("True", "Accepted"),
         "ResolvedRefs": ("True", "ResolvedRefs"),
     }
-    (cm,) = kubectl.json("get", "configmaps", "-n", cfg, "-l", "graylane.io/gateway-route=true")["items"]
+    (cm,) = route_configmaps(kubectl, cfg)
+    (listeners,) = route_configmaps(kubectl, cfg, "Gateway")  # every listener, with or without routes
+    assert [e.get("hostname") for e in json.loads(listeners["data"]["route.json"])["listeners"]] == [
+        None,
+        "named.example.com",
+    ]
     doc = json.loads(cm["data"]["route.json"])
     assert doc["route"]["kind"] == "HTTPRoute" and doc["listeners"] == [  # one entry per listener
         {"port": 80, "hosts": []}, {"port": 80, "hosts": ["named.example.com"], "hostname": "named.example.com"}]  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+from graylane.config.document import load_route_document
 from graylane.gateway import provision
 from graylane.gateway.provision import CHECKSUM_ANNOTATION, GATEWAY_UID_LABEL
 from tests.unit.gwworld import NS, gateway, http_route, listener, planned
@@ -66,9 +67,14 @@ def test_service_deployment_and_configmaps_of_a_gateway() -> None:
         "--listen-tls", "0.0.0.0:8443", "--tls-listener-port", "443",
     ]  # fmt: skip
     assert TEMPLATE["spec"]["containers"][0]["args"] == ["--workers=1"], "the template is not changed"
-    (cm,) = provision.configmaps(plan, namespace="graylane-system")
+    cm, listeners = provision.configmaps(plan, namespace="graylane-system")
     assert cm["metadata"]["labels"]["graylane.io/gateway-route"] == "true"
     assert json.loads(cm["data"]["route.json"])["route"]["name"] == "r"
+    doc = json.loads(listeners["data"]["route.json"])  # every valid listener, even with no route attached
+    assert listeners["metadata"]["name"] == "graylane-gw-infra-gw-listeners"
+    assert (doc["route"]["kind"], doc["httpRules"], [(e["port"], e.get("hostname")) for e in doc["listeners"]]) == (
+        "Gateway", [], [(80, None), (443, None)])  # fmt: skip
+    load_route_document(doc)  # the proxies' loader accepts it
     again = provision.service(plan, namespace="graylane-system")
     assert (
         again["metadata"]["annotations"][CHECKSUM_ANNOTATION]

@@ -164,3 +164,30 @@ def test_https_listener_certificates_are_parsed() -> None:
         ListenerCert("gw-tls-infra.c", "*.w.test"),
         ListenerCert("gw-tls-infra.d", None),
     )
+
+
+GATEWAY = {"namespace": "infra", "name": "gw", "uid": "u-gw", "generation": 1, "kind": "Gateway"}
+ON_80 = [{"port": 80, "hosts": [], "hostname": "*.example.com"}]
+
+
+@pytest.mark.parametrize(
+    ("override", "where"),
+    [
+        ({"httpRules": [http_rule()]}, "httpRules"),  # a Gateway's listeners document has no rules
+        ({"listeners": None}, "listeners"),
+        ({"jwt": {"issuer": "x", "algorithms": ["RS256"], "jwksURL": "https://x/jwks"}}, "jwt"),
+    ],
+)
+def test_a_gateway_listeners_document_has_listeners_only(override: dict[str, Any], where: str) -> None:
+    doc = http_document(route=GATEWAY, listeners=ON_80, upstreams={})
+    doc["httpRules"] = []
+    good = load(doc)
+    assert (good.key, good.is_http, good.http_rules) == ("gateway:infra/gw", True, ())
+    doc.update(override)
+    if doc.get("listeners") is None:
+        doc.pop("listeners")
+    assert where in errors_of(doc)
+
+
+def test_a_canary_route_document_cannot_claim_to_be_a_gateway() -> None:
+    assert "route.kind" in errors_of(base_document(schemaVersion=2, route={**GATEWAY, "name": "c"}))

@@ -226,6 +226,27 @@ def test_a_listener_goes_with_its_last_route() -> None:
     assert table.ports == ()
 
 
+def gateway_listeners(*slots: tuple[int, str | None]) -> RouteConfig:
+    """The operator's listeners document of a Gateway (``route.kind: Gateway``, no rules)."""
+    ref = {"namespace": "infra", "name": "gw", "uid": "uid-gw", "generation": 1, "kind": "Gateway"}
+    listeners = [{"port": port, "hosts": [], **({"hostname": h} if h else {})} for port, h in slots]
+    return load_route_document(seal({"schemaVersion": 2, "route": ref, "hosts": [], "listeners": listeners,
+                                     "upstreams": {}, "httpRules": [], "salt": "infra/gw"}))  # fmt: skip
+
+
+def test_a_listener_without_routes_is_still_the_one_a_request_belongs_to() -> None:
+    """Without the Gateway's listeners document, ``abc.foo.example.com`` with no route attached would fall
+    to the routes of ``*.foo.example.com``; with it, that listener is known and answers 404."""
+    table = isolation_table()
+    table.remove("infra/abc")
+    table.put(table.compile(gateway_listeners(*((80, h) for h in ISOLATION_LISTENERS.values()))))
+    assert served(table, "/wildcard-foo", host="abc.foo.example.com") is None
+    assert served(table, "/wildcard-foo", host="bar.foo.example.com") == "v1", "the other listeners as before"
+    assert served(table, "/empty", host="bar.com") == "v1"
+    table.remove("gateway:infra/gw")  # the Gateway's own key: a route named like the Gateway is another
+    assert served(table, "/wildcard-foo", host="abc.foo.example.com") == "v1"
+
+
 def test_documents_without_listener_hostnames_share_the_port() -> None:
     """Documents of an operator before listener isolation: one entry per port, no ``hostname``."""
     table = RouteTable.build([
