@@ -8,7 +8,8 @@ Pure, from the parsed policies, the routes and the Graylane Gateways each route 
   (``creationTimestamp``, then ``namespace/name``), the other is ``Conflicted``; a rule takes the policy
   naming it, else the one on the whole route (the more specific wins, nothing is merged);
 - one ``jwt`` per route (the proxies verify tokens per route): a policy whose ``jwt`` differs from an older
-  applied policy's on the same route is ``Conflicted``;
+  applied policy's on the same route is ``Conflicted``; so is a second policy with a ``rollout`` on a route
+  (the analysis is the route's traffic);
 - a pin's ``backendRef`` must name exactly one backendRef of each rule it applies to, else ``Invalid``.
 
 Status: ``status.ancestors`` has one entry per Gateway the target route is accepted by (the target itself
@@ -17,7 +18,7 @@ when it is not found), ``controllerName: graylane.io/gateway-controller``, condi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,17 +82,8 @@ def plan_policies(
                 if winner is not policy:
                     cond = _conflicted(winner, "targets the same", route_key, target.section)
             verdicts[policy.meta.key].append((route_key, target.section, cond))
-    jwts = _jwt_owners(ordered, verdicts)
-    for policy in ordered:
-        found = verdicts[policy.meta.key]
-        for i, (route_key, section, cond) in enumerate(found):
-            owner = jwts.get(route_key)
-            if cond.status and policy.jwt is not None and owner is not None and owner.jwt != policy.jwt:
-                found[i] = (
-                    route_key,
-                    section,
-                    _conflicted(owner, "sets another spec.jwt on", route_key, None),
-                )
+    jwts = _one_per_route(ordered, verdicts, lambda p: p.jwt, "sets another spec.jwt on")
+    _one_per_route(ordered, verdicts, lambda p: p.rollout and p.meta.key, "rolls out a backendRef of")
     applied = {(rk, sec): p for p in ordered for rk, sec, cond in verdicts[p.meta.key] if cond.status}
     out_routes = {key: _route_policies(routes[key], key, applied, jwts.get(key), weights or {})
                   for key in {rk for rk, _ in applied}}  # fmt: skip
@@ -147,16 +139,24 @@ def _conflicted(winner: TrafficPolicy, what: str, route: Key, section: str | Non
     return c.Condition(c.ACCEPTED, False, c.CONFLICTED, message)
 
 
-def _jwt_owners(
-    ordered: list[TrafficPolicy], verdicts: Mapping[Key, list[Verdict]]
-) -> dict[Key, TrafficPolicy]:
-    """Per route, the oldest accepted policy with ``jwt``: its settings are the route's."""
+def _one_per_route(
+    ordered: list[TrafficPolicy], verdicts: Mapping[Key, list[Verdict]],
+    setting: Callable[[TrafficPolicy], object], what: str,
+) -> dict[Key, TrafficPolicy]:  # fmt: skip
+    """Per route, the oldest accepted policy whose ``setting`` is set owns it (the proxies have one ``jwt``
+    per route; a rollout's analysis is the route's traffic); a younger one setting another value is
+    ``Conflicted`` on that route. Returns the owners."""
     owners: dict[Key, TrafficPolicy] = {}
     for policy in ordered:
-        if policy.jwt is not None:
-            for route_key, _, cond in verdicts[policy.meta.key]:
-                if cond.status:
-                    owners.setdefault(route_key, policy)
+        if not setting(policy):
+            continue
+        found = verdicts[policy.meta.key]
+        for i, (route_key, section, cond) in enumerate(found):
+            if not cond.status:
+                continue
+            owner = owners.setdefault(route_key, policy)
+            if setting(owner) != setting(policy):
+                found[i] = (route_key, section, _conflicted(owner, what, route_key, None))
     return owners
 
 

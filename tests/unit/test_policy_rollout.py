@@ -176,3 +176,16 @@ def test_the_analysis_sums_a_routes_rule_tracks() -> None:
     assert figures is not None
     assert (figures.canary.requests, figures.canary.errors, figures.stable.requests) == (100, 10, 100)
     assert figures.canary.error_rate == 10.0
+
+
+def test_one_rollout_per_route() -> None:
+    """Two rollouts on two rules of one route would read the same traffic: the younger is Conflicted."""
+    old = traffic_policy("old", "shop/main", created="2026-01-01T00:00:00Z", rollout=ROLLOUT)
+    new = traffic_policy("new", "shop/other", rollout=ROLLOUT)
+    plan = planned(gateway("gw"), shop(), old, new)
+    ((_, first),) = [(a.ref, a.condition) for a in plan.policies[(NS, "old")]]
+    ((_, second),) = [(a.ref, a.condition) for a in plan.policies[(NS, "new")]]
+    assert first.reason == "Accepted" and second.reason == "Conflicted"
+    assert second.message == f"TrafficPolicy {NS}/old rolls out a backendRef of HTTPRoute shop and is older"
+    (doc,) = plan.gateways[(NS, "gw")].documents.values()
+    assert "canary" in doc["httpRules"][0] and "canary" not in doc["httpRules"][1]
