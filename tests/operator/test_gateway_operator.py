@@ -172,7 +172,9 @@ def test_argo_and_flagger_style_steering_is_served(
             "True",
             "Accepted",
         )
-        assert served() == {f"{ns}/good", f"{ns}/checkout"}, "the route Graylane did not steer is untouched"
+        assert served() == {f"{ns}/good", f"{ns}/checkout", f"gateway:{ns}/gw"}, (
+            "the route Graylane did not steer is untouched (and the Gateway's listeners document)"
+        )
     finally:
         proxy.stop()
         print("--- gateway proxy:", *proxy.log_path.read_text(errors="replace").splitlines()[-30:], sep="\n")
