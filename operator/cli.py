@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import ipaddress
 import logging
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import kopf
+import uvloop
 from graylane.operator import handlers
 from graylane.operator.configmaps import ConfigMapStore
 from graylane.operator.gateway import controller as gateway_controller
@@ -131,8 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         identity=cast(Any, config.identity),  # Kopf's Identity is a NewType of str
         liveness_endpoint=args.liveness,
     )
-    try:
-        asyncio.run(coro)
+    try:  # uvloop, as Kopf's own CLI does: its TLS and event loop took a fifth of the operator's CPU off
+        uvloop.run(coro)  # at 10,000 routes (docs/performance.md)
     except KeyboardInterrupt:
         return 130
     return 0
