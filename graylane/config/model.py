@@ -184,6 +184,11 @@ class Backend:
     request_headers: HeaderFilter | None = None  # the backendRef's own filters, after the rule's
     response_headers: HeaderFilter | None = None
 
+    @property
+    def has_filters(self) -> bool:
+        """The backendRef has filters of its own (its own track label and header plans)."""
+        return self.request_headers is not None or self.response_headers is not None
+
 
 @dataclass(frozen=True, slots=True)
 class Rewrite:

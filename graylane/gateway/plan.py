@@ -194,8 +194,7 @@ def _gateway(
     for _, found in attached:
         for name in dict.fromkeys(found.names):
             counts[name] += 1
-    ports = {v.listener.port: v.listener.protocol for v in sorted(verdicts, key=lambda v: v.listener.port)
-             if v.valid}  # fmt: skip
+    ports = {v.listener.port: v.listener.protocol for v in verdicts if v.valid}
     documents = _documents(gateway, attached, world, policies.routes)
     slots = [(v.listener.port, v.listener.hostname) for v in verdicts if v.valid]
     listener_conditions = {

@@ -166,8 +166,7 @@ def backend_track(track: str, index: int, backend: Backend, canary: int | None =
     """The track label of a backend: its rule's, or ``rule-<i>.<j>`` when it has filters of its own (its
     own header plans, see ``proxy/routing/state.py``); in a rule with a rollout's ``canary``, that suffixed
     ``.canary`` for the canary and ``.stable`` for the others (the analysis reads the last part)."""
-    filtered = backend.request_headers is not None or backend.response_headers is not None
-    own = f"{track}.{index}" if filtered else track
+    own = f"{track}.{index}" if backend.has_filters else track
     if canary is None:
         return own
     return f"{own}.canary" if index == canary else f"{own}.stable"

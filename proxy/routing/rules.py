@@ -55,7 +55,7 @@ def http_targets(
                 continue
             own = backend_track(track, j, backend, rule.canary)
             tracks.add(own)
-            if backend.request_headers is None and backend.response_headers is None:
+            if not backend.has_filters:
                 targets[(backend.upstream, own)] = make(backend.upstream, plan, edit, timeout)
                 continue
             both = (rule.request_headers, backend.request_headers)
