@@ -176,7 +176,11 @@ def test_a_missing_image_is_never_pulled_and_the_events_say_so(kubectl: Kubectl,
 def test_a_crashing_pod_is_reported_with_its_last_log_lines_and_events(
     kubectl: Kubectl, restricted_ns: str
 ) -> None:
-    kubectl.apply(pod("crasher", "/crash", restart="Always"), "-n", restricted_ns)
+    spec = pod("crasher", "/crash", restart="Always")
+    # Never ready: without a probe the kubelet may report the container Running and Ready for the
+    # instant before it notices the exit, and the wait would (rightly) return.
+    spec["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": 9}, "periodSeconds": 1}
+    kubectl.apply(spec, "-n", restricted_ns)
     with pytest.raises(PodFailure) as failure:
         wait_pods(kubectl, restricted_ns, "app=crasher", timeout=90)
     report = str(failure.value)
