@@ -113,6 +113,8 @@ class PolicyRollouts:
         """The valid rolling policies accepted for a Gateway, by UID (the others are forgotten)."""
         found = {}
         for obj in self.controller.objects("policies").values():
+            if not (obj.get("spec") or {}).get("rollout"):
+                continue  # parsed only when it rolls: this runs every tick
             policy = parse_traffic_policy(obj)
             ancestors = self.controller.ancestors(policy.meta.key)
             if rolling(policy) and ancestors and all(a.condition.status for a in ancestors):
