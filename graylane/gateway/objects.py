@@ -8,7 +8,7 @@ Only the fields Graylane reads are kept. Names follow the API (``section_name`` 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 GROUP = "gateway.networking.k8s.io"
@@ -63,11 +63,22 @@ class Listener:
 
 
 @dataclass(frozen=True, slots=True)
+class Infrastructure:
+    """``spec.infrastructure``: labels and annotations for every object provisioned for the Gateway, and
+    whether a ``parametersRef`` is given (Graylane takes none)."""
+
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    parameters_ref: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Gateway:
     meta: Meta
     class_name: str
     listeners: tuple[Listener, ...]
     addresses: tuple[Mapping[str, Any], ...]  # spec.addresses (Graylane assigns its own)
+    infrastructure: Infrastructure = field(default_factory=Infrastructure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +186,16 @@ def parse_gateway(obj: Mapping[str, Any]) -> Gateway:
     spec = as_map(obj.get("spec"))
     listeners = tuple(_listener(as_map(item), meta.namespace) for item in as_list(spec.get("listeners")))
     addresses = tuple(as_map(a) for a in as_list(spec.get("addresses")))
-    return Gateway(meta, as_str(spec.get("gatewayClassName")), listeners, addresses)
+    infra = as_map(spec.get("infrastructure"))
+    infrastructure = Infrastructure(
+        labels=_strings(infra.get("labels")), annotations=_strings(infra.get("annotations")),
+        parameters_ref=infra.get("parametersRef") is not None,
+    )  # fmt: skip
+    return Gateway(meta, as_str(spec.get("gatewayClassName")), listeners, addresses, infrastructure)
+
+
+def _strings(value: Any) -> dict[str, str]:
+    return {str(k): v for k, v in as_map(value).items() if isinstance(v, str)}
 
 
 def _listener(obj: Mapping[str, Any], namespace: str) -> Listener:

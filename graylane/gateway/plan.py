@@ -236,6 +236,10 @@ def gateway_conditions(
         accepted = c.Condition(
             c.ACCEPTED, False, c.UNSUPPORTED_ADDRESS, "spec.addresses: Graylane assigns the address"
         )
+    elif gateway.infrastructure.parameters_ref:
+        accepted = c.Condition(
+            c.ACCEPTED, False, c.INVALID_PARAMETERS, "spec.infrastructure.parametersRef: Graylane takes none"
+        )
     elif not usable:
         accepted = c.Condition(c.ACCEPTED, False, c.LISTENERS_NOT_VALID, "no listener is valid")
     elif len(usable) < len(verdicts):

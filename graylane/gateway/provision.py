@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,16 +35,58 @@ COMPONENT = "gateway-proxy"
 HTTP_TARGET, HTTPS_TARGET, ADMIN_PORT = 8080, 8443, 9901
 TEMPLATE_KEY = "pod-template.json"
 SOURCE_ANNOTATION = "graylane.io/source-secret"
+PROPAGATED_ANNOTATION = "graylane.io/from-gateway"
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name"
 
 
 def labels(planned: GatewayPlan) -> dict[str, str]:
-    meta = planned.gateway.meta
+    """Every provisioned object's labels: ``spec.infrastructure.labels``, then ours (which win), among them
+    the well-known ``gateway-name`` and ``gateway-class-name`` of GEP-1762."""
+    gateway = planned.gateway
+    meta = gateway.meta
     return {
+        **gateway.infrastructure.labels,
         names.MANAGED_BY_LABEL: names.MANAGED_BY,
         "app.kubernetes.io/component": COMPONENT,
         GATEWAY_UID_LABEL: meta.uid,
         GATEWAY_LABEL: names.label_value(f"{meta.namespace}.{meta.name}"),
+        GATEWAY_NAME_LABEL: names.label_value(meta.name),
+        GATEWAY_CLASS_LABEL: names.label_value(gateway.class_name),
     }
+
+
+def object_annotations(planned: GatewayPlan, own: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``spec.infrastructure.annotations``, then ``own`` (which win), and the record of which keys came from
+    the Gateway (so that :func:`merge_patch` can remove them once the Gateway drops them)."""
+    infra = planned.gateway.infrastructure
+    out = {**infra.annotations, **(own or {})}
+    if infra.labels or infra.annotations:
+        out[PROPAGATED_ANNOTATION] = canonical_json(
+            {"annotations": sorted(infra.annotations), "labels": sorted(infra.labels)}
+        )
+    return out
+
+
+def merge_patch(have: Mapping[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` as a merge patch over ``have``: the Gateway's labels and annotations that ``have`` carries
+    (its record says which) and ``body`` no longer does become null, on the object and its pod template (a
+    merge patch keeps the keys it does not name)."""
+    record = (have.get("metadata") or {}).get("annotations", {}).get(PROPAGATED_ANNOTATION)
+    try:
+        dropped = json.loads(record) if record else {}
+    except ValueError:
+        dropped = {}
+    patch = copy.deepcopy(body)
+    metas = [patch["metadata"]]
+    if patch["kind"] == "Deployment":
+        metas.append(patch["spec"]["template"]["metadata"])
+    for meta in metas:
+        for part in ("labels", "annotations"):
+            keys = dropped.get(part) if isinstance(dropped, dict) else None
+            for key in keys if isinstance(keys, list) else []:
+                meta.setdefault(part, {}).setdefault(str(key), None)
+    return patch
 
 
 def selector(uid: str) -> str:
@@ -75,7 +118,8 @@ def service(planned: GatewayPlan, *, namespace: str) -> dict[str, Any]:
     spec = {"type": "ClusterIP", "selector": {GATEWAY_UID_LABEL: planned.gateway.meta.uid}, "ports": ports}
     return sealed({
         "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels(planned)}, "spec": spec,
+        "metadata": {"name": name, "namespace": namespace, "labels": labels(planned),
+                     "annotations": object_annotations(planned)}, "spec": spec,
     })  # fmt: skip
 
 
@@ -83,7 +127,9 @@ def deployment(planned: GatewayPlan, *, namespace: str, template: Mapping[str, A
     """The proxies of one Gateway from the chart's pod ``template`` (a PodTemplateSpec)."""
     uid = planned.gateway.meta.uid
     pod = copy.deepcopy(dict(template))
-    pod.setdefault("metadata", {}).setdefault("labels", {}).update(labels(planned))
+    pod_meta = pod.setdefault("metadata", {})
+    pod_meta.setdefault("labels", {}).update(labels(planned))
+    pod_meta["annotations"] = object_annotations(planned, pod_meta.get("annotations"))
     containers = pod.setdefault("spec", {}).setdefault("containers", [])
     args = ["--kube", "--namespace", namespace, "--route-selector", selector(uid),
             "--listen", f"0.0.0.0:{HTTP_TARGET}", "--admin-listen", f"0.0.0.0:{ADMIN_PORT}"]  # fmt: skip
@@ -99,7 +145,7 @@ def deployment(planned: GatewayPlan, *, namespace: str, template: Mapping[str, A
     return sealed({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": object_name(*planned.gateway.meta.key), "namespace": namespace,
-                     "labels": labels(planned)},
+                     "labels": labels(planned), "annotations": object_annotations(planned)},
         "spec": {"replicas": 1, "selector": {"matchLabels": {GATEWAY_UID_LABEL: uid}}, "template": pod},
     })  # fmt: skip
 
@@ -117,9 +163,10 @@ def configmaps(planned: GatewayPlan, *, namespace: str) -> list[dict[str, Any]]:
             name = f"{gateway}-listeners"  # a route's are <gateway>-r-...
         else:
             name = route_configmap_name(gateway, route["namespace"], route["name"])
+        source = {names.ROUTE_ANNOTATION: f"{route['namespace']}/{route['name']}"}
         meta = {"name": name, "namespace": namespace,
                 "labels": {**labels(planned), GATEWAY_ROUTE_LABEL: "true", names.ROUTE_UID_LABEL: uid},
-                "annotations": {names.ROUTE_ANNOTATION: f"{route['namespace']}/{route['name']}"}}  # fmt: skip
+                "annotations": object_annotations(planned, source)}  # fmt: skip
         out.append(sealed({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
                            "data": {names.DATA_KEY: canonical_json(doc)}}))  # fmt: skip
     return out
@@ -140,8 +187,9 @@ def secrets(
         name = mirror_name(gateway, ref)
         if found is None or name in out:
             continue
+        source = {SOURCE_ANNOTATION: f"{ref.namespace}/{ref.name}"}
         meta = {"name": name, "namespace": namespace, "labels": labels(planned),
-                "annotations": {SOURCE_ANNOTATION: f"{ref.namespace}/{ref.name}"}}  # fmt: skip
+                "annotations": object_annotations(planned, source)}  # fmt: skip
         out[name] = sealed({"apiVersion": "v1", "kind": "Secret", "type": TLS_TYPE, "metadata": meta,
                             "data": {k: found[k] for k in (CRT, KEY)}})  # fmt: skip
     return list(out.values())

@@ -16,7 +16,7 @@ from typing import Any
 from graylane.operator.informer import Key
 from graylane.operator.kubeapi import Conflict, KubeAPI, NotFound, api_path
 
-from graylane.gateway.provision import CHECKSUM_ANNOTATION
+from graylane.gateway.provision import CHECKSUM_ANNOTATION, merge_patch
 
 log = logging.getLogger("graylane.gateway")
 PREFIXES = {"Deployment": ("/apis/apps/v1", "deployments"), "Service": ("/api/v1", "services"),
@@ -42,7 +42,7 @@ async def apply_owned(
             continue
         writes += 1
         if have is not None:
-            await api.merge_patch(api_path(prefix, plural, namespace, name), patch=body)
+            await api.merge_patch(api_path(prefix, plural, namespace, name), patch=merge_patch(have, body))
             continue
         try:
             await api.create(api_path(prefix, plural, namespace), body=body)

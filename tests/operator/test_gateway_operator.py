@@ -106,6 +106,7 @@ def test_class_gateway_route_and_what_is_provisioned(
     assert doc["route"]["kind"] == "HTTPRoute" and doc["listeners"] == [  # one entry per listener
         {"port": 80, "hosts": []}, {"port": 80, "hosts": ["named.example.com"], "hostname": "named.example.com"}]  # fmt: skip
     assert doc["upstreams"] == {f"web-v1.{ns}.8080": {"url": f"http://web-v1.{ns}.svc:8080"}}
+    infrastructure_follows(kubectl, ns, cfg, klass)
     kubectl("delete", "gateway", "gw", "-n", ns)
     eventually(
         lambda: not owned(kubectl, "deployments", cfg) and not owned(kubectl, "services", cfg),
@@ -117,6 +118,30 @@ def test_class_gateway_route_and_what_is_provisioned(
         ),
         what="its route ConfigMaps removed",
     )
+
+
+def infrastructure_follows(kubectl: Kubectl, ns: str, cfg: str, klass: str) -> None:
+    """spec.infrastructure's labels and annotations reach the Service, the Deployment and its pods, next to
+    GEP-1762's gateway-name / gateway-class-name labels; once removed from the Gateway, they are removed."""
+
+    def metas() -> list[dict[str, Any]]:
+        deployments = owned(kubectl, "deployments", cfg)
+        objects = owned(kubectl, "services", cfg) + deployments
+        return [o["metadata"] for o in objects] + [d["spec"]["template"]["metadata"] for d in deployments]
+
+    def carried(meta: dict[str, Any]) -> tuple[str | None, str | None]:
+        return meta["labels"].get("team"), (meta.get("annotations") or {}).get("lb.example/internal")
+
+    group = "gateway.networking.k8s.io"
+    well_known = {f"{group}/gateway-name": "gw", f"{group}/gateway-class-name": klass}
+    assert all(well_known.items() <= m["labels"].items() for m in metas())
+    infra = {"labels": {"team": "shop"}, "annotations": {"lb.example/internal": "yes"}}
+    patch = json.dumps({"spec": {"infrastructure": infra}})
+    kubectl("patch", "gateway", "gw", "-n", ns, "--type=merge", "-p", patch)
+    eventually(lambda: all(carried(m) == ("shop", "yes") for m in metas()), what="the metadata on all")
+    kubectl("patch", "gateway", "gw", "-n", ns, "--type=merge", "-p", '{"spec": {"infrastructure": null}}')
+    eventually(lambda: all(carried(m) == (None, None) for m in metas()), what="the dropped metadata removed")
+    assert all(well_known.items() <= m["labels"].items() for m in metas())
 
 
 def test_argo_and_flagger_style_steering_is_served(

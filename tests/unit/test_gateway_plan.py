@@ -43,6 +43,10 @@ def test_gateway_accepted_and_programmed() -> None:
     }
     addresses = gateway("gw", addresses=[{"type": "IPAddress", "value": "10.1.1.1"}])
     assert gw_conditions(addresses)["Accepted"] == (False, "UnsupportedAddress")
+    ref = {"group": "example.com", "kind": "GatewayConfig", "name": "cfg"}
+    parameters = gateway("gw", infrastructure={"parametersRef": ref, "labels": {"a": "b"}})
+    assert gw_conditions(parameters)["Accepted"] == (False, "InvalidParameters")  # Graylane takes none
+    assert gw_conditions(gateway("gw", infrastructure={"labels": {"a": "b"}}))["Accepted"] == (True, "Accepted")
 
 
 def test_attached_routes_count_accepted_routes_per_listener() -> None:

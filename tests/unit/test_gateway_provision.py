@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from graylane.config.document import load_route_document
 from graylane.gateway import provision
@@ -106,3 +107,53 @@ def test_the_certificate_copies_are_the_secrets_the_documents_name() -> None:
     ]
     assert listener_entry["tls"] == [{"secretName": meta["name"]}], "only the valid listener's certificate"
     assert provision.secrets(plan, namespace="graylane-system", data={}) == [], "no data: no copy"
+
+
+def _provisioned(plan: Any) -> list[dict[str, Any]]:
+    data = {(NS, "c"): {"tls.crt": "Y3J0", "tls.key": "a2V5"}}
+    return [
+        provision.service(plan, namespace="graylane-system"),
+        provision.deployment(plan, namespace="graylane-system", template=TEMPLATE),
+        *provision.configmaps(plan, namespace="graylane-system"),
+        *provision.secrets(plan, namespace="graylane-system", data=data),
+    ]
+
+
+def test_every_object_carries_the_gateways_name_class_and_infrastructure_metadata() -> None:
+    """GEP-1762's gateway-name and gateway-class-name labels on everything provisioned (and the pods);
+    spec.infrastructure's labels and annotations too, Graylane's own keys winning a collision."""
+    infra = {"labels": {"team": "shop", GATEWAY_UID_LABEL: "forged"}, "annotations": {"lb.example/internal": "true"}}
+    gw = gateway("gw", listener(), listener("s", 443, "HTTPS", certs=[{"group": "", "kind": "Secret", "name": "c"}]),
+                 infrastructure=infra)  # fmt: skip
+    plan = planned(gw, http_route("r", {"name": "gw"}), secrets={(NS, "c"): None}).gateways[(NS, "gw")]
+    objects = _provisioned(plan)
+    assert [o["kind"] for o in objects] == ["Service", "Deployment", "ConfigMap", "ConfigMap", "Secret"]
+    metas = [o["metadata"] for o in objects] + [objects[1]["spec"]["template"]["metadata"]]
+    for meta in metas:
+        assert meta["labels"]["gateway.networking.k8s.io/gateway-name"] == "gw"
+        assert meta["labels"]["gateway.networking.k8s.io/gateway-class-name"] == "graylane"
+        assert meta["labels"]["team"] == "shop" and meta["labels"][GATEWAY_UID_LABEL] == "uid-gw"
+        assert meta["annotations"]["lb.example/internal"] == "true"
+    assert metas[2]["annotations"]["graylane.io/route"] == "infra/r", "an object's own annotations stay"
+    assert metas[-1]["labels"]["app.kubernetes.io/name"] == "graylane", "the chart's pod labels stay"
+
+
+def test_metadata_the_gateway_drops_is_removed_by_the_next_write() -> None:
+    """A merge patch keeps the keys it does not name: the keys the Gateway gave (recorded on the object)
+    and no longer gives are patched to null, on the object and its pod template; other keys are untouched."""
+    infra = {"labels": {"team": "shop"}, "annotations": {"a.example/x": "1", "a.example/y": "2"}}
+    before = planned(gateway("gw", infrastructure=infra), http_route("r", {"name": "gw"})).gateways[(NS, "gw")]
+    after = planned(gateway("gw", infrastructure={"annotations": {"a.example/y": "3"}}),
+                    http_route("r", {"name": "gw"})).gateways[(NS, "gw")]  # fmt: skip
+    for have, body in zip(_provisioned(before), _provisioned(after), strict=True):
+        have["metadata"]["labels"]["added-by-someone"] = "x"
+        patch = provision.merge_patch(have, body)
+        metas = [patch["metadata"]] + ([patch["spec"]["template"]["metadata"]] if body["kind"] == "Deployment" else [])
+        for meta in metas:
+            assert meta["labels"]["team"] is None and meta["annotations"]["a.example/x"] is None
+            assert meta["annotations"]["a.example/y"] == "3" and "added-by-someone" not in meta["labels"]
+        assert body["metadata"]["labels"].get("team") is None and "team" not in body["metadata"]["labels"]
+    plain = planned(gateway("gw"), http_route("r", {"name": "gw"})).gateways[(NS, "gw")]
+    service = provision.service(plain, namespace="n")
+    assert provision.PROPAGATED_ANNOTATION not in service["metadata"]["annotations"]
+    assert provision.merge_patch(service, service) == service, "nothing recorded: the body as it is"
