@@ -72,20 +72,27 @@ def merge_patch(have: Mapping[str, Any], body: dict[str, Any]) -> dict[str, Any]
     """``body`` as a merge patch over ``have``: the Gateway's labels and annotations that ``have`` carries
     (its record says which) and ``body`` no longer does become null, on the object and its pod template (a
     merge patch keeps the keys it does not name)."""
-    record = (have.get("metadata") or {}).get("annotations", {}).get(PROPAGATED_ANNOTATION)
+    record = ((have.get("metadata") or {}).get("annotations") or {}).get(PROPAGATED_ANNOTATION)
+    if not record:
+        return body
     try:
-        dropped = json.loads(record) if record else {}
+        dropped = json.loads(record)
     except ValueError:
         dropped = {}
+    dropped = dropped if isinstance(dropped, dict) else {}
+    stale = {
+        part: [PROPAGATED_ANNOTATION] if part == "annotations" else [] for part in ("labels", "annotations")
+    }
+    for part, keys in stale.items():
+        keys += [str(k) for k in dropped.get(part) or [] if isinstance(k, str)]
     patch = copy.deepcopy(body)
     metas = [patch["metadata"]]
     if patch["kind"] == "Deployment":
         metas.append(patch["spec"]["template"]["metadata"])
     for meta in metas:
-        for part in ("labels", "annotations"):
-            keys = dropped.get(part) if isinstance(dropped, dict) else None
-            for key in keys if isinstance(keys, list) else []:
-                meta.setdefault(part, {}).setdefault(str(key), None)
+        for part, keys in stale.items():
+            for key in keys:
+                meta.setdefault(part, {}).setdefault(key, None)  # only what the body no longer gives
     return patch
 
 

@@ -129,8 +129,13 @@ def infrastructure_follows(kubectl: Kubectl, ns: str, cfg: str, klass: str) -> N
         objects = owned(kubectl, "services", cfg) + deployments
         return [o["metadata"] for o in objects] + [d["spec"]["template"]["metadata"] for d in deployments]
 
-    def carried(meta: dict[str, Any]) -> tuple[str | None, str | None]:
-        return meta["labels"].get("team"), (meta.get("annotations") or {}).get("lb.example/internal")
+    def carried(meta: dict[str, Any]) -> tuple[str | None, str | None, bool]:
+        notes = meta.get("annotations") or {}
+        return (
+            meta["labels"].get("team"),
+            notes.get("lb.example/internal"),
+            "graylane.io/from-gateway" in notes,
+        )
 
     group = "gateway.networking.k8s.io"
     well_known = {f"{group}/gateway-name": "gw", f"{group}/gateway-class-name": klass}
@@ -138,9 +143,11 @@ def infrastructure_follows(kubectl: Kubectl, ns: str, cfg: str, klass: str) -> N
     infra = {"labels": {"team": "shop"}, "annotations": {"lb.example/internal": "yes"}}
     patch = json.dumps({"spec": {"infrastructure": infra}})
     kubectl("patch", "gateway", "gw", "-n", ns, "--type=merge", "-p", patch)
-    eventually(lambda: all(carried(m) == ("shop", "yes") for m in metas()), what="the metadata on all")
+    eventually(lambda: all(carried(m) == ("shop", "yes", True) for m in metas()), what="the metadata on all")
     kubectl("patch", "gateway", "gw", "-n", ns, "--type=merge", "-p", '{"spec": {"infrastructure": null}}')
-    eventually(lambda: all(carried(m) == (None, None) for m in metas()), what="the dropped metadata removed")
+    eventually(
+        lambda: all(carried(m) == (None, None, False) for m in metas()), what="the dropped metadata removed"
+    )
     assert all(well_known.items() <= m["labels"].items() for m in metas())
 
 

@@ -152,7 +152,13 @@ def test_metadata_the_gateway_drops_is_removed_by_the_next_write() -> None:
         for meta in metas:
             assert meta["labels"]["team"] is None and meta["annotations"]["a.example/x"] is None
             assert meta["annotations"]["a.example/y"] == "3" and "added-by-someone" not in meta["labels"]
-        assert body["metadata"]["labels"].get("team") is None and "team" not in body["metadata"]["labels"]
+            assert meta["annotations"][provision.PROPAGATED_ANNOTATION] is not None, "the new record"
+        assert "team" not in body["metadata"]["labels"], "the body itself is not changed"
+    cleared = planned(gateway("gw"), http_route("r", {"name": "gw"})).gateways[(NS, "gw")]
+    for have, body in zip(_provisioned(before), _provisioned(cleared), strict=True):
+        patch = provision.merge_patch(have, body)
+        assert patch["metadata"]["annotations"][provision.PROPAGATED_ANNOTATION] is None, "no record left"
+        assert patch["metadata"]["labels"]["team"] is None
     plain = planned(gateway("gw"), http_route("r", {"name": "gw"})).gateways[(NS, "gw")]
     service = provision.service(plain, namespace="n")
     assert provision.PROPAGATED_ANNOTATION not in service["metadata"]["annotations"]
