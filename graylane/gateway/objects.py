@@ -159,14 +159,18 @@ def as_str(value: Any, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
+def as_strings(value: Any) -> dict[str, str]:
+    """A map of strings (labels, annotations): any other value is an empty map, keys and values as text."""
+    return {str(k): str(v) for k, v in as_map(value).items()}
+
+
 def as_int(value: Any, default: int | None = None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def parse_meta(obj: Mapping[str, Any]) -> Meta:
     meta = as_map(obj.get("metadata"))
-    labels = {str(k): str(v) for k, v in as_map(meta.get("labels")).items()}
-    annotations = {str(k): str(v) for k, v in as_map(meta.get("annotations")).items()}
+    labels, annotations = as_strings(meta.get("labels")), as_strings(meta.get("annotations"))
     return Meta(
         namespace=as_str(meta.get("namespace")), name=as_str(meta.get("name")), uid=as_str(meta.get("uid")),
         generation=as_int(meta.get("generation"), 0) or 0, created=as_str(meta.get("creationTimestamp")),
@@ -188,14 +192,10 @@ def parse_gateway(obj: Mapping[str, Any]) -> Gateway:
     addresses = tuple(as_map(a) for a in as_list(spec.get("addresses")))
     infra = as_map(spec.get("infrastructure"))
     infrastructure = Infrastructure(
-        labels=_strings(infra.get("labels")), annotations=_strings(infra.get("annotations")),
+        labels=as_strings(infra.get("labels")), annotations=as_strings(infra.get("annotations")),
         parameters_ref=infra.get("parametersRef") is not None,
     )  # fmt: skip
     return Gateway(meta, as_str(spec.get("gatewayClassName")), listeners, addresses, infrastructure)
-
-
-def _strings(value: Any) -> dict[str, str]:
-    return {str(k): v for k, v in as_map(value).items() if isinstance(v, str)}
 
 
 def _listener(obj: Mapping[str, Any], namespace: str) -> Listener:
