@@ -76,15 +76,14 @@ def merge_patch(have: Mapping[str, Any], body: dict[str, Any]) -> dict[str, Any]
     if not record:
         return body
     try:
-        dropped = json.loads(record)
+        given = json.loads(record)
     except ValueError:
-        dropped = {}
-    dropped = dropped if isinstance(dropped, dict) else {}
-    stale = {
-        part: [PROPAGATED_ANNOTATION] if part == "annotations" else [] for part in ("labels", "annotations")
+        given = None
+    given = given if isinstance(given, dict) else {}
+    stale = {  # the record goes too once the Gateway gives nothing
+        "labels": _texts(given.get("labels")),
+        "annotations": [*_texts(given.get("annotations")), PROPAGATED_ANNOTATION],
     }
-    for part, keys in stale.items():
-        keys += [str(k) for k in dropped.get(part) or [] if isinstance(k, str)]
     patch = copy.deepcopy(body)
     metas = [patch["metadata"]]
     if patch["kind"] == "Deployment":
@@ -94,6 +93,10 @@ def merge_patch(have: Mapping[str, Any], body: dict[str, Any]) -> dict[str, Any]
             for key in keys:
                 meta.setdefault(part, {}).setdefault(key, None)  # only what the body no longer gives
     return patch
+
+
+def _texts(value: Any) -> list[str]:
+    return [k for k in value if isinstance(k, str)] if isinstance(value, list) else []
 
 
 def selector(uid: str) -> str:

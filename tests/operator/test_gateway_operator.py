@@ -38,6 +38,7 @@ from kopfharness import OperatorNamespaces
 from waiting import eventually
 
 from graylane.gateway import features
+from graylane.gateway.provision import PROPAGATED_ANNOTATION
 
 pytestmark = pytest.mark.usefixtures("gateway_api_crds")
 
@@ -134,7 +135,7 @@ def infrastructure_follows(kubectl: Kubectl, ns: str, cfg: str, klass: str) -> N
         return (
             meta["labels"].get("team"),
             notes.get("lb.example/internal"),
-            "graylane.io/from-gateway" in notes,
+            PROPAGATED_ANNOTATION in notes,
         )
 
     group = "gateway.networking.k8s.io"

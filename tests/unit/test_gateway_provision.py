@@ -10,6 +10,7 @@ from typing import Any
 
 from graylane.config.document import load_route_document
 from graylane.gateway import provision
+from graylane.gateway.plan import GatewayPlan
 from graylane.gateway.provision import CHECKSUM_ANNOTATION, GATEWAY_UID_LABEL
 from tests.unit.gwworld import NS, gateway, http_route, listener, planned
 
@@ -109,7 +110,7 @@ def test_the_certificate_copies_are_the_secrets_the_documents_name() -> None:
     assert provision.secrets(plan, namespace="graylane-system", data={}) == [], "no data: no copy"
 
 
-def _provisioned(plan: Any) -> list[dict[str, Any]]:
+def _provisioned(plan: GatewayPlan) -> list[dict[str, Any]]:
     data = {(NS, "c"): {"tls.crt": "Y3J0", "tls.key": "a2V5"}}
     return [
         provision.service(plan, namespace="graylane-system"),
@@ -159,7 +160,6 @@ def test_metadata_the_gateway_drops_is_removed_by_the_next_write() -> None:
         patch = provision.merge_patch(have, body)
         assert patch["metadata"]["annotations"][provision.PROPAGATED_ANNOTATION] is None, "no record left"
         assert patch["metadata"]["labels"]["team"] is None
-    plain = planned(gateway("gw"), http_route("r", {"name": "gw"})).gateways[(NS, "gw")]
-    service = provision.service(plain, namespace="n")
+    service = provision.service(cleared, namespace="n")
     assert provision.PROPAGATED_ANNOTATION not in service["metadata"]["annotations"]
     assert provision.merge_patch(service, service) == service, "nothing recorded: the body as it is"
